@@ -1,0 +1,169 @@
+"""The ``stackcurate`` command: one entry point, one subcommand per job.
+
+stackcurate sample-repos OUT_DIR          installed Python distributions -> local git repos + repos.csv
+stackcurate run PIPELINE.yaml             run a pipeline (``--dry-run`` prints the resolved config)
+stackcurate stats RUN_DIR [--json]        per-stage counts of a run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from stackcurate import __version__
+from stackcurate.errors import FatalError
+
+
+def _stdout_console() -> Console:
+    """Tables go to stdout; when it is not a terminal (logs, CI), use a width that keeps columns readable."""
+    return Console() if sys.stdout.isatty() else Console(width=120)
+
+
+def _cmd_sample_repos(args: argparse.Namespace) -> int:
+    from stackcurate.sources.sample import make_sample_repos
+
+    console = Console(stderr=True)
+    repos = make_sample_repos(Path(args.out_dir), limit=args.limit, include=args.include or None)
+    files = sum(repo.files for repo in repos)
+    console.print(f"{len(repos)} sample repositories ({files:,} files) under {Path(args.out_dir).resolve()}")
+    print(Path(args.out_dir).resolve() / "repos.csv")
+    return 0
+
+
+def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from stackcurate.config import parse_override
+
+    overrides: dict[str, Any] = {
+        "repos": args.repos,
+        "out": args.out,
+        "executor.kind": args.executor,
+        "executor.ray_address": args.ray_address,
+        "executor.tasks": args.tasks,
+        "executor.workers": args.workers,
+    }
+    for text in args.set or ():
+        key, value = parse_override(text)
+        overrides[key] = value
+    return overrides
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from stackcurate.config import load_config
+
+    cfg = load_config(args.pipeline, _run_overrides(args))
+    if args.executor == "ray" or args.ray_address:
+        cfg.executor.kind = "ray"
+    console = Console(stderr=True)
+    if args.dry_run:
+        from stackcurate.plan import pass_specs
+
+        print(f"# resolved config (identity {cfg.identity_digest()})")
+        print(cfg.to_yaml(), end="")
+        print("# passes")
+        for spec in pass_specs(cfg):
+            print(f"#   {spec.name:<8} -> {cfg.out.rstrip('/')}/{spec.folder}/   {spec.describe}")
+        return 0
+    from stackcurate.runner import run_pipeline
+    from stackcurate.stats.run_stats import collect_run_stats
+    from stackcurate.stats.table import stages_table
+
+    result = run_pipeline(cfg, console)
+    if result.nothing_to_do:
+        console.print(
+            f"nothing to do: every pass of {cfg.out} is already complete ({', '.join(result.skipped)})"
+        )
+    stats = collect_run_stats(cfg.out)
+    _stdout_console().print(stages_table(stats, title=f"stackcurate run {cfg.name} -> {cfg.out}/curated"))
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from stackcurate.stats.run_stats import collect_run_stats
+    from stackcurate.stats.table import stages_table
+
+    stats = collect_run_stats(args.run_dir)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        _stdout_console().print(stages_table(stats))
+        if not stats["complete"]:
+            Console(stderr=True).print("note: the run is not complete; counts cover the finished tasks only")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stackcurate",
+        description="Turn git repositories into clean, legal, deduplicated training data for code LLMs.",
+    )
+    parser.add_argument("--version", action="version", version=f"stackcurate {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sample = commands.add_parser(
+        "sample-repos",
+        help="turn the installed Python distributions into local git repositories (offline sample input)",
+        description="Make one git repository per installed Python distribution (its files and license files) "
+        "under OUT_DIR/pypi/ and write OUT_DIR/repos.csv. Prints the path of repos.csv.",
+    )
+    sample.add_argument("out_dir", metavar="OUT_DIR")
+    sample.add_argument("--limit", type=int, default=None, help="keep the first N distributions by name")
+    sample.add_argument("--include", action="append", metavar="GLOB", help="only distributions matching GLOB")
+    sample.set_defaults(func=_cmd_sample_repos)
+
+    run = commands.add_parser(
+        "run",
+        help="run a pipeline file",
+        description="Run a pipeline (pipelines/*.yaml). Finished tasks are skipped, so rerunning the same "
+        "command resumes an interrupted run; the final output is OUT/curated/*.parquet.",
+    )
+    run.add_argument("pipeline", metavar="PIPELINE", nargs="?", default=None, help="pipeline YAML file")
+    run.add_argument("--repos", metavar="FILE", help="repos list (overrides the pipeline's 'repos')")
+    run.add_argument("--out", metavar="DIR", help="run directory (overrides the pipeline's 'out')")
+    run.add_argument(
+        "--executor", choices=["local", "ray"], help="where tasks run (default: local processes)"
+    )
+    run.add_argument("--ray-address", metavar="ADDRESS", help="existing Ray cluster (implies --executor ray)")
+    run.add_argument("--tasks", type=int, help="shards per pass (part of the run's identity)")
+    run.add_argument("--workers", type=int, help="tasks run at once (default: number of cores)")
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set stages.clone.depth=0 (VALUE is YAML); repeatable",
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="print the resolved config and passes, run nothing"
+    )
+    run.set_defaults(func=_cmd_run)
+
+    stats = commands.add_parser(
+        "stats",
+        help="per-stage counts of a run",
+        description="Files and bytes in and out of every stage of a run, removals by reason, time per stage.",
+    )
+    stats.add_argument("run_dir", metavar="RUN_DIR")
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.set_defaults(func=_cmd_stats)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except FatalError as error:
+        print(f"stackcurate: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stackcurate: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Pipeline files (``pipelines/*.yaml``) -> typed, validated configuration.
+
+One schema (the pydantic models below) drives the YAML file, the CLI overrides (``--repos``, ``--out``,
+``--executor``, ... and the generic ``--set dotted.key=value``) and the resolved config that
+``stackcurate run --dry-run`` prints. Relative paths in a pipeline file are relative to the current
+directory, like every other command-line path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stackcurate.errors import FatalError
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CloneStage(Section):
+    """Clone + walk. ``max_file_bytes``: The Stack v1 kept files below 1 MB for training (10 MB hard cap in
+    v2). ``timeout_s`` bounds one clone attempt; ``retries`` re-tries timeouts and transient network errors.
+    ``work_dir``: where clones are made (default: the system temp dir); each is removed once walked."""
+
+    depth: int = Field(1, ge=0, description="clone depth; 0 = full history")
+    max_file_bytes: int = Field(1_000_000, gt=0)
+    timeout_s: float = Field(600.0, gt=0)
+    retries: int = Field(2, ge=0)
+    work_dir: str | None = None
+
+
+class LanguageStage(Section):
+    """Language selection by extension: 'all' mapped languages, 'starcoderdata' (86), or a list of names."""
+
+    keep: Literal["all", "starcoderdata"] | list[str] = "all"
+
+
+class Stages(Section):
+    """The stages of the pipeline, in the order DESIGN.md gives; a stage runs when its section is present.
+
+    ``clone`` always runs (it is the source)."""
+
+    clone: CloneStage = CloneStage()
+    languages: LanguageStage | None = None
+
+
+class ExecutorSettings(Section):
+    """How tasks run. ``tasks``: how many shards each pass is cut into (part of the run's identity: the
+    output files are per task). ``workers``: tasks run at once (default: the machine's cores)."""
+
+    kind: Literal["local", "ray"] = "local"
+    tasks: int = Field(4, ge=1)
+    workers: int | None = Field(None, ge=1)
+    ray_address: str | None = None
+    cpus_per_task: float = Field(1, gt=0)
+    mem_per_cpu_gb: float = Field(1, gt=0)
+
+    @property
+    def resolved_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+class PipelineConfig(Section):
+    """A whole pipeline file."""
+
+    name: str = "pipeline"
+    repos: str = Field(description="repos list: text/CSV, one URL or local path per line")
+    out: str = Field(description="run directory; the final output goes to <out>/curated/*.parquet")
+    rules_dir: str | None = Field(None, description="folder of rules/*.yaml overriding the packaged rules")
+    keep_rejects: bool = Field(
+        False, description="write dropped files to <out>/rejects/<stage>/ with reasons"
+    )
+    executor: ExecutorSettings = ExecutorSettings()
+    stages: Stages = Stages()
+
+    def identity_digest(self) -> str:
+        """Digest of everything that determines the run's output (not where or how fast it runs).
+
+        A run directory records it; resuming with a config that changes the output is refused."""
+        data = self.model_dump(mode="json")
+        for key in ("kind", "workers", "ray_address", "cpus_per_task", "mem_per_cpu_gb"):
+            data["executor"].pop(key)
+        data.pop("out")
+        data["stages"]["clone"].pop("work_dir")
+        data["stages"]["clone"].pop("timeout_s")
+        data["stages"]["clone"].pop("retries")
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _format_validation(error: ValidationError, source: str) -> str:
+    lines = [f"invalid pipeline config {source}:"]
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        lines.append(f"  {where}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """``set_dotted(d, "stages.clone.depth", 0)``: assign inside nested mappings, creating them as needed."""
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise FatalError(f"--set {dotted}: {key!r} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"stages.clone.depth=0"`` -> ("stages.clone.depth", 0); the value is parsed as YAML."""
+    if "=" not in text:
+        raise FatalError(f"--set expects KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        raise FatalError(f"--set {key}: value is not valid YAML: {error}") from None
+
+
+def load_config(path: str | None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """Read a pipeline file (or start from defaults when ``path`` is None), apply dotted ``overrides``,
+    validate. Raises ``FatalError`` with every problem listed."""
+    data: dict[str, Any] = {}
+    source = path or "(defaults)"
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FatalError(f"pipeline file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise FatalError(f"cannot read pipeline file {path}: {error}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise FatalError(f"pipeline file {path} is not valid YAML: {error}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise FatalError(f"pipeline file {path} must hold a mapping at the top level")
+        data = loaded or {}
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            set_dotted(data, key, value)
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as error:
+        raise FatalError(_format_validation(error, source)) from None

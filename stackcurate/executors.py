@@ -1,0 +1,86 @@
+"""datatrove executors with stackcurate's task handling.
+
+Both subclasses run a task the same way (``run_task``): skip it when its completion marker exists, log to a
+per-task file (console gets warnings only, so progress bars stay readable), pipe the steps, save the task's
+stats JSON atomically, then write the completion marker. Processes, Ray and Slurm live here only; stages
+never import ray (STYLE.md rule 1).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from datatrove.executor.local import LocalPipelineExecutor
+from datatrove.executor.ray import RayPipelineExecutor
+from datatrove.io import get_datafolder
+from datatrove.utils.stats import PipelineStats
+from loguru import logger
+
+LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{function}:{line} - {message}"
+
+
+def run_task(executor: Any, rank: int, node_rank: int = -1) -> PipelineStats:
+    """Run one task of ``executor``'s pipeline; see the module docstring."""
+    if executor.is_rank_completed(rank):
+        logger.info(f"task {rank} already completed, skipping")
+        return PipelineStats()
+    executor._set_distributed_environment(node_rank)
+    local_logs = get_datafolder(tempfile.mkdtemp(prefix="stackcurate-log-"))
+    logfile = local_logs.open(f"task_{rank:05d}.log", "w")
+    logger.remove()
+    logger.add(logfile, level="DEBUG", format=LOG_FORMAT, colorize=False)
+    logger.add(sys.stderr, level="WARNING", format=f"task {rank} | {{level}} | {{message}}", colorize=False)
+    logger.info(f"task {rank}/{executor.world_size} started (pid {os.getpid()})")
+    try:
+        data = None
+        for step in executor.pipeline:
+            if callable(step):
+                data = step(data, rank, executor.world_size)
+            elif isinstance(step, Sequence) and not isinstance(step, str):
+                data = step
+            else:
+                raise TypeError(f"pipeline step {step!r} is neither callable nor a sequence")
+        if data is not None:
+            deque(data, maxlen=0)
+        stats = PipelineStats(executor.pipeline)
+        if node_rank <= 0:
+            name = f"stats/{rank:05d}.json"
+            with executor.logging_dir.open(name + ".tmp", "w") as handle:
+                stats.save_to_disk(handle)
+            executor.logging_dir.mv(name + ".tmp", name)
+            executor.mark_rank_as_completed(rank)
+        logger.info(f"task {rank} completed")
+        return stats
+    except Exception as error:
+        logger.exception(error)
+        raise
+    finally:
+        logger.complete()
+        logger.remove()
+        logger.add(sys.stderr, level="WARNING", colorize=False)
+        logfile.close()
+        with (
+            local_logs.open(f"task_{rank:05d}.log", "r") as src,
+            executor.logging_dir.open(f"logs/task_{rank:05d}.log", "w") as dst,
+        ):
+            dst.write(src.read())
+
+
+class LocalExecutor(LocalPipelineExecutor):
+    """``LocalPipelineExecutor`` (a process pool of ``workers``) running tasks through ``run_task``."""
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> PipelineStats:
+        return run_task(self, rank, node_rank)
+
+
+class RayExecutor(RayPipelineExecutor):
+    """``RayPipelineExecutor`` (one Ray task per datatrove task, retried when a worker dies) running tasks
+    through ``run_task``. Needs ``ray.init()`` first; ``stackcurate.runner`` does it."""
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> PipelineStats:
+        return run_task(self, rank, node_rank)

@@ -1,0 +1,120 @@
+"""Turn a ``PipelineConfig`` into passes: datatrove pipelines joined by folders (STYLE.md rule 5).
+
+A pass is one executor run over ``tasks`` shards. The passes, in DESIGN.md's order::
+
+    clone   repos list -> GitRepoReader -> <out>/01_clone/
+    curate  <out>/01_clone/ -> [LanguageFilter] -> <out>/curated/
+
+A pass's task count is fixed when it is planned: the clone pass takes ``min(tasks, repositories)``, a pass
+that reads a folder takes ``min(tasks, files in that folder)``; both are recorded in ``run.json`` so a
+resumed run cuts the work the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from datatrove.pipeline.base import PipelineStep
+
+from stackcurate.config import PipelineConfig
+from stackcurate.filters.language import LanguageFilter
+from stackcurate.layout import RunLayout
+from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, list_parquet_files
+from stackcurate.schema import REJECT_COLUMNS, file_schema
+from stackcurate.sources.reader import GitRepoReader
+from stackcurate.sources.repos_list import load_repos_list
+
+
+@dataclass
+class Pass:
+    """One executor run: its name, output folder, number of tasks, steps and progress unit."""
+
+    name: str
+    output: str
+    tasks: int
+    steps: list[PipelineStep] = field(repr=False)
+    unit: str
+    work_total: int
+
+
+@dataclass(frozen=True)
+class PassSpec:
+    """A pass before it is built (its input may not exist yet): name, output folder, how to build it."""
+
+    name: str
+    folder: str
+    describe: str
+    build: Callable[[PipelineConfig, RunLayout, int | None], Pass]
+
+
+def _schema_for(steps: list[PipelineStep]) -> pa.Schema:
+    extra: dict[str, pa.DataType] = {}
+    for step in steps:
+        extra.update(getattr(step, "adds_columns", {}))
+    return file_schema(extra)
+
+
+def _rejects_writer(
+    cfg: PipelineConfig, layout: RunLayout, stage: str, upstream: list[PipelineStep]
+) -> StageParquetWriter | None:
+    """Where a filter puts what it drops (``keep_rejects``): the upstream columns plus ``filter_reason``."""
+    if not cfg.keep_rejects:
+        return None
+    schema = _schema_for(upstream)
+    for name, dtype in REJECT_COLUMNS.items():
+        schema = schema.append(pa.field(name, dtype))
+    return StageParquetWriter(layout.rejects(stage), schema)
+
+
+def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    clone = cfg.stages.clone
+    if tasks is None:
+        entries, _ = load_repos_list(cfg.repos)
+        tasks = max(1, min(cfg.executor.tasks, len(entries)))
+        total = len(entries)
+    else:
+        total = len(load_repos_list(cfg.repos)[0])
+    reader = GitRepoReader(
+        cfg.repos,
+        depth=clone.depth,
+        max_file_bytes=clone.max_file_bytes,
+        timeout_s=clone.timeout_s,
+        retries=clone.retries,
+        work_dir=clone.work_dir,
+        rules_dir=cfg.rules_dir,
+        failures_folder=layout.failures("clone"),
+        progress_folder=layout.logs("clone"),
+    )
+    steps: list[PipelineStep] = [reader]
+    steps.append(StageParquetWriter(layout.stage("01_clone"), _schema_for(steps)))
+    return Pass("clone", layout.stage("01_clone"), tasks, steps, "repos", total)
+
+
+def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    source = layout.stage("01_clone")
+    files = len(list_parquet_files(source))
+    if tasks is None:
+        tasks = max(1, min(cfg.executor.tasks, files))
+    steps: list[PipelineStep] = [StageParquetReader(source, progress_folder=layout.logs("curate"))]
+    if cfg.stages.languages is not None:
+        steps.append(
+            LanguageFilter(
+                cfg.stages.languages.keep, cfg.rules_dir, _rejects_writer(cfg, layout, "languages", steps)
+            )
+        )
+    steps.append(StageParquetWriter(layout.curated, _schema_for(steps)))
+    return Pass("curate", layout.curated, tasks, steps, "files", files)
+
+
+def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
+    """The passes ``cfg`` runs, in order."""
+    curate_steps = ["read 01_clone"]
+    if cfg.stages.languages is not None:
+        curate_steps.append(f"languages(keep={cfg.stages.languages.keep!r})")
+    curate_steps.append("write curated")
+    return [
+        PassSpec("clone", "01_clone", "clone + walk repos list -> 01_clone", build_clone),
+        PassSpec("curate", "curated", " -> ".join(curate_steps), build_curate),
+    ]

@@ -1,0 +1,142 @@
+"""Load the data-driven rules in ``rules/*.yaml`` (STYLE.md rule 3: rules are data).
+
+Rules are looked up in this order: the ``rules_dir`` named in the pipeline file, then the ``rules/`` folder
+shipped with the package. Every loader validates what it reads and raises ``FatalError`` naming the file and
+the key at fault, so a typo in a rules file stops the run before any work is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from stackcurate.errors import FatalError
+
+PACKAGED_RULES = Path(__file__).parent / "rules_data"
+
+
+def rules_path(name: str, rules_dir: str | None = None) -> Path:
+    """Path of rules file ``name`` (e.g. ``languages.yaml``), preferring ``rules_dir`` when it has one."""
+    if rules_dir:
+        candidate = Path(rules_dir) / name
+        if candidate.is_file():
+            return candidate
+    candidate = PACKAGED_RULES / name
+    if not candidate.is_file():
+        raise FatalError(f"rules file {name} not found in {rules_dir or '(none)'} nor in {PACKAGED_RULES}")
+    return candidate
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Parse a rules file, which must hold a mapping."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise FatalError(f"cannot read rules file {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise FatalError(f"rules file {path} must hold a mapping at the top level")
+    return data
+
+
+def _string_list(data: dict[str, Any], key: str, path: Path) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FatalError(f"{path}: {key!r} must be a list of strings")
+    return value
+
+
+@dataclass(frozen=True)
+class LanguageMap:
+    """Extension and file-name -> language, from ``rules/languages.yaml``.
+
+    Extensions are matched lower-cased; ``filenames`` (exact, case-sensitive) win over extensions.
+    ``ambiguous`` lists extensions several languages claim, default first (the language filter may use
+    content heuristics on them).
+    """
+
+    by_extension: dict[str, str]
+    by_filename: dict[str, str]
+    starcoderdata: tuple[str, ...]
+    ambiguous: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> frozenset[str]:
+        return (
+            frozenset(self.by_extension.values())
+            | frozenset(self.by_filename.values())
+            | frozenset(self.starcoderdata)
+        )
+
+    def detect(self, path: str) -> tuple[str | None, str]:
+        """(language or None, lower-case extension without dot, '' when none) for a repository path."""
+        name = PurePosixPath(path).name
+        extension = name.rsplit(".", 1)[1].lower() if "." in name.lstrip(".") else ""
+        language = self.by_filename.get(name)
+        if language is None and extension:
+            language = self.by_extension.get(extension)
+        return language, extension
+
+
+@lru_cache(maxsize=8)
+def load_language_map(rules_dir: str | None = None) -> LanguageMap:
+    """Parse and validate ``languages.yaml``; an extension claimed twice is a fatal error."""
+    path = rules_path("languages.yaml", rules_dir)
+    data = load_yaml(path)
+    languages = data.get("languages")
+    if not isinstance(languages, dict) or not languages:
+        raise FatalError(f"{path}: 'languages' must be a non-empty mapping of language -> extensions")
+    by_extension: dict[str, str] = {}
+    by_filename: dict[str, str] = {}
+    for language, spec in languages.items():
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            raise FatalError(f"{path}: languages.{language} must be a mapping with 'extensions'/'filenames'")
+        for extension in _string_list(spec, "extensions", path):
+            key = extension.lower().lstrip(".")
+            if key in by_extension and by_extension[key] != language:
+                raise FatalError(
+                    f"{path}: extension {key!r} listed under both {by_extension[key]} and {language}; "
+                    "keep it under one language and list it in 'ambiguous'"
+                )
+            by_extension[key] = str(language)
+        for filename in _string_list(spec, "filenames", path):
+            by_filename[filename] = str(language)
+    starcoderdata = tuple(_string_list(data, "starcoderdata", path))
+    unknown = [name for name in starcoderdata if name not in languages]
+    if unknown:
+        raise FatalError(f"{path}: starcoderdata names languages that are not defined: {unknown}")
+    ambiguous_raw = data.get("ambiguous", {}) or {}
+    if not isinstance(ambiguous_raw, dict):
+        raise FatalError(f"{path}: 'ambiguous' must map an extension to a list of languages")
+    ambiguous = {str(ext).lower(): tuple(langs) for ext, langs in ambiguous_raw.items()}
+    return LanguageMap(by_extension, by_filename, starcoderdata, ambiguous)
+
+
+@dataclass(frozen=True)
+class FileRules:
+    """Binary-file rules from ``rules/files.yaml``."""
+
+    binary_extensions: frozenset[str]
+    binary_magic: tuple[bytes, ...]
+
+    def looks_binary(self, head: bytes) -> bool:
+        return any(head.startswith(magic) for magic in self.binary_magic)
+
+
+@lru_cache(maxsize=8)
+def load_file_rules(rules_dir: str | None = None) -> FileRules:
+    path = rules_path("files.yaml", rules_dir)
+    data = load_yaml(path)
+    magic = data.get("binary_magic", {}) or {}
+    if not isinstance(magic, dict):
+        raise FatalError(f"{path}: 'binary_magic' must map a format name to a hex prefix")
+    try:
+        prefixes = tuple(bytes.fromhex(str(value)) for value in magic.values())
+    except ValueError as error:
+        raise FatalError(f"{path}: binary_magic holds a value that is not hex: {error}") from None
+    extensions = frozenset(e.lower().lstrip(".") for e in _string_list(data, "binary_extensions", path))
+    return FileRules(extensions, prefixes)

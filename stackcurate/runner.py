@@ -1,0 +1,225 @@
+"""Run a pipeline: plan the passes, run each with the configured executor, resume, summarise.
+
+Resuming is datatrove's: a task with a completion marker is skipped. On top of that the run directory's
+``run.json`` records the config's identity digest and each pass's task count; a rerun with a config that
+would change the output is refused (use another ``--out``), and a rerun of a finished run does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from datatrove.io import get_datafolder
+from loguru import logger
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from stackcurate import __version__
+from stackcurate.config import PipelineConfig
+from stackcurate.errors import FatalError
+from stackcurate.executors import LocalExecutor, RayExecutor
+from stackcurate.layout import RunLayout
+from stackcurate.plan import Pass, pass_specs
+
+
+@dataclass
+class RunResult:
+    """What ``run_pipeline`` did: passes run and skipped, seconds per pass, and whether anything ran."""
+
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.ran
+
+
+def _read_manifest(layout: RunLayout) -> dict[str, Any] | None:
+    folder = get_datafolder(layout.out)
+    if not folder.exists("run.json"):
+        return None
+    with folder.open("run.json", "r") as handle:
+        try:
+            data = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise FatalError(f"{layout.run_json} is corrupt ({error}); remove the run directory") from None
+    return data if isinstance(data, dict) else None
+
+
+def _write_manifest(layout: RunLayout, manifest: dict[str, Any]) -> None:
+    folder = get_datafolder(layout.out)
+    with folder.open("run.json.tmp", "w") as handle:
+        json.dump(manifest, handle, indent=2)
+    folder.mv("run.json.tmp", "run.json")
+
+
+def _pass_complete(layout: RunLayout, name: str, tasks: int) -> bool:
+    folder = get_datafolder(layout.logs(name))
+    if not folder.isdir("completions"):
+        return False
+    done = set(folder.list_files("completions"))
+    return all(f"completions/{rank:05d}" in done for rank in range(tasks))
+
+
+def make_executor(cfg: PipelineConfig, run_pass: Pass, layout: RunLayout) -> Any:
+    settings = cfg.executor
+    workers = min(settings.resolved_workers, run_pass.tasks)
+    if settings.kind == "ray":
+        return RayExecutor(
+            run_pass.steps,
+            tasks=run_pass.tasks,
+            workers=workers,
+            logging_dir=layout.logs(run_pass.name),
+            cpus_per_task=settings.cpus_per_task,
+            mem_per_cpu_gb=settings.mem_per_cpu_gb,
+        )
+    return LocalExecutor(
+        run_pass.steps, tasks=run_pass.tasks, workers=workers, logging_dir=layout.logs(run_pass.name)
+    )
+
+
+class _ProgressMonitor:
+    """Draws one bar per pass from the tasks' ``progress/*.json`` files (only on an interactive console)."""
+
+    def __init__(self, console: Console, layout: RunLayout, run_pass: Pass):
+        self.console = console
+        self.folder = get_datafolder(layout.logs(run_pass.name))
+        self.run_pass = run_pass
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _done(self) -> int:
+        done = 0
+        if not self.folder.isdir("progress"):
+            return 0
+        for name in self.folder.list_files("progress", glob_pattern="*.json"):
+            try:
+                with self.folder.open(name, "r") as handle:
+                    done += int(json.load(handle)["done"])
+            except (OSError, ValueError, KeyError):
+                continue  # being replaced right now; next poll reads it
+        return done
+
+    def _loop(self, progress: Progress, task_id: Any) -> None:
+        while not self._stop.wait(0.5):
+            progress.update(task_id, completed=self._done())
+
+    def __enter__(self) -> _ProgressMonitor:
+        if self.console.is_terminal:
+            self.progress = Progress(
+                TextColumn(f"[bold]{self.run_pass.name}[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(self.run_pass.unit),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self.progress.start()
+            task_id = self.progress.add_task(self.run_pass.name, total=self.run_pass.work_total)
+            self._thread = threading.Thread(target=self._loop, args=(self.progress, task_id), daemon=True)
+            self._thread.start()
+            self._task_id = task_id
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.progress.update(self._task_id, completed=self._done())
+            self.progress.stop()
+
+
+def _init_ray(cfg: PipelineConfig) -> None:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    try:
+        import ray
+    except ImportError:
+        raise FatalError("the ray executor needs Ray: pip install 'stackcurate[ray]'") from None
+    if ray.is_initialized():
+        return
+    address = cfg.executor.ray_address
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=cfg.executor.resolved_workers, include_dashboard=False, log_to_driver=False)
+
+
+def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResult:
+    """Run every pass of ``cfg`` that is not complete yet. Raises ``FatalError`` when a pass fails."""
+    console = console or Console(stderr=True)
+    layout = RunLayout(cfg.out)
+    # datatrove's driver-side messages go to the run's log; the console keeps progress and warnings
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING", format="{level} | {message}", colorize=False)
+    manifest = _read_manifest(layout)
+    digest = cfg.identity_digest()
+    if manifest is not None and manifest.get("identity") != digest:
+        raise FatalError(
+            f"{cfg.out} holds a run made with another configuration (identity {manifest.get('identity')}, "
+            f"now {digest}); choose another --out, or remove {cfg.out} to start over"
+        )
+    manifest = manifest or {
+        "name": cfg.name,
+        "identity": digest,
+        "stackcurate": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": cfg.model_dump(mode="json"),
+        "passes": {},
+    }
+    get_datafolder(layout.out).makedirs("", exist_ok=True)
+    result = RunResult()
+    ray_started = False
+    try:
+        for spec in pass_specs(cfg):
+            recorded = manifest["passes"].get(spec.name)
+            if recorded is not None and _pass_complete(layout, spec.name, int(recorded["tasks"])):
+                result.skipped.append(spec.name)
+                continue
+            run_pass = spec.build(cfg, layout, int(recorded["tasks"]) if recorded else None)
+            manifest["passes"][spec.name] = {"tasks": run_pass.tasks, "output": spec.folder}
+            _write_manifest(layout, manifest)
+            if cfg.executor.kind == "ray" and not ray_started:
+                _init_ray(cfg)
+                ray_started = True
+            started = time.monotonic()
+            executor = make_executor(cfg, run_pass, layout)
+            try:
+                with _ProgressMonitor(console, layout, run_pass):
+                    executor.run()
+            except FatalError:
+                raise
+            except Exception as error:
+                raise FatalError(
+                    f"pass {spec.name} failed: {type(error).__name__}: {error}\n"
+                    f"see the task logs in {layout.logs(spec.name)}/logs/; rerun the same command to resume"
+                ) from error
+            if not _pass_complete(layout, spec.name, run_pass.tasks):
+                missing = executor.get_incomplete_ranks(skip_completed=True)
+                raise FatalError(
+                    f"pass {spec.name}: tasks {missing} did not complete; see {layout.logs(spec.name)}/logs/ "
+                    "and rerun the same command to resume"
+                )
+            result.seconds[spec.name] = time.monotonic() - started
+            result.ran.append(spec.name)
+            if not console.is_terminal:
+                console.print(
+                    f"pass {spec.name}: {run_pass.tasks} tasks done in {result.seconds[spec.name]:.1f}s"
+                )
+        if result.ran:
+            manifest["completed"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            _write_manifest(layout, manifest)
+    finally:
+        if ray_started:
+            import ray
+
+            ray.shutdown()
+    return result

@@ -1,0 +1,1 @@
+"""Repository sources: the repos list, safe URL handling, cloning and the file walk."""

@@ -1,0 +1,109 @@
+"""Shallow, hook-free, prompt-free clones with a time limit, through GitPython.
+
+Clones are made with ``--no-checkout``: the file walk reads blobs straight from the object database, so no
+working tree is ever written (nothing from the repository lands on disk as a file, and no symlink in it can
+point anywhere).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import git
+
+from stackcurate.errors import ItemError, RetryableError
+from stackcurate.sources.urls import GIT_ALLOW_PROTOCOL, RepoLocation
+
+#: Substrings of git's stderr that mean "try again later" rather than "this repository is unusable".
+TRANSIENT_MARKERS = (
+    "could not resolve host",
+    "connection reset",
+    "connection timed out",
+    "operation timed out",
+    "early eof",
+    "the remote end hung up unexpectedly",
+    "rpc failed",
+    "temporary failure",
+    "http 5",
+    "error: 5",
+)
+
+
+def _git_env() -> dict[str, str]:
+    return {
+        "GIT_TERMINAL_PROMPT": "0",  # never wait for a password on a private or missing repository
+        "GIT_ASKPASS": "/bin/true",
+        "SSH_ASKPASS": "/bin/true",
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=30",
+        "GIT_ALLOW_PROTOCOL": GIT_ALLOW_PROTOCOL,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_LFS_SKIP_SMUDGE": "1",
+    }
+
+
+def clone_repository(
+    location: RepoLocation, dest: Path, depth: int = 1, timeout_s: float = 600.0
+) -> git.Repo:
+    """Clone ``location`` into ``dest`` (which must not exist) and return the repository.
+
+    ``depth`` 0 means full history. Raises ``RetryableError`` for timeouts and transient network failures and
+    ``ItemError("clone_failed", ...)`` for everything else (missing repository, authentication, not a repo).
+    """
+    git.Git.check_unsafe_protocols(location.clone_url)
+    options = ["--no-checkout", "--single-branch", "--no-tags", "--quiet"]
+    if depth > 0:
+        options.append(f"--depth={depth}")
+    git.Git.check_unsafe_options(options=options, unsafe_options=git.Repo.unsafe_git_clone_options)
+    runner = git.Git(str(dest.parent))
+    started = time.monotonic()
+    try:
+        runner.execute(
+            ["git", "clone", *options, "--", location.clone_url, str(dest)],
+            kill_after_timeout=timeout_s,
+            env={**os.environ, **_git_env()},
+        )
+    except git.GitCommandError as error:
+        stderr = str(error.stderr or error).strip()
+        if time.monotonic() - started >= timeout_s:
+            raise RetryableError(
+                "clone_timeout", f"clone of {location.url} timed out after {timeout_s:.0f}s"
+            ) from None
+        message = f"clone of {location.url} failed: {stderr.splitlines()[-1] if stderr else error}"
+        if any(marker in stderr.lower() for marker in TRANSIENT_MARKERS):
+            raise RetryableError("clone_transient", message) from None
+        raise ItemError("clone_failed", message) from None
+    try:
+        repo = git.Repo(str(dest))
+        repo.head.commit  # noqa: B018 - an empty repository has no HEAD commit
+    except (git.InvalidGitRepositoryError, ValueError) as error:
+        raise ItemError("empty_repo", f"{location.url} has no commit to read: {error}") from None
+    return repo
+
+
+def clone_with_retries(
+    location: RepoLocation,
+    dest: Path,
+    depth: int = 1,
+    timeout_s: float = 600.0,
+    retries: int = 2,
+    backoff_s: float = 2.0,
+) -> git.Repo:
+    """``clone_repository`` with ``retries`` extra attempts for ``RetryableError`` (exponential back-off)."""
+    attempt = 0
+    while True:
+        try:
+            return clone_repository(location, dest, depth, timeout_s)
+        except RetryableError:
+            if attempt >= retries:
+                raise
+            attempt += 1
+            _remove_tree(dest)
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,149 @@
+"""``GitRepoReader``: the clone stage. Repos list in, one document per kept file out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pyarrow as pa
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.io import DataFolderLike, get_datafolder
+from datatrove.pipeline.base import PipelineStep
+from loguru import logger
+
+from stackcurate.errors import ItemError
+from stackcurate.rules import load_file_rules, load_language_map
+from stackcurate.sources.git_clone import clone_with_retries
+from stackcurate.sources.repos_list import RepoEntry, load_repos_list
+from stackcurate.sources.walk import Skipped, walk_repository
+from stackcurate.stage import ProgressReporter
+
+
+class GitRepoReader(PipelineStep):
+    """Clone the repositories of a repos list (task ``rank`` takes ``entries[rank::world_size]``) and yield
+    one ``Document`` per file that passes the walk checks (see ``stackcurate.sources.walk``).
+
+    Counters: ``repos_in``, ``repos_ok``, ``repos_failed_<reason>`` (clone failures, after retries),
+    ``list_skipped_<reason>`` (bad lines of the list, counted by task 0 only), ``files_in``/``bytes_in``
+    (every tree entry; bytes as git records them), ``skipped_<reason>``, ``files_out``, ``bytes_out``.
+    Failed repositories are also written to ``failures_folder/<rank>.jsonl`` with their error message.
+    """
+
+    name = "clone"
+    type = "📖 - READER"
+    adds_columns: ClassVar[dict[str, pa.DataType]] = {}
+
+    def __init__(
+        self,
+        repos_list: str,
+        depth: int = 1,
+        max_file_bytes: int = 1_000_000,
+        timeout_s: float = 600.0,
+        retries: int = 2,
+        work_dir: str | None = None,
+        rules_dir: str | None = None,
+        failures_folder: DataFolderLike | None = None,
+        progress_folder: DataFolderLike | None = None,
+    ):
+        super().__init__()
+        self.repos_list = repos_list
+        self.depth = depth
+        self.max_file_bytes = max_file_bytes
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.work_dir = work_dir
+        self.rules_dir = rules_dir
+        self.failures_folder = get_datafolder(failures_folder) if failures_folder is not None else None
+        self.progress_folder = get_datafolder(progress_folder) if progress_folder is not None else None
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        entries, problems = load_repos_list(self.repos_list)
+        if rank == 0:
+            for problem in problems:
+                self.stat_update(f"list_skipped_{problem.reason}")
+                logger.warning(f"repos list {self.repos_list}: {problem.message}")
+        mine = entries[rank::world_size]
+        progress = (
+            ProgressReporter(self.progress_folder, rank, len(mine), "repos") if self.progress_folder else None
+        )
+        failures: list[dict[str, object]] = []
+        if self.work_dir:
+            Path(self.work_dir).mkdir(parents=True, exist_ok=True)
+        for entry in mine:
+            self.stat_update("repos_in")
+            try:
+                yield from self._read_repository(entry)
+                self.stat_update("repos_ok")
+            except ItemError as error:
+                self.stat_update(f"repos_failed_{error.reason}")
+                logger.warning(str(error))
+                failures.append(
+                    {
+                        "repo": entry.name,
+                        "url": entry.location.url,
+                        "reason": error.reason,
+                        "error": str(error),
+                        "line": entry.line,
+                    }
+                )
+            if progress:
+                progress.advance()
+        self._write_failures(rank, failures)
+
+    def _read_repository(self, entry: RepoEntry) -> Iterator[Document]:
+        languages = load_language_map(self.rules_dir)
+        rules = load_file_rules(self.rules_dir)
+        scratch = Path(tempfile.mkdtemp(prefix="stackcurate-clone-", dir=self.work_dir))
+        try:
+            with self.track_time("repo"):
+                repo = clone_with_retries(
+                    entry.location, scratch / "repo", self.depth, self.timeout_s, self.retries
+                )
+            try:
+                commit = repo.head.commit.hexsha
+                for item in walk_repository(repo, languages, rules, self.max_file_bytes):
+                    self.stat_update("files_in")
+                    self.stat_update("bytes_in", value=item.size_bytes)
+                    if isinstance(item, Skipped):
+                        self.stat_update(f"skipped_{item.reason}")
+                        continue
+                    self.stat_update("files_out")
+                    self.stat_update("bytes_out", value=item.size_bytes)
+                    yield Document(
+                        text=item.content,
+                        id=item.sha,
+                        metadata={
+                            "repo": entry.name,
+                            "repo_url": entry.location.url,
+                            "commit": commit,
+                            "path": item.path,
+                            "language": item.language,
+                            "extension": item.extension,
+                            "size_bytes": item.size_bytes,
+                            "stars": entry.stars,
+                            "forks": entry.forks,
+                        },
+                    )
+            finally:
+                repo.close()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _write_failures(self, rank: int, failures: list[dict[str, object]]) -> None:
+        if self.failures_folder is None:
+            return
+        name = f"{rank:05d}.jsonl"
+        if not failures:
+            if self.failures_folder.exists(name):
+                self.failures_folder.rm(name)
+            return
+        with self.failures_folder.open(name + ".tmp", "w") as handle:
+            for failure in failures:
+                handle.write(json.dumps(failure) + "\n")
+        self.failures_folder.mv(name + ".tmp", name)

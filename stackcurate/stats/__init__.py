@@ -1,0 +1,1 @@
+"""Per-stage counters merged from the tasks' stats JSON files, and their presentation."""

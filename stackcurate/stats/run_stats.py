@@ -1,0 +1,88 @@
+"""Merge the per-task stats JSON files of a run into per-stage counts (STYLE.md rule 9).
+
+Each task of each pass writes ``<out>/logs/<pass>/stats/<rank>.json`` (datatrove's ``PipelineStats``
+format). ``collect_run_stats`` adds them up per step and reports, per stage: files and bytes in and out,
+removals by reason (``dropped_*`` from filters, ``skipped_*`` from the clone walk, ``repos_failed_*`` and
+``list_skipped_*`` for repositories) and seconds spent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from datatrove.io import get_datafolder
+
+from stackcurate.errors import FatalError
+from stackcurate.layout import RunLayout
+
+REMOVAL_PREFIXES = ("dropped_", "skipped_", "repos_failed_", "list_skipped_")
+#: datatrove's own filter counters, which duplicate ours.
+IGNORED = {"total", "forwarded", "dropped", "doc_len", "doc_len_tokens", "batches"}
+
+
+def _total(value: Any) -> float:
+    if isinstance(value, dict):
+        return float(value.get("total", 0))
+    return float(value or 0)
+
+
+def _passes(layout: RunLayout) -> list[str]:
+    folder = get_datafolder(layout.out)
+    if not folder.exists("run.json"):
+        raise FatalError(f"{layout.out} is not a stackcurate run directory (no run.json)")
+    with folder.open("run.json", "r") as handle:
+        manifest = json.load(handle)
+    return list(manifest.get("passes", {}))
+
+
+def collect_run_stats(out: str) -> dict[str, Any]:
+    """Per-stage counts of run ``out``: ``{"run": out, "stages": [...], "complete": bool}``.
+
+    Each stage entry has ``pass``, ``stage``, ``tasks_reported``, ``files_in``, ``files_out``, ``bytes_in``,
+    ``bytes_out``, ``removed`` ({reason: files}), ``counters`` (every other counter) and ``seconds``.
+    """
+    layout = RunLayout(out)
+    stages: list[dict[str, Any]] = []
+    complete = True
+    for pass_name in _passes(layout):
+        folder = get_datafolder(layout.logs(pass_name))
+        files = sorted(folder.list_files("stats", glob_pattern="*.json")) if folder.isdir("stats") else []
+        with get_datafolder(layout.out).open("run.json", "r") as handle:
+            tasks = int(json.load(handle)["passes"][pass_name]["tasks"])
+        complete = complete and len(files) >= tasks
+        merged: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        seconds: dict[str, float] = defaultdict(float)
+        order: list[str] = []
+        for name in files:
+            with folder.open(name, "r") as handle:
+                for step in json.load(handle):
+                    key = step["name"]
+                    if key not in order:
+                        order.append(key)
+                    seconds[key] += _total(step.get("time_stats", 0))
+                    for label, value in step.get("stats", {}).items():
+                        merged[key][label] += _total(value)
+        for key in order:
+            counters = merged[key]
+            stage_name = key.split(":", 1)[-1].strip()
+            entry: dict[str, Any] = {
+                "pass": pass_name,
+                "stage": stage_name,
+                "tasks_reported": len(files),
+                "files_in": int(counters.get("files_in", 0)),
+                "files_out": int(counters.get("files_out", 0)),
+                "bytes_in": int(counters.get("bytes_in", 0)),
+                "bytes_out": int(counters.get("bytes_out", 0)),
+                "removed": {},
+                "counters": {},
+                "seconds": round(seconds[key], 3),
+            }
+            for label, value in sorted(counters.items()):
+                if label.startswith(REMOVAL_PREFIXES):
+                    entry["removed"][label] = int(value)
+                elif label not in IGNORED and label not in ("files_in", "files_out", "bytes_in", "bytes_out"):
+                    entry["counters"][label] = int(value)
+            stages.append(entry)
+    return {"run": out, "complete": complete, "stages": stages}
