@@ -72,9 +72,9 @@ def parse_repos_text(text: str, base_dir: Path | None = None) -> tuple[list[Repo
     rows = csv.reader(io.StringIO(text))
     for line_no, row in enumerate(rows, start=1):
         fields = [field.strip() for field in row]
-        if not fields or not fields[0] or fields[0].startswith("#"):
+        if not any(fields) or fields[0].startswith("#"):
             continue
-        if columns is None and not entries and not problems and fields[0].lower() in HEADER_NAMES:
+        if columns is None and not entries and not problems and HEADER_NAMES & {f.lower() for f in fields}:
             columns = {name.lower(): i for i, name in enumerate(fields)}
             continue
         try:

@@ -69,12 +69,12 @@ def parse_location(raw: str, base_dir: Path | None = None) -> RepoLocation:
     url = raw.strip()
     if not url:
         raise UnsafeUrlError(raw, "empty location")
-    if any(ord(c) < 32 or ord(c) == 127 or c.isspace() for c in url):
-        raise UnsafeUrlError(url, "whitespace or control characters are not allowed")
-    if url.startswith("-"):
-        raise UnsafeUrlError(url, "starts with '-', which git would read as an option")
     if _REMOTE_HELPER.match(url):
         raise UnsafeUrlError(url, "git remote-helper transports (ext::, fd::, ...) can run commands")
+    if url.startswith("-"):
+        raise UnsafeUrlError(url, "starts with '-', which git would read as an option")
+    if any(ord(c) < 32 or ord(c) == 127 or c.isspace() for c in url):
+        raise UnsafeUrlError(url, "whitespace or control characters are not allowed")
     if "--upload-pack" in url or "--receive-pack" in url or "--config" in url:
         raise UnsafeUrlError(url, "contains a git option")
 

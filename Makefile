@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine (README.md):
+#   make demo   venv + sample repositories from the installed packages + the quickstart pipeline
+#   make test   venv + system packages + lint + types + every test, slow and Ray ones included (CI runs this)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SYSTEM_PACKAGES := git iproute2 util-linux
+
+.PHONY: demo test test-fast lint system-deps setup bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+system-deps:
+	@missing=""; for cmd in git ip unshare; do command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); \
+		else echo "missing:$$missing -- install the Debian packages: $(SYSTEM_PACKAGES)"; exit 1; fi; \
+	fi
+
+demo: setup
+	$(BIN)/stackcurate sample-repos runs/sample
+	$(BIN)/stackcurate run pipelines/quickstart.yaml
+
+lint: setup
+	$(BIN)/ruff check stackcurate tests benchmarks
+	$(BIN)/ruff format --check stackcurate tests benchmarks
+	$(BIN)/mypy
+
+test: system-deps setup lint
+	$(BIN)/pytest -m "" -q
+
+test-fast: setup
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/clone_throughput.py
+
+clean:
+	rm -rf runs $(VENV)

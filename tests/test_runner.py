@@ -1,0 +1,151 @@
+"""End-to-end runs of the pipeline on real git repositories: output, stats, rerun, resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import python_file
+from stackcurate.cli import main
+from stackcurate.config import load_config
+from stackcurate.errors import FatalError
+from stackcurate.parquet_io import iter_rows, list_parquet_files
+from stackcurate.runner import run_pipeline
+from stackcurate.schema import FILE_COLUMNS
+
+PIPELINE = str(Path(__file__).resolve().parents[1] / "pipelines" / "quickstart.yaml")
+
+
+def make_repos(factory: Callable[..., Path], tmp_path: Path, count: int, files: int = 3) -> Path:
+    lines = ["url,stars,forks"]
+    for i in range(count):
+        content = {f"pkg{i}/mod{j}.py": python_file(i * 100 + j) for j in range(files)}
+        content[f"pkg{i}/notes.unknownext"] = "not code\n"
+        content["LICENSE"] = "MIT License\n"
+        path = factory(f"org{i % 3}/repo{i}", content)
+        lines.append(f"{path.as_uri() if i % 2 else path},{i * 10},{i}")
+    repos = tmp_path / "repos.csv"
+    repos.write_text("\n".join(lines) + "\n")
+    return repos
+
+
+def sorted_rows(folder: Path) -> list[dict]:
+    return sorted(iter_rows(str(folder)), key=lambda row: (row["repo"], row["path"]))
+
+
+def test_run_writes_curated_parquet_and_stats(
+    git_repo_factory: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repos = make_repos(git_repo_factory, tmp_path, count=4)
+    out = tmp_path / "run"
+    assert main(["run", PIPELINE, "--repos", str(repos), "--out", str(out), "--workers", "2"]) == 0
+    files = list_parquet_files(str(out / "curated"))
+    assert files == [f"{rank:05d}.parquet" for rank in range(4)]
+    schema = pq.read_schema(out / "curated" / files[0])
+    assert schema.names[: len(FILE_COLUMNS)] == list(FILE_COLUMNS)
+    rows = sorted_rows(out / "curated")
+    assert len(rows) == 4 * 3  # LICENSE and notes.unknownext map to no language
+    assert {row["language"] for row in rows} == {"python"}
+    repo3 = [row for row in rows if row["repo"] == "org0/repo3"]
+    assert repo3 and all(row["stars"] == 30 and row["forks"] == 3 for row in repo3)
+    assert all(row["size_bytes"] == len(row["content"].encode()) for row in rows)
+
+    capsys.readouterr()
+    assert main(["stats", str(out), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    by_stage = {(s["pass"], s["stage"]): s for s in stats["stages"]}
+    clone = by_stage[("clone", "clone")]
+    assert clone["counters"]["repos_in"] == clone["counters"]["repos_ok"] == 4
+    assert clone["files_out"] == len(list(iter_rows(str(out / "01_clone"))))
+    language = by_stage[("curate", "language")]
+    assert language["files_out"] == len(rows)
+    assert language["removed"] == {"dropped_unknown_language": clone["files_out"] - len(rows)}
+    assert stats["complete"] is True
+
+
+def test_rerun_of_a_finished_run_does_nothing(git_repo_factory: Callable[..., Path], tmp_path: Path) -> None:
+    repos = make_repos(git_repo_factory, tmp_path, count=2)
+    cfg = load_config(PIPELINE, {"repos": str(repos), "out": str(tmp_path / "run"), "executor.workers": 1})
+    first = run_pipeline(cfg)
+    assert first.ran == ["clone", "curate"]
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "run" / "curated").glob("*.parquet")}
+    second = run_pipeline(cfg)
+    assert second.nothing_to_do and second.skipped == ["clone", "curate"]
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "run" / "curated").glob("*.parquet")}
+
+
+def test_resuming_with_a_different_config_is_refused(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    repos = make_repos(git_repo_factory, tmp_path, count=1)
+    out = str(tmp_path / "run")
+    run_pipeline(load_config(PIPELINE, {"repos": str(repos), "out": out, "executor.workers": 1}))
+    changed = load_config(PIPELINE, {"repos": str(repos), "out": out, "stages.clone.max_file_bytes": 100})
+    with pytest.raises(FatalError, match="another configuration"):
+        run_pipeline(changed)
+
+
+def test_keep_rejects_writes_dropped_files_with_reason(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    repos = make_repos(git_repo_factory, tmp_path, count=2)
+    out = tmp_path / "run"
+    cfg = load_config(
+        PIPELINE, {"repos": str(repos), "out": str(out), "keep_rejects": True, "executor.workers": 1}
+    )
+    run_pipeline(cfg)
+    rejects = list(iter_rows(str(out / "rejects" / "languages")))
+    assert sorted(row["path"] for row in rejects) == [
+        "LICENSE",
+        "LICENSE",
+        "pkg0/notes.unknownext",
+        "pkg1/notes.unknownext",
+    ]
+    assert {row["filter_reason"] for row in rejects} == {"unknown_language"}
+
+
+@pytest.mark.slow
+def test_a_run_killed_midway_resumes_to_the_same_output(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    repos = make_repos(git_repo_factory, tmp_path, count=12, files=40)
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    common = ["--repos", str(repos), "--tasks", "12", "--workers", "1"]
+    assert main(["run", PIPELINE, *common, "--out", str(reference)]) == 0
+
+    command = [sys.executable, "-m", "stackcurate.cli", "run", PIPELINE, *common, "--out", str(resumed)]
+    process = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    completions = resumed / "logs" / "clone" / "completions"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if completions.is_dir() and len(list(completions.iterdir())) >= 3:
+            break
+        time.sleep(0.01)
+    assert process.poll() is None, "the run finished before it could be killed; make the input larger"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = len(list(completions.iterdir()))
+    assert 3 <= done_before < 12
+    assert not (resumed / "curated").exists() or len(list_parquet_files(str(resumed / "curated"))) < 12
+
+    assert main(["run", PIPELINE, *common, "--out", str(resumed)]) == 0
+    assert list_parquet_files(str(resumed / "curated")) == list_parquet_files(str(reference / "curated"))
+    assert sorted_rows(resumed / "curated") == sorted_rows(reference / "curated")
+    for name in list_parquet_files(str(reference / "01_clone")):
+        assert pq.read_table(resumed / "01_clone" / name).equals(pq.read_table(reference / "01_clone" / name))
+    assert (
+        not list((resumed / "01_clone" / ".tmp").glob("*"))
+        if (resumed / "01_clone" / ".tmp").exists()
+        else True
+    )
