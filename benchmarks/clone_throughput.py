@@ -50,12 +50,9 @@ def main() -> None:
     print(f"files kept            {files:>10d}   {kept_mb:8.1f} MB")
     print(f"wall time             {seconds:>10.2f} s (one process)")
     print(f"throughput            {repos / seconds:>10.1f} repos/s")
-    print(
-        f"                      {counters.get('files_in', 0) / seconds:>10.0f} files walked/s   {files / seconds:8.0f} files kept/s"
-    )
-    print(
-        f"                      {seen_mb / seconds:>10.1f} MB walked/s      {kept_mb / seconds:8.1f} MB kept/s"
-    )
+    walked = counters.get("files_in", 0)
+    print(f"{'':22}{walked / seconds:>10.0f} files walked/s   {files / seconds:8.0f} files kept/s")
+    print(f"{'':22}{seen_mb / seconds:>10.1f} MB walked/s      {kept_mb / seconds:8.1f} MB kept/s")
 
 
 if __name__ == "__main__":

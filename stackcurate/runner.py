@@ -158,8 +158,12 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
     console = console or Console(stderr=True)
     layout = RunLayout(cfg.out)
     # datatrove's driver-side messages go to the run's log; the console keeps progress and warnings
+    # (the Ray executor's "local logging dir" warning is noise when Ray runs on this machine only)
+    levels = {"": "WARNING"}
+    if cfg.executor.kind == "ray" and not cfg.executor.ray_address:
+        levels["datatrove.executor.ray"] = "ERROR"
     logger.remove()
-    logger.add(sys.stderr, level="WARNING", format="{level} | {message}", colorize=False)
+    logger.add(sys.stderr, format="{level} | {message}", colorize=False, filter=levels)  # type: ignore[arg-type]
     manifest = _read_manifest(layout)
     digest = cfg.identity_digest()
     if manifest is not None and manifest.get("identity") != digest:

@@ -64,4 +64,5 @@ def git_repo_factory(tmp_path: Path) -> Callable[..., Path]:
 def python_file(i: int, lines: int = 30) -> str:
     """A small, distinct, valid Python module."""
     body = "\n".join(f"    total += {j} * value_{i}  # step {j}" for j in range(lines))
-    return f'"""Module {i}."""\n\nvalue_{i} = {i}\n\n\ndef compute_{i}():\n    total = 0\n{body}\n    return total\n'
+    header = f'"""Module {i}."""\n\nvalue_{i} = {i}\n\n\n'
+    return f"{header}def compute_{i}():\n    total = 0\n{body}\n    return total\n"

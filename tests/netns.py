@@ -11,12 +11,15 @@ import os
 import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 NETNS_AVAILABLE = os.geteuid() == 0 and shutil.which("unshare") is not None and shutil.which("ip") is not None
 NETNS_REASON = "needs root with unshare and ip (CI runs as root)"
 
 
-def run_in_netns(command: list[str], timeout: float = 300, env: dict[str, str] | None = None) -> str:
+def run_in_netns(
+    command: list[str], timeout: float = 300, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> str:
     """Run ``command`` in a fresh network namespace with ``lo`` up; return its combined output."""
     script = "ip link set lo up && exec " + shlex.join(command)
     result = subprocess.run(
@@ -24,6 +27,7 @@ def run_in_netns(command: list[str], timeout: float = 300, env: dict[str, str] |
         capture_output=True,
         text=True,
         timeout=timeout,
+        cwd=cwd,
         env={**os.environ, "RAY_AUTH_MODE": "disabled", **(env or {})},
     )
     output = result.stdout + result.stderr

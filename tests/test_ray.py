@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from netns import NETNS_AVAILABLE, NETNS_REASON, run_in_netns
-from stackcurate.parquet_io import list_parquet_files
 from test_runner import PIPELINE, make_repos
+
+from stackcurate.parquet_io import list_parquet_files
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.skipif(not NETNS_AVAILABLE, reason=NETNS_REASON)]
 

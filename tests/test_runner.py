@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import python_file
+
 from stackcurate.cli import main
 from stackcurate.config import load_config
 from stackcurate.errors import FatalError
