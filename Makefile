@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := git iproute2 util-linux
+SYSTEM_PACKAGES := git iproute2 util-linux licensecheck
 
 .PHONY: demo test test-fast lint system-deps setup bench clean
 
@@ -17,13 +17,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 system-deps:
-	@missing=""; for cmd in git ip unshare; do command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; done; \
+	@missing=""; for cmd in git ip unshare licensecheck; do command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); \
 		else echo "missing:$$missing -- install the Debian packages: $(SYSTEM_PACKAGES)"; exit 1; fi; \
 	fi
 
-demo: setup
+demo: system-deps setup
 	$(BIN)/stackcurate sample-repos runs/sample
 	$(BIN)/stackcurate run pipelines/quickstart.yaml
 

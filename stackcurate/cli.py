@@ -96,6 +96,18 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_license_detect(args: argparse.Namespace) -> int:
+    from stackcurate.licenses.cli import detect_paths, render_detections
+
+    reports = detect_paths(args.paths, engines=args.engine or ["licensecheck"], memo=not args.no_memo)
+    if args.json:
+        for report in reports:
+            print(json.dumps(report))
+    else:
+        _stdout_console().print(render_detections(reports))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackcurate",
@@ -140,6 +152,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the resolved config and passes, run nothing"
     )
     run.set_defaults(func=_cmd_run)
+
+    license = commands.add_parser("license", help="license detection tools")
+    license_commands = license.add_subparsers(dest="license_command", required=True, metavar="COMMAND")
+    detect = license_commands.add_parser(
+        "detect",
+        help="detect the license of local repositories",
+        description="Detect the license of each repository PATH (a git repository: its HEAD tree is read; "
+        "or a plain folder) the way the pipeline does: license files, SPDX headers, manifests, decided per "
+        "directory. --json prints one object per repository: repo, license, license_class, evidence, "
+        "directories.",
+    )
+    detect.add_argument("paths", metavar="PATH", nargs="+")
+    detect.add_argument("--json", action="store_true", help="one JSON object per repository")
+    detect.add_argument(
+        "--engine",
+        action="append",
+        choices=["licensecheck", "scancode"],
+        help="detector (repeat for a fallback)",
+    )
+    detect.add_argument("--no-memo", action="store_true", help="do not read or write the detector memo")
+    detect.set_defaults(func=_cmd_license_detect)
 
     stats = commands.add_parser(
         "stats",

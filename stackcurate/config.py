@@ -38,6 +38,19 @@ class CloneStage(Section):
     work_dir: str | None = None
 
 
+class LicenseStage(Section):
+    """License detection (clone pass) and filter (curate pass). ``engines``: detectors in order, later ones
+    read what earlier ones left unknown (``scancode`` needs ``pip install scancode-toolkit-mini``). ``keep``:
+    license classes that pass. ``memo``: cache detector results across runs (SQLite at ``memo_path``,
+    default ``~/.cache/stackcurate/license-memo.sqlite``)."""
+
+    engines: list[Literal["licensecheck", "scancode"]] = ["licensecheck"]
+    keep: list[Literal["permissive", "no_license", "non_permissive"]] = ["permissive"]
+    memo: bool = True
+    memo_path: str | None = None
+    batch_repos: int = Field(32, ge=1)
+
+
 class LanguageStage(Section):
     """Language selection by extension: 'all' mapped languages, 'starcoderdata' (86), or a list of names."""
 
@@ -50,6 +63,7 @@ class Stages(Section):
     ``clone`` always runs (it is the source)."""
 
     clone: CloneStage = CloneStage()
+    licenses: LicenseStage | None = None
     languages: LanguageStage | None = None
 
 
@@ -93,6 +107,9 @@ class PipelineConfig(Section):
         data["stages"]["clone"].pop("work_dir")
         data["stages"]["clone"].pop("timeout_s")
         data["stages"]["clone"].pop("retries")
+        if data["stages"].get("licenses"):
+            for key in ("memo", "memo_path", "batch_repos"):
+                data["stages"]["licenses"].pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_yaml(self) -> str:

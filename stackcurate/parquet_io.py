@@ -21,7 +21,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from stackcurate.schema import CONTENT, document_to_row, rows_to_documents
+from stackcurate.schema import CONTENT, FILE_COLUMNS, document_to_row, rows_to_documents
 from stackcurate.stage import ProgressReporter, content_bytes
 
 TMP_DIR = ".tmp"
@@ -37,6 +37,16 @@ def list_parquet_files(folder: DataFolderLike) -> list[str]:
     )
 
 
+def folder_schema(folder: DataFolderLike) -> pa.Schema:
+    """Schema of a stage folder (of its first file; every file of a folder is written with one schema)."""
+    data_folder = get_datafolder(folder)
+    files = list_parquet_files(data_folder)
+    if not files:
+        return pa.schema([])
+    with data_folder.open(files[0], "rb") as handle:
+        return pq.read_schema(handle)
+
+
 class StageParquetReader(PipelineStep):
     """Yield the documents of a stage folder, files ``[rank::world_size]``, ``batch_size`` rows at a time."""
 
@@ -48,6 +58,10 @@ class StageParquetReader(PipelineStep):
     ):
         super().__init__()
         self.folder = get_datafolder(folder)
+        #: the tag columns earlier passes added, carried on to this pass's output
+        self.adds_columns = {
+            field.name: field.type for field in folder_schema(self.folder) if field.name not in FILE_COLUMNS
+        }
         self.batch_size = batch_size
         self.progress_folder = get_datafolder(progress_folder) if progress_folder is not None else None
 

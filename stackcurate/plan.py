@@ -2,8 +2,8 @@
 
 A pass is one executor run over ``tasks`` shards. The passes, in DESIGN.md's order::
 
-    clone   repos list -> GitRepoReader -> <out>/01_clone/
-    curate  <out>/01_clone/ -> [LanguageFilter] -> <out>/curated/
+    clone   repos list -> GitRepoReader -> [LicenseAnnotator] -> <out>/01_clone/
+    curate  <out>/01_clone/ -> [LicenseFilter] -> [LanguageFilter] -> <out>/curated/
 
 A pass's task count is fixed when it is planned: the clone pass takes ``min(tasks, repositories)``, a pass
 that reads a folder takes ``min(tasks, files in that folder)``; both are recorded in ``run.json`` so a
@@ -21,6 +21,7 @@ from datatrove.pipeline.base import PipelineStep
 from stackcurate.config import PipelineConfig
 from stackcurate.filters.language import LanguageFilter
 from stackcurate.layout import RunLayout
+from stackcurate.licenses.stage import LicenseAnnotator, LicenseFilter, default_memo_path
 from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, list_parquet_files
 from stackcurate.schema import REJECT_COLUMNS, file_schema
 from stackcurate.sources.reader import GitRepoReader
@@ -88,6 +89,10 @@ def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pa
         progress_folder=layout.logs("clone"),
     )
     steps: list[PipelineStep] = [reader]
+    licenses = cfg.stages.licenses
+    if licenses is not None:
+        memo_path = (licenses.memo_path or default_memo_path()) if licenses.memo else None
+        steps.append(LicenseAnnotator(licenses.engines, memo_path, licenses.batch_repos, cfg.rules_dir))
     steps.append(StageParquetWriter(layout.stage("01_clone"), _schema_for(steps)))
     return Pass("clone", layout.stage("01_clone"), tasks, steps, "repos", total)
 
@@ -98,6 +103,8 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
     if tasks is None:
         tasks = max(1, min(cfg.executor.tasks, files))
     steps: list[PipelineStep] = [StageParquetReader(source, progress_folder=layout.logs("curate"))]
+    if cfg.stages.licenses is not None:
+        steps.append(LicenseFilter(cfg.stages.licenses.keep, _rejects_writer(cfg, layout, "licenses", steps)))
     if cfg.stages.languages is not None:
         steps.append(
             LanguageFilter(
@@ -110,11 +117,15 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
 
 def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
     """The passes ``cfg`` runs, in order."""
+    clone_steps = "clone + walk repos list"
     curate_steps = ["read 01_clone"]
+    if cfg.stages.licenses is not None:
+        clone_steps += f" -> license detect ({', '.join(cfg.stages.licenses.engines)})"
+        curate_steps.append(f"licenses(keep={cfg.stages.licenses.keep})")
     if cfg.stages.languages is not None:
         curate_steps.append(f"languages(keep={cfg.stages.languages.keep!r})")
     curate_steps.append("write curated")
     return [
-        PassSpec("clone", "01_clone", "clone + walk repos list -> 01_clone", build_clone),
+        PassSpec("clone", "01_clone", f"{clone_steps} -> write 01_clone", build_clone),
         PassSpec("curate", "curated", " -> ".join(curate_steps), build_curate),
     ]

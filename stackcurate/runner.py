@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from datatrove.io import get_datafolder
@@ -175,7 +175,7 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
         "name": cfg.name,
         "identity": digest,
         "stackcurate": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": cfg.model_dump(mode="json"),
         "passes": {},
     }
@@ -219,7 +219,7 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
                     f"pass {spec.name}: {run_pass.tasks} tasks done in {result.seconds[spec.name]:.1f}s"
                 )
         if result.ran:
-            manifest["completed"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            manifest["completed"] = datetime.now(UTC).isoformat(timespec="seconds")
             _write_manifest(layout, manifest)
     finally:
         if ray_started:

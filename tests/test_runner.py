@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import python_file
+from conftest import MIT_TEXT, python_file
 
 from stackcurate.cli import main
 from stackcurate.config import load_config
@@ -30,7 +30,7 @@ def make_repos(factory: Callable[..., Path], tmp_path: Path, count: int, files: 
     for i in range(count):
         content = {f"pkg{i}/mod{j}.py": python_file(i * 100 + j) for j in range(files)}
         content[f"pkg{i}/notes.unknownext"] = "not code\n"
-        content["LICENSE"] = "MIT License\n"
+        content["LICENSE"] = MIT_TEXT
         path = factory(f"org{i % 3}/repo{i}", content)
         lines.append(f"{path.as_uri() if i % 2 else path},{i * 10},{i}")
     repos = tmp_path / "repos.csv"

@@ -1,0 +1,207 @@
+"""Per-repository, per-directory license decisions from the evidence found in a repository's files.
+
+Rules (see ``rules/licenses.yaml`` for the data):
+
+- A license file governs its directory and everything below it, until a deeper directory has evidence of its
+  own (a vendored GPL library inside an MIT repository stays GPL). A file's own ``SPDX-License-Identifier``
+  header overrides for that file.
+- Several license files in one directory are combined with AND (conservative: permissive only if all are),
+  except that a short license file the detectors cannot read and that names the other license files is a
+  *pointer*: "either ... LICENSE.APACHE or LICENSE.BSD" makes ``Apache-2.0 OR BSD-3-Clause``.
+- A manifest's declared license (package.json, Cargo.toml, ...) in the same directory wins when the license
+  files agree with it (it is more precise, e.g. it says OR where files cannot), is ANDed with them when they
+  disagree, and decides alone when the directory has no readable license file.
+- A license file no engine can identify, with nothing else in its directory, counts as
+  ``LicenseRef-unknown-license-text``: evidence of *some* license, so never permissive.
+- No evidence anywhere above a file: ``no_license``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from stackcurate.licenses.engines import Detection, LicenseMemo, normalized_digest
+from stackcurate.licenses.evidence import is_manifest, manifest_licenses, spdx_header
+from stackcurate.licenses.policy import NO_LICENSE, UNKNOWN_TEXT, LicensePolicy, and_all, or_all
+
+#: Documentation often quotes SPDX lines as examples; their headers are not taken as the file's license.
+DOC_SUFFIXES = (".md", ".rst", ".markdown", ".adoc")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One piece of evidence: the file, the SPDX expression read from it (None: unreadable), and by what."""
+
+    path: str
+    license: str | None
+    engine: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The license of a directory or file, its class, and the path of the deciding file."""
+
+    license: str | None
+    license_class: str
+    evidence: str | None
+
+
+@dataclass
+class RepoLicenses:
+    """Decisions for one repository: per directory with evidence, plus every piece of evidence seen."""
+
+    directories: dict[str, Decision] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+    headers: dict[str, Decision] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Decision:
+        return self.directories.get("", Decision(None, NO_LICENSE, None))
+
+    def for_file(self, path: str) -> Decision:
+        """The decision for one file: its SPDX header, else the nearest directory above it with evidence."""
+        header = self.headers.get(path)
+        if header is not None:
+            return header
+        directory = posixpath.dirname(path)
+        while True:
+            decision = self.directories.get(directory)
+            if decision is not None:
+                return decision
+            if not directory:
+                return Decision(None, NO_LICENSE, None)
+            directory = posixpath.dirname(directory)
+
+
+class LicenseDetector:
+    """Turn repositories' files into ``RepoLicenses``; one engine call per batch of unknown texts."""
+
+    def __init__(self, policy: LicensePolicy, engines: Sequence[object], memo: LicenseMemo):
+        self.policy = policy
+        self.engines = list(engines)
+        self.memo = memo
+        self.engine_calls = 0
+        self.texts_identified = 0
+
+    def _identify(self, texts: dict[str, str]) -> dict[str, Detection]:
+        known = self.memo.get_many(list(texts))
+        missing = {k: v for k, v in texts.items() if k not in known}
+        fresh: dict[str, Detection] = {}
+        for engine in self.engines:
+            todo = {k: v for k, v in missing.items() if not (k in fresh and fresh[k].names)}
+            if not todo:
+                break
+            self.engine_calls += 1
+            self.texts_identified += len(todo)
+            for key, detection in engine.identify(todo).items():  # type: ignore[attr-defined]
+                if detection.names or key not in fresh:
+                    fresh[key] = detection
+        for key in missing:
+            fresh.setdefault(key, Detection((), "none"))
+        self.memo.put_many(fresh)
+        return {**known, **fresh}
+
+    def _file_expression(self, detection: Detection) -> str | None:
+        ids: set[str] = set()
+        for name in detection.names:
+            expression = self.policy.normalize_name(name)
+            if expression:
+                ids.add(expression)
+        ids = self.policy.apply_bundles(ids)
+        return and_all(sorted(ids))
+
+    def detect_many(self, repos: Sequence[Sequence[tuple[str, str]]]) -> list[RepoLicenses]:
+        """``repos``: for each repository, its (path, text) pairs. One engine call for all unknown texts."""
+        texts: dict[str, str] = {}
+        digests: list[dict[str, str]] = []
+        for files in repos:
+            mine = {}
+            for path, text in files:
+                if self.policy.is_license_file(path):
+                    digest = normalized_digest(text)
+                    texts.setdefault(digest, text)
+                    mine[path] = digest
+            digests.append(mine)
+        detections = self._identify(texts) if texts else {}
+        return [self._decide(files, mine, detections) for files, mine in zip(repos, digests, strict=True)]
+
+    def _decide(
+        self, files: Sequence[tuple[str, str]], digests: dict[str, str], detections: dict[str, Detection]
+    ) -> RepoLicenses:
+        result = RepoLicenses()
+        by_dir_files: dict[str, list[tuple[str, str, str | None, str]]] = {}
+        by_dir_manifest: dict[str, list[Evidence]] = {}
+        for path, text in files:
+            directory = posixpath.dirname(path)
+            if path in digests:
+                detection = detections.get(digests[path], Detection((), "none"))
+                expression = self._file_expression(detection)
+                by_dir_files.setdefault(directory, []).append((path, text, expression, detection.engine))
+                result.evidence.append(Evidence(path, expression, detection.engine))
+            elif is_manifest(path):
+                declared = [self.policy.normalize_expression(v) for v in manifest_licenses(path, text)]
+                expression = and_all([d for d in declared if d])
+                if expression:
+                    evidence = Evidence(path, expression, "manifest")
+                    by_dir_manifest.setdefault(directory, []).append(evidence)
+                    result.evidence.append(evidence)
+            header = None if path.endswith(DOC_SUFFIXES) else spdx_header(text, self.policy.spdx_header_bytes)
+            expression = self.policy.normalize_expression(header) if header else None
+            if expression:
+                result.headers[path] = Decision(expression, self.policy.classify(expression), path)
+                result.evidence.append(Evidence(path, expression, "spdx-header"))
+        for directory in sorted(set(by_dir_files) | set(by_dir_manifest)):
+            decision = self._decide_directory(
+                by_dir_files.get(directory, []), by_dir_manifest.get(directory, [])
+            )
+            if decision is not None:
+                result.directories[directory] = decision
+        return result
+
+    def _decide_directory(
+        self, license_files: list[tuple[str, str, str | None, str]], manifests: list[Evidence]
+    ) -> Decision | None:
+        known = {path: expr for path, _, expr, _ in license_files if expr}
+        unknown = [(path, text) for path, text, expr, _ in license_files if not expr]
+        names = {posixpath.basename(path): path for path, _, _, _ in license_files}
+        parts: list[str] = []
+        pointed: set[str] = set()
+        unreadable: list[str] = []
+        for path, text in unknown:
+            targets = [
+                names[n] for n in names if n != posixpath.basename(path) and n in text and names[n] in known
+            ]
+            if targets and len(text) <= self.policy.pointer_max_chars:
+                combine = or_all if any(p.search(text) for p in self.policy.pointer_or) else and_all
+                pointer = combine([known[t] for t in targets])
+                if pointer:
+                    parts.append(pointer)
+                    pointed.update(targets)
+                    continue
+            unreadable.append(path)
+        parts.extend(expr for path, expr in sorted(known.items()) if path not in pointed)
+        from_files = and_all(parts)
+        first_file = sorted(p for p, _, _, _ in license_files)[0] if license_files else None
+        declared = and_all([m.license for m in manifests if m.license])
+        manifest_path = manifests[0].path if manifests else None
+        if from_files and declared:
+            file_keys = self._keys(from_files)
+            if self._keys(declared) <= file_keys:
+                return Decision(declared, self.policy.classify(declared), manifest_path)
+            combined = and_all([from_files, declared])
+            return Decision(combined, self.policy.classify(combined), first_file)
+        if from_files:
+            if unreadable:
+                from_files = and_all([from_files, UNKNOWN_TEXT])
+            return Decision(from_files, self.policy.classify(from_files), first_file)
+        if declared:
+            return Decision(declared, self.policy.classify(declared), manifest_path)
+        if unreadable:
+            return Decision(UNKNOWN_TEXT, self.policy.classify(UNKNOWN_TEXT), unreadable[0])
+        return None
+
+    def _keys(self, expression: str) -> set[str]:
+        licensing = self.policy.licensing
+        return set(licensing.license_keys(licensing.parse(expression, validate=False)))

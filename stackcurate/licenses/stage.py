@@ -1,0 +1,129 @@
+"""Pipeline steps: ``LicenseAnnotator`` tags every file with its license, ``LicenseFilter`` keeps permissive.
+
+The annotator runs in the clone pass, right after the reader, where a repository's files arrive together: it
+buffers ``batch_repos`` repositories, detects their licenses with one engine call for all unknown texts, and
+yields the files tagged with ``license`` (SPDX expression), ``license_class`` and ``license_evidence`` (the
+deciding file's path).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import pyarrow as pa
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.writers.disk_base import DiskWriter
+
+from stackcurate.errors import FatalError
+from stackcurate.licenses.detect import LicenseDetector
+from stackcurate.licenses.engines import LicensecheckEngine, LicenseMemo, ScancodeEngine
+from stackcurate.licenses.policy import NO_LICENSE, NON_PERMISSIVE, PERMISSIVE, load_license_policy
+from stackcurate.stage import FileFilter
+
+ENGINES = {"licensecheck": LicensecheckEngine, "scancode": ScancodeEngine}
+
+
+def default_memo_path() -> str:
+    """``$XDG_CACHE_HOME/stackcurate/license-memo.sqlite`` (``~/.cache/...`` by default)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(cache) / "stackcurate" / "license-memo.sqlite")
+
+
+def make_detector(
+    engines: Sequence[str], memo_path: str | None, rules_dir: str | None = None
+) -> LicenseDetector:
+    """A detector with the named engines (first is primary; later ones read what earlier left unknown)."""
+    unknown = [name for name in engines if name not in ENGINES]
+    if unknown or not engines:
+        raise FatalError(f"license engines must be among {sorted(ENGINES)}, got {engines}")
+    return LicenseDetector(
+        load_license_policy(rules_dir), [ENGINES[name]() for name in engines], LicenseMemo(memo_path)
+    )
+
+
+class LicenseAnnotator(PipelineStep):
+    """Tag files with ``license``, ``license_class`` and ``license_evidence``; see the module docstring.
+
+    Counters: ``repos_<class>`` (by the root directory's decision), ``files_<class>``,
+    ``license_engine_calls``.
+    """
+
+    name = "license detect"
+    type = "🏷 - TAGGER"
+    adds_columns: ClassVar[dict[str, pa.DataType]] = {
+        "license": pa.string(),
+        "license_class": pa.string(),
+        "license_evidence": pa.string(),
+    }
+
+    def __init__(
+        self,
+        engines: Sequence[str] | None = None,
+        memo_path: str | None = None,
+        batch_repos: int = 32,
+        rules_dir: str | None = None,
+    ):
+        super().__init__()
+        self.engines = list(engines or ["licensecheck"])
+        self.memo_path = memo_path
+        self.batch_repos = batch_repos
+        self.rules_dir = rules_dir
+        make_detector(self.engines, None, rules_dir)  # fail at construction if an engine is missing
+
+    def _flush(self, detector: LicenseDetector, batch: list[list[Document]]) -> Iterator[Document]:
+        calls = detector.engine_calls
+        results = detector.detect_many([[(d.metadata["path"], d.text) for d in docs] for docs in batch])
+        self.stat_update("license_engine_calls", value=detector.engine_calls - calls)
+        for docs, repo in zip(batch, results, strict=True):
+            self.stat_update(f"repos_{repo.root.license_class}")
+            for doc in docs:
+                decision = repo.for_file(doc.metadata["path"])
+                doc.metadata["license"] = decision.license
+                doc.metadata["license_class"] = decision.license_class
+                doc.metadata["license_evidence"] = decision.evidence
+                self.stat_update(f"files_{decision.license_class}")
+                yield doc
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        detector = make_detector(self.engines, self.memo_path, self.rules_dir)
+        batch: list[list[Document]] = []
+        current: str | None = None
+        for doc in data or ():
+            repo = doc.metadata["repo"]
+            if repo != current:
+                if len(batch) >= self.batch_repos:
+                    with self.track_time("batch"):
+                        yield from self._flush(detector, batch)
+                    batch = []
+                batch.append([])
+                current = repo
+            batch[-1].append(doc)
+        if batch:
+            with self.track_time("batch"):
+                yield from self._flush(detector, batch)
+
+
+class LicenseFilter(FileFilter):
+    """Keep files whose ``license_class`` is in ``keep`` (default: permissive only).
+
+    Drop reasons: ``non_permissive`` and ``no_license``.
+    """
+
+    name = "license"
+
+    def __init__(self, keep: Sequence[str] | None = None, exclusion_writer: DiskWriter | None = None):
+        super().__init__(exclusion_writer)
+        self.keep = frozenset(keep or [PERMISSIVE])
+        invalid = self.keep - {PERMISSIVE, NO_LICENSE, NON_PERMISSIVE}
+        if invalid:
+            raise FatalError(f"licenses.keep: unknown classes {sorted(invalid)}")
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        license_class = doc.metadata.get("license_class") or NO_LICENSE
+        if license_class in self.keep:
+            return True
+        return False, license_class
