@@ -98,8 +98,10 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 def _cmd_license_detect(args: argparse.Namespace) -> int:
     from stackcurate.licenses.cli import detect_paths, render_detections
+    from stackcurate.licenses.stage import DEFAULT_ENGINES
 
-    reports = detect_paths(args.paths, engines=args.engine or ["licensecheck"], memo=not args.no_memo)
+    engines = args.engine or list(DEFAULT_ENGINES)
+    reports = detect_paths(args.paths, engines=engines, memo=not args.no_memo)
     if args.json:
         for report in reports:
             print(json.dumps(report))
@@ -168,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument(
         "--engine",
         action="append",
-        choices=["licensecheck", "scancode"],
-        help="detector (repeat for a fallback)",
+        choices=["licensecheck", "titles", "scancode"],
+        help="detector, repeat for fallbacks (default: licensecheck, then titles)",
     )
     detect.add_argument("--no-memo", action="store_true", help="do not read or write the detector memo")
     detect.set_defaults(func=_cmd_license_detect)

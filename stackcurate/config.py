@@ -40,11 +40,12 @@ class CloneStage(Section):
 
 class LicenseStage(Section):
     """License detection (clone pass) and filter (curate pass). ``engines``: detectors in order, later ones
-    read what earlier ones left unknown (``scancode`` needs ``pip install scancode-toolkit-mini``). ``keep``:
+    read what earlier ones left unknown (``titles``: a license's own title near the top of an unread text;
+    ``scancode`` needs ``pip install scancode-toolkit-mini``). ``keep``:
     license classes that pass. ``memo``: cache detector results across runs (SQLite at ``memo_path``,
     default ``~/.cache/stackcurate/license-memo.sqlite``)."""
 
-    engines: list[Literal["licensecheck", "scancode"]] = ["licensecheck"]
+    engines: list[Literal["licensecheck", "scancode", "titles"]] = ["licensecheck", "titles"]
     keep: list[Literal["permissive", "no_license", "non_permissive"]] = ["permissive"]
     memo: bool = True
     memo_path: str | None = None

@@ -169,6 +169,34 @@ class LicensecheckEngine:
         return detections
 
 
+class TitleEngine:
+    """Recognise a text by its license's own title near the top (``titles`` in rules/licenses.yaml).
+
+    Meant as the last fallback: it reads only what earlier engines left unknown, and only titles that name a
+    single license version exactly (a Blue Oak Model License 1.0.0 text, an Apache License 2.0 text with a
+    preamble before it, ...). A license file that holds nothing but a license's name ("Apache 2.0") is read
+    through the alias table."""
+
+    name = "titles"
+
+    def __init__(self, rules_dir: str | None = None):
+        from stackcurate.licenses.policy import load_license_policy
+
+        self.policy = load_license_policy(rules_dir)
+
+    def identify(self, texts: dict[str, str]) -> dict[str, Detection]:
+        detections: dict[str, Detection] = {}
+        for digest, text in texts.items():
+            short = " ".join(text.split())
+            if len(short) <= 80 and short.lower() in self.policy.aliases:
+                detections[digest] = Detection((self.policy.aliases[short.lower()],), "titles")
+                continue
+            head = text[: self.policy.title_chars]
+            found = tuple(sorted({spdx for pattern, spdx in self.policy.titles if pattern.search(head)}))
+            detections[digest] = Detection(found, "titles")
+        return detections
+
+
 class ScancodeEngine:
     """Optional ScanCode Toolkit engine (``pip install scancode-toolkit-mini``), one process per batch."""
 

@@ -49,6 +49,8 @@ class LicensePolicy:
     pointer_max_chars: int
     pointer_or: tuple[re.Pattern[str], ...]
     spdx_header_bytes: int
+    title_chars: int = 800
+    titles: tuple[tuple[re.Pattern[str], str], ...] = ()
 
     @property
     def licensing(self) -> Licensing:
@@ -196,6 +198,11 @@ def load_license_policy(rules_dir: str | None = None) -> LicensePolicy:
             int(pointer.get("max_chars", 1500)),
             pointer_or,
             int(data.get("spdx_header_bytes", 4096)),
+            int((data.get("titles") or {}).get("chars", 800)),
+            tuple(
+                (re.compile(pattern, re.IGNORECASE), str(spdx))
+                for pattern, spdx in ((data.get("titles") or {}).get("patterns") or {}).items()
+            ),
         )
     except (KeyError, TypeError, ValueError, re.error) as error:
         raise FatalError(f"{path}: invalid license rules: {error!r}") from None

@@ -20,11 +20,12 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from stackcurate.errors import FatalError
 from stackcurate.licenses.detect import LicenseDetector
-from stackcurate.licenses.engines import LicensecheckEngine, LicenseMemo, ScancodeEngine
+from stackcurate.licenses.engines import LicensecheckEngine, LicenseMemo, ScancodeEngine, TitleEngine
 from stackcurate.licenses.policy import NO_LICENSE, NON_PERMISSIVE, PERMISSIVE, load_license_policy
 from stackcurate.stage import FileFilter
 
-ENGINES = {"licensecheck": LicensecheckEngine, "scancode": ScancodeEngine}
+ENGINES = {"licensecheck": LicensecheckEngine, "scancode": ScancodeEngine, "titles": TitleEngine}
+DEFAULT_ENGINES = ("licensecheck", "titles")
 
 
 def default_memo_path() -> str:
@@ -40,9 +41,8 @@ def make_detector(
     unknown = [name for name in engines if name not in ENGINES]
     if unknown or not engines:
         raise FatalError(f"license engines must be among {sorted(ENGINES)}, got {engines}")
-    return LicenseDetector(
-        load_license_policy(rules_dir), [ENGINES[name]() for name in engines], LicenseMemo(memo_path)
-    )
+    built = [TitleEngine(rules_dir) if name == "titles" else ENGINES[name]() for name in engines]
+    return LicenseDetector(load_license_policy(rules_dir), built, LicenseMemo(memo_path))
 
 
 class LicenseAnnotator(PipelineStep):
@@ -68,7 +68,7 @@ class LicenseAnnotator(PipelineStep):
         rules_dir: str | None = None,
     ):
         super().__init__()
-        self.engines = list(engines or ["licensecheck"])
+        self.engines = list(engines or DEFAULT_ENGINES)
         self.memo_path = memo_path
         self.batch_repos = batch_repos
         self.rules_dir = rules_dir

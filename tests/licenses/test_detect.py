@@ -13,6 +13,7 @@ from conftest import MIT_TEXT as MIT
 from stackcurate.cli import main
 from stackcurate.licenses.cli import detect_paths
 from stackcurate.licenses.policy import load_license_policy
+from stackcurate.licenses.stage import DEFAULT_ENGINES
 
 COMMON = Path("/usr/share/common-licenses")
 APACHE = (COMMON / "Apache-2.0").read_text()
@@ -26,7 +27,7 @@ Factory = Callable[..., Path]
 
 
 def detect(path: Path) -> dict:
-    return detect_paths([str(path)], engines=["licensecheck"], memo=False)[0]
+    return detect_paths([str(path)], engines=list(DEFAULT_ENGINES), memo=False)[0]
 
 
 def decision_for(report: dict, directory: str) -> tuple[str | None, str]:
@@ -162,3 +163,16 @@ def test_cli_json_output(git_repo_factory: Factory, capsys: pytest.CaptureFixtur
 )
 def test_expression_classes(expression: str | None, expected: str) -> None:
     assert load_license_policy().classify(expression) == expected
+
+
+def test_name_only_and_titled_license_files(git_repo_factory: Factory) -> None:
+    blue_oak = "# Blue Oak Model License\n\nVersion 1.0.0\n\n## Purpose\n\nThis license gives everyone"
+    report = detect(git_repo_factory("t/name", {"LICENSE.txt": "Apache 2.0\n", "a.py": "a = 1\n"}))
+    assert (report["license"], report["evidence"][0]["engine"]) == ("Apache-2.0", "titles")
+    report = detect(
+        git_repo_factory(
+            "t/blueoak",
+            {"LICENSE.md": blue_oak + " as much permission to work with this software as possible.\n"},
+        )
+    )
+    assert (report["license"], report["license_class"]) == ("BlueOak-1.0.0", "permissive")
