@@ -71,12 +71,9 @@ def _rejects_writer(
 
 def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
     clone = cfg.stages.clone
+    total = len(load_repos_list(cfg.repos)[0])
     if tasks is None:
-        entries, _ = load_repos_list(cfg.repos)
-        tasks = max(1, min(cfg.executor.tasks, len(entries)))
-        total = len(entries)
-    else:
-        total = len(load_repos_list(cfg.repos)[0])
+        tasks = max(1, min(cfg.executor.tasks, total))
     reader = GitRepoReader(
         cfg.repos,
         depth=clone.depth,

@@ -22,7 +22,7 @@ from stackcurate.errors import FatalError
 from stackcurate.licenses.detect import LicenseDetector
 from stackcurate.licenses.engines import LicensecheckEngine, LicenseMemo, ScancodeEngine, TitleEngine
 from stackcurate.licenses.policy import NO_LICENSE, NON_PERMISSIVE, PERMISSIVE, load_license_policy
-from stackcurate.stage import FileFilter
+from stackcurate.stage import FileFilter, content_bytes
 
 ENGINES = {"licensecheck": LicensecheckEngine, "scancode": ScancodeEngine, "titles": TitleEngine}
 DEFAULT_ENGINES = ("licensecheck", "titles")
@@ -81,11 +81,15 @@ class LicenseAnnotator(PipelineStep):
         for docs, repo in zip(batch, results, strict=True):
             self.stat_update(f"repos_{repo.root.license_class}")
             for doc in docs:
+                self.stat_update("files_in")
+                self.stat_update("bytes_in", value=content_bytes(doc))
                 decision = repo.for_file(doc.metadata["path"])
                 doc.metadata["license"] = decision.license
                 doc.metadata["license_class"] = decision.license_class
                 doc.metadata["license_evidence"] = decision.evidence
                 self.stat_update(f"files_{decision.license_class}")
+                self.stat_update("files_out")
+                self.stat_update("bytes_out", value=content_bytes(doc))
                 yield doc
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:

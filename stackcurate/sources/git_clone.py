@@ -8,6 +8,7 @@ point anywhere).
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -99,11 +100,6 @@ def clone_with_retries(
             if attempt >= retries:
                 raise
             attempt += 1
-            _remove_tree(dest)
+            shutil.rmtree(dest, ignore_errors=True)  # a partial clone; the next attempt needs the path free
             time.sleep(backoff_s * 2 ** (attempt - 1))
 
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
