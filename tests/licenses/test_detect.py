@@ -176,3 +176,14 @@ def test_name_only_and_titled_license_files(git_repo_factory: Factory) -> None:
         )
     )
     assert (report["license"], report["license_class"]) == ("BlueOak-1.0.0", "permissive")
+
+
+def test_missing_licensecheck_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from stackcurate.errors import FatalError
+    from stackcurate.licenses.engines import LicensecheckEngine
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty PATH: the binary is not installed
+    with pytest.raises(FatalError, match="apt-get install licensecheck"):
+        LicensecheckEngine()
