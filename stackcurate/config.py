@@ -58,6 +58,13 @@ class LanguageStage(Section):
     keep: Literal["all", "starcoderdata"] | list[str] = "all"
 
 
+class ExactDedupStage(Section):
+    """Exact dedup by xxh3-128 of the content; one copy kept per hash (permissive > stars > forks > repo,
+    path). ``buckets``: how finely the hash space is cut (the decide pass holds one bucket in memory)."""
+
+    buckets: int = Field(16, ge=1, le=4096)
+
+
 class Stages(Section):
     """The stages of the pipeline, in the order DESIGN.md gives; a stage runs when its section is present.
 
@@ -66,6 +73,7 @@ class Stages(Section):
     clone: CloneStage = CloneStage()
     licenses: LicenseStage | None = None
     languages: LanguageStage | None = None
+    exact_dedup: ExactDedupStage | None = None
 
 
 class ExecutorSettings(Section):

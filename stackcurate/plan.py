@@ -2,8 +2,16 @@
 
 A pass is one executor run over ``tasks`` shards. The passes, in DESIGN.md's order::
 
-    clone   repos list -> GitRepoReader -> [LicenseAnnotator] -> <out>/01_clone/
-    curate  <out>/01_clone/ -> [LicenseFilter] -> [LanguageFilter] -> <out>/curated/
+    clone         repos list -> GitRepoReader -> [LicenseAnnotator] -> <out>/01_clone/
+    curate        <out>/01_clone/ -> [LicenseFilter] -> [LanguageFilter] -> <out>/curated/
+
+and, when exact dedup is configured (a multi-pass stage needs the filtered files in a folder of their own)::
+
+    clone         as above
+    filter        <out>/01_clone/ -> [LicenseFilter] -> [LanguageFilter] -> <out>/02_filtered/
+    exact_hash    <out>/02_filtered/ -> ExactDedupHashes -> <out>/dedup/exact/hashes/
+    exact_decide  hashes -> ExactDedupDecide -> <out>/dedup/exact/decisions/
+    curate        <out>/02_filtered/ -> ExactDedupFilter -> <out>/curated/
 
 A pass's task count is fixed when it is planned: the clone pass takes ``min(tasks, repositories)``, a pass
 that reads a folder takes ``min(tasks, files in that folder)``; both are recorded in ``run.json`` so a
@@ -19,6 +27,7 @@ import pyarrow as pa
 from datatrove.pipeline.base import PipelineStep
 
 from stackcurate.config import PipelineConfig
+from stackcurate.dedup.exact import ExactDedupDecide, ExactDedupFilter, ExactDedupHashes
 from stackcurate.filters.language import LanguageFilter
 from stackcurate.layout import RunLayout
 from stackcurate.licenses.stage import LicenseAnnotator, LicenseFilter, default_memo_path
@@ -94,12 +103,8 @@ def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pa
     return Pass("clone", layout.stage("01_clone"), tasks, steps, "repos", total)
 
 
-def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
-    source = layout.stage("01_clone")
-    files = len(list_parquet_files(source))
-    if tasks is None:
-        tasks = max(1, min(cfg.executor.tasks, files))
-    steps: list[PipelineStep] = [StageParquetReader(source, progress_folder=layout.logs("curate"))]
+def _filter_steps(cfg: PipelineConfig, layout: RunLayout, steps: list[PipelineStep]) -> list[PipelineStep]:
+    """The per-file filters, in DESIGN.md's order, appended to ``steps`` (which start with the reader)."""
     if cfg.stages.licenses is not None:
         steps.append(LicenseFilter(cfg.stages.licenses.keep, _rejects_writer(cfg, layout, "licenses", steps)))
     if cfg.stages.languages is not None:
@@ -108,6 +113,58 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
                 cfg.stages.languages.keep, cfg.rules_dir, _rejects_writer(cfg, layout, "languages", steps)
             )
         )
+    return steps
+
+
+def _shard_tasks(cfg: PipelineConfig, source: str, tasks: int | None) -> tuple[int, int]:
+    files = len(list_parquet_files(source))
+    return (tasks if tasks is not None else max(1, min(cfg.executor.tasks, files))), files
+
+
+def build_filter(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    """01_clone -> per-file filters -> 02_filtered (only when a multi-pass stage follows the filters)."""
+    source = layout.stage("01_clone")
+    tasks, files = _shard_tasks(cfg, source, tasks)
+    steps = _filter_steps(cfg, layout, [StageParquetReader(source, progress_folder=layout.logs("filter"))])
+    steps.append(StageParquetWriter(layout.stage("02_filtered"), _schema_for(steps)))
+    return Pass("filter", layout.stage("02_filtered"), tasks, steps, "files", files)
+
+
+def build_exact_hash(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    assert cfg.stages.exact_dedup is not None
+    source = layout.stage("02_filtered")
+    tasks, files = _shard_tasks(cfg, source, tasks)
+    reader = StageParquetReader(source, progress_folder=layout.logs("exact_hash"))
+    hashes = ExactDedupHashes(layout.join("dedup", "exact", "hashes"), cfg.stages.exact_dedup.buckets)
+    return Pass(
+        "exact_hash", layout.join("dedup", "exact", "hashes"), tasks, [reader, hashes], "files", files
+    )
+
+
+def build_exact_decide(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    assert cfg.stages.exact_dedup is not None
+    buckets = cfg.stages.exact_dedup.buckets
+    tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, buckets))
+    step = ExactDedupDecide(
+        layout.join("dedup", "exact", "hashes"), layout.join("dedup", "exact", "decisions"), buckets
+    )
+    return Pass("exact_decide", layout.join("dedup", "exact", "decisions"), tasks, [step], "tasks", tasks)
+
+
+def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    """The last pass: -> curated. Without multi-pass stages it also runs the filters (from 01_clone)."""
+    multi_pass = cfg.stages.exact_dedup is not None
+    source = layout.stage("02_filtered" if multi_pass else "01_clone")
+    tasks, files = _shard_tasks(cfg, source, tasks)
+    steps: list[PipelineStep] = [StageParquetReader(source, progress_folder=layout.logs("curate"))]
+    if multi_pass:
+        steps.append(
+            ExactDedupFilter(
+                layout.join("dedup", "exact", "decisions"), _rejects_writer(cfg, layout, "exact_dedup", steps)
+            )
+        )
+    else:
+        _filter_steps(cfg, layout, steps)
     steps.append(StageParquetWriter(layout.curated, _schema_for(steps)))
     return Pass("curate", layout.curated, tasks, steps, "files", files)
 
@@ -115,14 +172,35 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
 def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
     """The passes ``cfg`` runs, in order."""
     clone_steps = "clone + walk repos list"
-    curate_steps = ["read 01_clone"]
+    filters = []
     if cfg.stages.licenses is not None:
         clone_steps += f" -> license detect ({', '.join(cfg.stages.licenses.engines)})"
-        curate_steps.append(f"licenses(keep={cfg.stages.licenses.keep})")
+        filters.append(f"licenses(keep={cfg.stages.licenses.keep})")
     if cfg.stages.languages is not None:
-        curate_steps.append(f"languages(keep={cfg.stages.languages.keep!r})")
-    curate_steps.append("write curated")
+        filters.append(f"languages(keep={cfg.stages.languages.keep!r})")
+    specs = [PassSpec("clone", "01_clone", f"{clone_steps} -> write 01_clone", build_clone)]
+    if cfg.stages.exact_dedup is None:
+        curate = " -> ".join(["read 01_clone", *filters, "write curated"])
+        return [*specs, PassSpec("curate", "curated", curate, build_curate)]
+    buckets = cfg.stages.exact_dedup.buckets
     return [
-        PassSpec("clone", "01_clone", f"{clone_steps} -> write 01_clone", build_clone),
-        PassSpec("curate", "curated", " -> ".join(curate_steps), build_curate),
+        *specs,
+        PassSpec(
+            "filter",
+            "02_filtered",
+            " -> ".join(["read 01_clone", *filters, "write 02_filtered"]),
+            build_filter,
+        ),
+        PassSpec(
+            "exact_hash",
+            "dedup/exact/hashes",
+            f"xxh3-128 of each file into {buckets} buckets",
+            build_exact_hash,
+        ),
+        PassSpec(
+            "exact_decide", "dedup/exact/decisions", "one kept copy per hash, by priority", build_exact_decide
+        ),
+        PassSpec(
+            "curate", "curated", "read 02_filtered -> exact dedup filter -> write curated", build_curate
+        ),
     ]

@@ -25,10 +25,16 @@ from stackcurate.schema import FILE_COLUMNS
 PIPELINE = str(Path(__file__).resolve().parents[1] / "pipelines" / "quickstart.yaml")
 
 
-def make_repos(factory: Callable[..., Path], tmp_path: Path, count: int, files: int = 3) -> Path:
+def make_repos(
+    factory: Callable[..., Path], tmp_path: Path, count: int, files: int = 3, duplicate: bool = False
+) -> Path:
+    """``count`` MIT repositories of ``files`` distinct modules; ``duplicate`` copies repo 0's first module
+    into the last repository too."""
     lines = ["url,stars,forks"]
     for i in range(count):
         content = {f"pkg{i}/mod{j}.py": python_file(i * 100 + j) for j in range(files)}
+        if duplicate and i == count - 1:
+            content["copied.py"] = python_file(0)
         content[f"pkg{i}/notes.unknownext"] = "not code\n"
         content["LICENSE"] = MIT_TEXT
         path = factory(f"org{i % 3}/repo{i}", content)

@@ -102,4 +102,3 @@ def clone_with_retries(
             attempt += 1
             shutil.rmtree(dest, ignore_errors=True)  # a partial clone; the next attempt needs the path free
             time.sleep(backoff_s * 2 ** (attempt - 1))
-

@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 
 #: Pass-through steps (they neither add nor remove files) left out of the console table; JSON keeps them.
-PLUMBING = {"parquet reader", "parquet writer"}
+PLUMBING = {"parquet reader", "parquet writer", "exact dedup: hash", "exact dedup: decide"}
 
 
 def human_bytes(n: float) -> str:

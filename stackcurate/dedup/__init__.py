@@ -1,0 +1,1 @@
+"""Deduplication: exact (content hash) as multi-pass stages joined by folders."""

@@ -1,0 +1,211 @@
+"""Exact deduplication by content hash, in three passes joined by folders (STYLE.md rule 5)::
+
+    hash     each task hashes its shard of the input (xxh3-128 of the UTF-8 content) and writes, per hash
+             bucket, one small row per file: hash, origin task, position in the task's stream, priority fields
+             -> <out>/dedup/exact/hashes/<bucket>/<rank>.parquet
+    decide   each task takes whole buckets, groups rows by hash and keeps one copy per hash, by The Stack's
+             priority: permissive license first, then stars, then forks, then (repo, path) as a stable
+             tie-break; every row gets a decision, written per origin task
+             -> <out>/dedup/exact/decisions/<origin>/<bucket>.parquet
+    filter   (part of the curate pass) each task reads its shard again, in the same order, with its own
+             decisions: drops the copies (``dropped_exact_duplicate``) and records on the kept copy how many
+             duplicates it had and in which other repositories (``duplicate_repos``), so attribution survives.
+
+Memory: the hash pass holds one small row per file of its shard; the decide pass one bucket at a time
+(``buckets`` sets how finely the hash space is cut); the filter pass the decisions of its own shard.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.io import DataFolderLike, get_datafolder
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.writers.disk_base import DiskWriter
+
+from stackcurate.stage import FileFilter
+
+HASH_SCHEMA = pa.schema(
+    [
+        ("hash", pa.string()),
+        ("origin", pa.int32()),
+        ("index", pa.int64()),
+        ("permissive", pa.bool_()),
+        ("stars", pa.int64()),
+        ("forks", pa.int64()),
+        ("repo", pa.string()),
+        ("path", pa.string()),
+    ]
+)
+DECISION_SCHEMA = pa.schema(
+    [
+        ("index", pa.int64()),
+        ("keep", pa.bool_()),
+        ("duplicate_count", pa.int64()),
+        ("duplicate_repos", pa.list_(pa.string())),
+    ]
+)
+
+
+def content_hash(text: str) -> str:
+    """xxh3-128 of the UTF-8 content, as 32 hex digits."""
+    return xxhash.xxh3_128_hexdigest(text.encode("utf-8"))
+
+
+def _write_atomic(folder: Any, name: str, table: pa.Table) -> None:
+    tmp = f"{name}.tmp-{uuid.uuid4().hex[:8]}"
+    with folder.open(tmp, "wb") as handle:
+        pq.write_table(table, handle, compression="zstd")
+    folder.mv(tmp, name)
+
+
+class ExactDedupHashes(PipelineStep):
+    """Hash pass: one row per input file into ``<folder>/<bucket>/<rank>.parquet`` (every bucket written)."""
+
+    name = "exact dedup: hash"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, folder: DataFolderLike, buckets: int = 16):
+        super().__init__()
+        self.folder = get_datafolder(folder)
+        self.buckets = buckets
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        rows: list[list[dict[str, Any]]] = [[] for _ in range(self.buckets)]
+        for index, doc in enumerate(data or ()):
+            digest = content_hash(doc.text)
+            meta = doc.metadata
+            rows[int(digest[:8], 16) % self.buckets].append(
+                {
+                    "hash": digest,
+                    "origin": rank,
+                    "index": index,
+                    "permissive": meta.get("license_class") == "permissive",
+                    "stars": meta.get("stars"),
+                    "forks": meta.get("forks"),
+                    "repo": meta.get("repo"),
+                    "path": meta.get("path"),
+                }
+            )
+            self.stat_update("files_in")
+            self.stat_update("files_out")
+            yield doc
+        for bucket, bucket_rows in enumerate(rows):
+            table = pa.Table.from_pylist(bucket_rows, schema=HASH_SCHEMA)
+            _write_atomic(self.folder, f"{bucket:05d}/{rank:05d}.parquet", table)
+
+
+class ExactDedupDecide(PipelineStep):
+    """Decide pass: for buckets ``[rank::world_size]``, one kept copy per hash; decisions per origin task."""
+
+    name = "exact dedup: decide"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, hashes: DataFolderLike, decisions: DataFolderLike, buckets: int = 16):
+        super().__init__()
+        self.hashes = get_datafolder(hashes)
+        self.decisions = get_datafolder(decisions)
+        self.buckets = buckets
+
+    def _read_bucket(self, bucket: int) -> pl.DataFrame:
+        tables = []
+        for path in sorted(self.hashes.list_files(f"{bucket:05d}", glob_pattern="*.parquet")):
+            with self.hashes.open(path, "rb") as handle:
+                tables.append(pq.read_table(handle))
+        table = pa.concat_tables(tables) if tables else HASH_SCHEMA.empty_table()
+        return pl.from_arrow(table)  # type: ignore[return-value]
+
+    def decide(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Rank the copies of each hash (priority order) and mark the first as kept."""
+        ranked = frame.sort(
+            ["hash", "permissive", "stars", "forks", "repo", "path"],
+            descending=[False, True, True, True, False, False],
+            nulls_last=True,
+        ).with_columns(
+            (pl.int_range(pl.len()).over("hash") == 0).alias("keep"),
+            (pl.len().over("hash") - 1).cast(pl.Int64).alias("duplicate_count"),
+        )
+        others = (
+            ranked.filter(~pl.col("keep"))
+            .group_by("hash")
+            .agg(pl.col("repo").unique().sort().alias("duplicate_repos"))
+        )
+        return ranked.join(others, on="hash", how="left")
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        for bucket in range(rank, self.buckets, world_size):
+            with self.track_time("bucket"):
+                decided = self.decide(self._read_bucket(bucket))
+            self.stat_update("files_in", value=decided.height)
+            self.stat_update("duplicates", value=int((~decided["keep"]).sum()) if decided.height else 0)
+            for origin, part in decided.partition_by("origin", as_dict=True).items():
+                table = part.select(
+                    "index",
+                    "keep",
+                    "duplicate_count",
+                    pl.when(pl.col("keep"))
+                    .then(pl.col("duplicate_repos"))
+                    .otherwise(None)
+                    .alias("duplicate_repos"),
+                ).to_arrow()
+                origin_rank = origin[0] if isinstance(origin, tuple) else origin
+                _write_atomic(
+                    self.decisions,
+                    f"{int(origin_rank):05d}/{bucket:05d}.parquet",
+                    table.cast(DECISION_SCHEMA),
+                )
+
+
+class ExactDedupFilter(FileFilter):
+    """Curate-pass filter: drop the copies the decide pass did not keep (``dropped_exact_duplicate``); tag the
+    kept copy with ``duplicate_count`` and ``duplicate_repos`` (repositories holding the dropped copies)."""
+
+    name = "exact dedup"
+    adds_columns: ClassVar[dict[str, pa.DataType]] = {
+        "duplicate_count": pa.int64(),
+        "duplicate_repos": pa.list_(pa.string()),
+    }
+
+    def __init__(self, decisions: DataFolderLike, exclusion_writer: DiskWriter | None = None):
+        super().__init__(exclusion_writer)
+        self.decisions = get_datafolder(decisions)
+        self._table: dict[int, tuple[bool, int, list[str] | None]] = {}
+        self._index = 0
+
+    def _load(self, rank: int) -> None:
+        self._table = {}
+        self._index = 0
+        if not self.decisions.isdir(f"{rank:05d}"):
+            return
+        for path in self.decisions.list_files(f"{rank:05d}", glob_pattern="*.parquet"):
+            with self.decisions.open(path, "rb") as handle:
+                for row in pq.read_table(handle).to_pylist():
+                    self._table[row["index"]] = (row["keep"], row["duplicate_count"], row["duplicate_repos"])
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self._load(rank)
+        yield from super().run(data, rank, world_size)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        keep, count, repos = self._table.get(self._index, (True, 0, None))
+        self._index += 1
+        doc.metadata["duplicate_count"] = count
+        doc.metadata["duplicate_repos"] = repos or []
+        return True if keep else (False, "exact_duplicate")
+
+
+def iter_decisions(folder: DataFolderLike) -> Iterator[dict[str, Any]]:
+    """Every decision row of a run (for tools and tests)."""
+    data_folder = get_datafolder(folder)
+    for path in sorted(data_folder.list_files(glob_pattern="*/*.parquet")):
+        with data_folder.open(path, "rb") as handle:
+            yield from pq.read_table(handle).to_pylist()
