@@ -21,7 +21,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from stackcurate.schema import CONTENT, FILE_COLUMNS, document_to_row, rows_to_documents
+from stackcurate.schema import FILE_COLUMNS, document_to_row, rows_to_documents
 from stackcurate.stage import ProgressReporter, content_bytes
 
 TMP_DIR = ".tmp"
@@ -220,6 +220,3 @@ def iter_rows(folder: DataFolderLike, columns: list[str] | None = None) -> Itera
         with data_folder.open(path, "rb") as handle:
             table = pq.read_table(handle, columns=columns)
         yield from table.to_pylist()
-
-
-__all__ = ["CONTENT", "StageParquetReader", "StageParquetWriter", "iter_rows", "list_parquet_files"]

@@ -22,7 +22,7 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from stackcurate.licenses.engines import Detection, LicenseMemo, normalized_digest
+from stackcurate.licenses.engines import Detection, LicenseEngine, LicenseMemo, normalized_digest
 from stackcurate.licenses.evidence import is_manifest, manifest_licenses, spdx_header
 from stackcurate.licenses.policy import NO_LICENSE, UNKNOWN_TEXT, LicensePolicy, and_all, or_all
 
@@ -78,7 +78,7 @@ class RepoLicenses:
 class LicenseDetector:
     """Turn repositories' files into ``RepoLicenses``; one engine call per batch of unknown texts."""
 
-    def __init__(self, policy: LicensePolicy, engines: Sequence[object], memo: LicenseMemo):
+    def __init__(self, policy: LicensePolicy, engines: Sequence[LicenseEngine], memo: LicenseMemo):
         self.policy = policy
         self.engines = list(engines)
         self.memo = memo
@@ -95,7 +95,7 @@ class LicenseDetector:
                 break
             self.engine_calls += 1
             self.texts_identified += len(todo)
-            for key, detection in engine.identify(todo).items():  # type: ignore[attr-defined]
+            for key, detection in engine.identify(todo).items():
                 if detection.names or key not in fresh:
                     fresh[key] = detection
         for key in missing:

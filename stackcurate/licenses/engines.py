@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from stackcurate.errors import FatalError
 
@@ -38,6 +39,14 @@ def normalized_digest(text: str) -> str:
     """sha256 of a license text without copyright lines, case or whitespace differences."""
     body = COPYRIGHT_LINE.sub("", text).lower()
     return hashlib.sha256(" ".join(body.split()).encode("utf-8")).hexdigest()
+
+
+class LicenseEngine(Protocol):
+    """A detector: digest -> text in, digest -> ``Detection`` out, for a whole batch at once."""
+
+    name: str
+
+    def identify(self, texts: dict[str, str]) -> dict[str, Detection]: ...
 
 
 @dataclass(frozen=True)
