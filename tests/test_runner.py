@@ -23,6 +23,7 @@ from stackcurate.runner import run_pipeline
 from stackcurate.schema import FILE_COLUMNS
 
 PIPELINE = str(Path(__file__).resolve().parents[1] / "pipelines" / "quickstart.yaml")
+STARCODER = str(Path(__file__).resolve().parents[1] / "pipelines" / "starcoder.yaml")
 
 
 def make_repos(
@@ -120,15 +121,16 @@ def test_keep_rejects_writes_dropped_files_with_reason(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("pipeline", [PIPELINE, STARCODER], ids=["quickstart", "starcoder"])
 def test_a_run_killed_midway_resumes_to_the_same_output(
-    git_repo_factory: Callable[..., Path], tmp_path: Path
+    git_repo_factory: Callable[..., Path], tmp_path: Path, pipeline: str
 ) -> None:
-    repos = make_repos(git_repo_factory, tmp_path, count=12, files=40)
+    repos = make_repos(git_repo_factory, tmp_path, count=12, files=40, duplicate=True)
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
     common = ["--repos", str(repos), "--tasks", "12", "--workers", "1"]
-    assert main(["run", PIPELINE, *common, "--out", str(reference)]) == 0
+    assert main(["run", pipeline, *common, "--out", str(reference)]) == 0
 
-    command = [sys.executable, "-m", "stackcurate.cli", "run", PIPELINE, *common, "--out", str(resumed)]
+    command = [sys.executable, "-m", "stackcurate.cli", "run", pipeline, *common, "--out", str(resumed)]
     process = subprocess.Popen(
         command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -145,7 +147,7 @@ def test_a_run_killed_midway_resumes_to_the_same_output(
     assert 3 <= done_before < 12
     assert not (resumed / "curated").exists() or len(list_parquet_files(str(resumed / "curated"))) < 12
 
-    assert main(["run", PIPELINE, *common, "--out", str(resumed)]) == 0
+    assert main(["run", pipeline, *common, "--out", str(resumed)]) == 0
     assert list_parquet_files(str(resumed / "curated")) == list_parquet_files(str(reference / "curated"))
     assert sorted_rows(resumed / "curated") == sorted_rows(reference / "curated")
     for name in list_parquet_files(str(reference / "01_clone")):
