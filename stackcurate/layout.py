@@ -11,7 +11,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
+
+from datatrove.io import get_datafolder
+
+from stackcurate.errors import FatalError
 
 
 @dataclass(frozen=True)
@@ -46,3 +52,16 @@ class RunLayout:
     @property
     def stats_dir(self) -> str:
         return self.join("stats")
+
+
+def read_manifest(layout: RunLayout) -> dict[str, Any] | None:
+    """The run's ``run.json``, or None when the directory holds no run yet."""
+    folder = get_datafolder(layout.out)
+    if not folder.exists("run.json"):
+        return None
+    with folder.open("run.json", "r") as handle:
+        try:
+            data = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise FatalError(f"{layout.run_json} is corrupt ({error}); remove the run directory") from None
+    return data if isinstance(data, dict) else None

@@ -25,7 +25,7 @@ from stackcurate import __version__
 from stackcurate.config import PipelineConfig
 from stackcurate.errors import FatalError
 from stackcurate.executors import LocalExecutor, RayExecutor
-from stackcurate.layout import RunLayout
+from stackcurate.layout import RunLayout, read_manifest
 from stackcurate.plan import Pass, pass_specs
 
 
@@ -40,18 +40,6 @@ class RunResult:
     @property
     def nothing_to_do(self) -> bool:
         return not self.ran
-
-
-def _read_manifest(layout: RunLayout) -> dict[str, Any] | None:
-    folder = get_datafolder(layout.out)
-    if not folder.exists("run.json"):
-        return None
-    with folder.open("run.json", "r") as handle:
-        try:
-            data = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise FatalError(f"{layout.run_json} is corrupt ({error}); remove the run directory") from None
-    return data if isinstance(data, dict) else None
 
 
 def _write_manifest(layout: RunLayout, manifest: dict[str, Any]) -> None:
@@ -164,7 +152,7 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
         levels["datatrove.executor.ray"] = "ERROR"
     logger.remove()
     logger.add(sys.stderr, format="{level} | {message}", colorize=False, filter=levels)  # type: ignore[arg-type]
-    manifest = _read_manifest(layout)
+    manifest = read_manifest(layout)
     digest = cfg.identity_digest()
     if manifest is not None and manifest.get("identity") != digest:
         raise FatalError(

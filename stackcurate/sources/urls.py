@@ -108,8 +108,7 @@ def parse_location(raw: str, base_dir: Path | None = None) -> RepoLocation:
     path = Path(url)
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path
-    path = Path(*path.parts)  # normalise duplicate slashes; '..' resolved below without following links
-    resolved = Path(_collapse_dots(path.as_posix()))
+    resolved = Path(_collapse_dots(path.as_posix()))  # '.', '..' and '//' resolved without following links
     return RepoLocation(resolved.as_uri(), resolved.as_uri(), _name_from_path(resolved.as_posix(), url), True)
 
 

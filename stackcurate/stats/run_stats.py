@@ -15,7 +15,7 @@ from typing import Any
 from datatrove.io import get_datafolder
 
 from stackcurate.errors import FatalError
-from stackcurate.layout import RunLayout
+from stackcurate.layout import RunLayout, read_manifest
 
 REMOVAL_PREFIXES = ("dropped_", "skipped_", "repos_failed_", "list_skipped_")
 #: datatrove's own filter counters, which duplicate ours.
@@ -28,15 +28,6 @@ def _total(value: Any) -> float:
     return float(value or 0)
 
 
-def _passes(layout: RunLayout) -> list[str]:
-    folder = get_datafolder(layout.out)
-    if not folder.exists("run.json"):
-        raise FatalError(f"{layout.out} is not a stackcurate run directory (no run.json)")
-    with folder.open("run.json", "r") as handle:
-        manifest = json.load(handle)
-    return list(manifest.get("passes", {}))
-
-
 def collect_run_stats(out: str) -> dict[str, Any]:
     """Per-stage counts of run ``out``: ``{"run": out, "stages": [...], "complete": bool}``.
 
@@ -46,11 +37,13 @@ def collect_run_stats(out: str) -> dict[str, Any]:
     layout = RunLayout(out)
     stages: list[dict[str, Any]] = []
     complete = True
-    for pass_name in _passes(layout):
+    manifest = read_manifest(layout)
+    if manifest is None:
+        raise FatalError(f"{out} is not a stackcurate run directory (no run.json)")
+    for pass_name, recorded in manifest.get("passes", {}).items():
         folder = get_datafolder(layout.logs(pass_name))
         files = sorted(folder.list_files("stats", glob_pattern="*.json")) if folder.isdir("stats") else []
-        with get_datafolder(layout.out).open("run.json", "r") as handle:
-            tasks = int(json.load(handle)["passes"][pass_name]["tasks"])
+        tasks = int(recorded["tasks"])
         complete = complete and len(files) >= tasks
         merged: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         seconds: dict[str, float] = defaultdict(float)
