@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stackcurate.errors import FatalError
 
@@ -65,6 +65,41 @@ class ExactDedupStage(Section):
     buckets: int = Field(16, ge=1, le=4096)
 
 
+class NearDedupStage(Section):
+    """Near dedup with MinHash LSH (StarCoder's parameters by default, DESIGN.md). ``bands`` x ``rows``:
+    the LSH banding (default: the optimal-parameter search for ``threshold`` and ``num_perm``, 25 x 10).
+    ``verify``: check each candidate pair's true shingle Jaccard before joining clusters (removes LSH false
+    positives; pairs every member of buckets up to ``verify_max_bucket``). ``bucket_memory_mb``: the memory
+    one task of the bucket-pairs pass may use; the bucket space is cut into as many groups as that needs."""
+
+    threshold: float = Field(0.7, gt=0, le=1)
+    num_perm: int = Field(256, ge=2, le=2048)
+    ngram: int = Field(5, ge=1, le=50)
+    bands: int | None = Field(None, ge=1)
+    rows: int | None = Field(None, ge=1)
+    seed: int = Field(42, ge=0)
+    verify: bool = False
+    verify_max_bucket: int = Field(64, ge=2, le=1000)
+    bucket_memory_mb: int = Field(512, ge=8)
+    batch_size: int = Field(512, ge=1)
+
+    @model_validator(mode="after")
+    def _banding(self) -> NearDedupStage:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both bands and rows, or neither (then they are searched for)")
+        if self.bands is not None and self.rows is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+    def banding(self) -> tuple[int, int]:
+        """(bands, rows): the configured ones, or the optimal ones for ``threshold`` and ``num_perm``."""
+        if self.bands is not None and self.rows is not None:
+            return self.bands, self.rows
+        from stackcurate.dedup.minhash import optimal_bands
+
+        return optimal_bands(self.threshold, self.num_perm)
+
+
 class Stages(Section):
     """The stages of the pipeline, in the order DESIGN.md gives; a stage runs when its section is present.
 
@@ -74,6 +109,7 @@ class Stages(Section):
     licenses: LicenseStage | None = None
     languages: LanguageStage | None = None
     exact_dedup: ExactDedupStage | None = None
+    near_dedup: NearDedupStage | None = None
 
 
 class ExecutorSettings(Section):
@@ -119,6 +155,9 @@ class PipelineConfig(Section):
         if data["stages"].get("licenses"):
             for key in ("memo", "memo_path", "batch_repos"):
                 data["stages"]["licenses"].pop(key)
+        if data["stages"].get("near_dedup"):
+            for key in ("bucket_memory_mb", "batch_size"):
+                data["stages"]["near_dedup"].pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_yaml(self) -> str:

@@ -37,6 +37,16 @@ def list_parquet_files(folder: DataFolderLike) -> list[str]:
     )
 
 
+def count_rows(folder: DataFolderLike) -> int:
+    """Rows of a stage folder, from the Parquet footers (no data read)."""
+    data_folder = get_datafolder(folder)
+    total = 0
+    for path in list_parquet_files(data_folder):
+        with data_folder.open(path, "rb") as handle:
+            total += pq.read_metadata(handle).num_rows
+    return total
+
+
 def folder_schema(folder: DataFolderLike) -> pa.Schema:
     """Schema of a stage folder (of its first file; every file of a folder is written with one schema)."""
     data_folder = get_datafolder(folder)

@@ -5,13 +5,20 @@ A pass is one executor run over ``tasks`` shards. The passes, in DESIGN.md's ord
     clone         repos list -> GitRepoReader -> [LicenseAnnotator] -> <out>/01_clone/
     curate        <out>/01_clone/ -> [LicenseFilter] -> [LanguageFilter] -> <out>/curated/
 
-and, when exact dedup is configured (a multi-pass stage needs the filtered files in a folder of their own)::
+and, when exact or near dedup is configured (a multi-pass stage needs the filtered files in a folder of
+their own)::
 
-    clone         as above
-    filter        <out>/01_clone/ -> [LicenseFilter] -> [LanguageFilter] -> <out>/02_filtered/
-    exact_hash    <out>/02_filtered/ -> ExactDedupHashes -> <out>/dedup/exact/hashes/
-    exact_decide  hashes -> ExactDedupDecide -> <out>/dedup/exact/decisions/
-    curate        <out>/02_filtered/ -> ExactDedupFilter -> <out>/curated/
+    clone            as above
+    filter           <out>/01_clone/ -> [LicenseFilter] -> [LanguageFilter] -> <out>/02_filtered/
+    exact_hash       <out>/02_filtered/ -> ExactDedupHashes -> <out>/dedup/exact/hashes/
+    exact_decide     hashes -> ExactDedupDecide -> <out>/dedup/exact/decisions/
+    near_signatures  <out>/02_filtered/ -> [exact dedup replay] -> NearDedupSignatures -> <out>/minhash/
+    near_pairs       <out>/minhash/buckets/ -> NearDedupPairs -> <out>/minhash/pairs/
+    near_clusters    <out>/minhash/pairs/ -> NearDedupClusters -> <out>/minhash/clusters/
+    curate           <out>/02_filtered/ -> [ExactDedupFilter] -> [NearDedupFilter] -> <out>/curated/
+
+The near-dedup passes see the files exact dedup keeps: the signatures pass replays the exact decisions on
+the same stream the curate pass reads, so both name a file by the same (task, position).
 
 A pass's task count is fixed when it is planned: the clone pass takes ``min(tasks, repositories)``, a pass
 that reads a folder takes ``min(tasks, files in that folder)``; both are recorded in ``run.json`` so a
@@ -27,11 +34,18 @@ import pyarrow as pa
 from datatrove.pipeline.base import PipelineStep
 
 from stackcurate.config import PipelineConfig
-from stackcurate.dedup.exact import ExactDedupDecide, ExactDedupFilter, ExactDedupHashes
+from stackcurate.dedup.exact import ExactDedupDecide, ExactDedupFilter, ExactDedupHashes, ExactDedupReplay
+from stackcurate.dedup.near import (
+    NearDedupClusters,
+    NearDedupFilter,
+    NearDedupPairs,
+    NearDedupSignatures,
+    groups_for,
+)
 from stackcurate.filters.language import LanguageFilter
 from stackcurate.layout import RunLayout
 from stackcurate.licenses.stage import LicenseAnnotator, LicenseFilter, default_memo_path
-from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, list_parquet_files
+from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, count_rows, list_parquet_files
 from stackcurate.schema import REJECT_COLUMNS, file_schema
 from stackcurate.sources.reader import GitRepoReader
 from stackcurate.sources.repos_list import load_repos_list
@@ -151,18 +165,78 @@ def build_exact_decide(cfg: PipelineConfig, layout: RunLayout, tasks: int | None
     return Pass("exact_decide", layout.join("dedup", "exact", "decisions"), tasks, [step], "tasks", tasks)
 
 
+def _multi_pass(cfg: PipelineConfig) -> bool:
+    return cfg.stages.exact_dedup is not None or cfg.stages.near_dedup is not None
+
+
+def _near_groups(cfg: PipelineConfig, layout: RunLayout) -> int:
+    """Bucket groups of the near-dedup passes: enough for one group of ``files x bands`` rows to fit
+    ``bucket_memory_mb`` (files counted from 02_filtered's metadata, so a resumed run gets the same)."""
+    near = cfg.stages.near_dedup
+    assert near is not None
+    bands, _ = near.banding()
+    return groups_for(count_rows(layout.stage("02_filtered")), bands, near.bucket_memory_mb)
+
+
+def build_near_signatures(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    near = cfg.stages.near_dedup
+    assert near is not None
+    source = layout.stage("02_filtered")
+    tasks, files = _shard_tasks(cfg, source, tasks)
+    steps: list[PipelineStep] = [StageParquetReader(source, progress_folder=layout.logs("near_signatures"))]
+    if cfg.stages.exact_dedup is not None:
+        steps.append(ExactDedupReplay(layout.join("dedup", "exact", "decisions")))
+    bands, rows = near.banding()
+    steps.append(
+        NearDedupSignatures(
+            layout.join("minhash"),
+            _near_groups(cfg, layout),
+            num_perm=near.num_perm,
+            ngram=near.ngram,
+            bands=bands,
+            rows=rows,
+            seed=near.seed,
+            verify=near.verify,
+            batch_size=near.batch_size,
+        )
+    )
+    return Pass("near_signatures", layout.join("minhash", "docs"), tasks, steps, "files", files)
+
+
+def build_near_pairs(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    near = cfg.stages.near_dedup
+    assert near is not None
+    groups = _near_groups(cfg, layout)
+    tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, groups))
+    step = NearDedupPairs(layout.join("minhash"), groups, near.verify_max_bucket if near.verify else 0)
+    return Pass("near_pairs", layout.join("minhash", "pairs"), tasks, [step], "tasks", tasks)
+
+
+def build_near_clusters(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    near = cfg.stages.near_dedup
+    assert near is not None
+    step = NearDedupClusters(layout.join("minhash"), verify=near.verify, threshold=near.threshold)
+    return Pass("near_clusters", layout.join("minhash", "clusters"), 1, [step], "tasks", 1)
+
+
 def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
     """The last pass: -> curated. Without multi-pass stages it also runs the filters (from 01_clone)."""
-    multi_pass = cfg.stages.exact_dedup is not None
+    multi_pass = _multi_pass(cfg)
     source = layout.stage("02_filtered" if multi_pass else "01_clone")
     tasks, files = _shard_tasks(cfg, source, tasks)
     steps: list[PipelineStep] = [StageParquetReader(source, progress_folder=layout.logs("curate"))]
     if multi_pass:
-        steps.append(
-            ExactDedupFilter(
-                layout.join("dedup", "exact", "decisions"), _rejects_writer(cfg, layout, "exact_dedup", steps)
+        if cfg.stages.exact_dedup is not None:
+            steps.append(
+                ExactDedupFilter(
+                    layout.join("dedup", "exact", "decisions"),
+                    _rejects_writer(cfg, layout, "exact_dedup", steps),
+                )
             )
-        )
+        if cfg.stages.near_dedup is not None:
+            steps.append(
+                NearDedupFilter(layout.join("minhash"), _rejects_writer(cfg, layout, "near_dedup", steps))
+            )
     else:
         _filter_steps(cfg, layout, steps)
     steps.append(StageParquetWriter(layout.curated, _schema_for(steps)))
@@ -179,28 +253,59 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
     if cfg.stages.languages is not None:
         filters.append(f"languages(keep={cfg.stages.languages.keep!r})")
     specs = [PassSpec("clone", "01_clone", f"{clone_steps} -> write 01_clone", build_clone)]
-    if cfg.stages.exact_dedup is None:
+    if not _multi_pass(cfg):
         curate = " -> ".join(["read 01_clone", *filters, "write curated"])
         return [*specs, PassSpec("curate", "curated", curate, build_curate)]
-    buckets = cfg.stages.exact_dedup.buckets
-    return [
-        *specs,
+    specs.append(
         PassSpec(
             "filter",
             "02_filtered",
             " -> ".join(["read 01_clone", *filters, "write 02_filtered"]),
             build_filter,
-        ),
-        PassSpec(
-            "exact_hash",
-            "dedup/exact/hashes",
-            f"xxh3-128 of each file into {buckets} buckets",
-            build_exact_hash,
-        ),
-        PassSpec(
-            "exact_decide", "dedup/exact/decisions", "one kept copy per hash, by priority", build_exact_decide
-        ),
-        PassSpec(
-            "curate", "curated", "read 02_filtered -> exact dedup filter -> write curated", build_curate
-        ),
-    ]
+        )
+    )
+    dedup_filters = []
+    exact, near = cfg.stages.exact_dedup, cfg.stages.near_dedup
+    if exact is not None:
+        specs += [
+            PassSpec(
+                "exact_hash",
+                "dedup/exact/hashes",
+                f"xxh3-128 of each file into {exact.buckets} buckets",
+                build_exact_hash,
+            ),
+            PassSpec(
+                "exact_decide",
+                "dedup/exact/decisions",
+                "one kept copy per hash, by priority",
+                build_exact_decide,
+            ),
+        ]
+        dedup_filters.append("exact dedup filter")
+    if near is not None:
+        bands, rows = near.banding()
+        specs += [
+            PassSpec(
+                "near_signatures",
+                "minhash/docs",
+                f"MinHash ({near.num_perm} permutations, {near.ngram}-gram shingles) -> {bands} bands x "
+                f"{rows} rows -> bucket groups",
+                build_near_signatures,
+            ),
+            PassSpec(
+                "near_pairs",
+                "minhash/pairs",
+                "files sharing a band bucket -> candidate pairs",
+                build_near_pairs,
+            ),
+            PassSpec(
+                "near_clusters",
+                "minhash/clusters",
+                ("verify pairs (Jaccard >= " + f"{near.threshold}) -> " if near.verify else "")
+                + "connected components -> one kept file per cluster, by priority",
+                build_near_clusters,
+            ),
+        ]
+        dedup_filters.append("near dedup filter")
+    curate = " -> ".join(["read 02_filtered", *dedup_filters, "write curated"])
+    return [*specs, PassSpec("curate", "curated", curate, build_curate)]

@@ -203,6 +203,16 @@ class ExactDedupFilter(FileFilter):
         return True if keep else (False, "exact_duplicate")
 
 
+class ExactDedupReplay(ExactDedupFilter):
+    """The exact dedup filter replayed by a later dedup pass that must see the same stream as the curate
+    pass (no rejects written; its counters are reported under their own step name)."""
+
+    name = "exact dedup: replay"
+
+    def __init__(self, decisions: DataFolderLike):
+        super().__init__(decisions, None)
+
+
 def iter_decisions(folder: DataFolderLike) -> Iterator[dict[str, Any]]:
     """Every decision row of a run (for tools and tests)."""
     data_folder = get_datafolder(folder)

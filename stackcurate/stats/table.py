@@ -8,7 +8,32 @@ from rich.console import Group
 from rich.table import Table
 
 #: Pass-through steps (they neither add nor remove files) left out of the console table; JSON keeps them.
-PLUMBING = {"parquet reader", "parquet writer", "exact dedup: hash", "exact dedup: decide"}
+PLUMBING = {
+    "parquet reader",
+    "parquet writer",
+    "exact dedup: hash",
+    "exact dedup: decide",
+    "exact dedup: replay",
+    "near dedup: signatures",
+    "near dedup: pairs",
+    "near dedup: clusters",
+}
+#: Counters of multi-pass stages worth a line of their own (what happened inside a dedup stage).
+DETAILS = {
+    "exact dedup: decide": {"duplicates": "copies of a kept file"},
+    "near dedup: signatures": {
+        "signatures": "files with a MinHash signature",
+        "too_short": "files too short to shingle (kept)",
+    },
+    "near dedup: pairs": {"candidate_pairs": "candidate pairs (per bucket group)"},
+    "near dedup: clusters": {
+        "candidate_pairs": "distinct candidate pairs",
+        "pairs_below_threshold": "pairs dropped by verify",
+        "clusters": "clusters",
+        "files_in_clusters": "files in clusters",
+        "near_duplicates": "near duplicates",
+    },
+}
 
 
 def human_bytes(n: float) -> str:
@@ -21,14 +46,21 @@ def human_bytes(n: float) -> str:
 
 
 def stages_table(stats: dict[str, Any], title: str | None = None) -> Group:
-    """Two tables: one row per stage (files/bytes in and out, removed, task-seconds), then removal reasons."""
+    """One row per stage (files/bytes in and out, removed, task-seconds), the removal reasons, and the
+    inner counters of dedup stages (``DETAILS``) when the run has any."""
     table = Table(title=title or f"stackcurate run {stats['run']}", title_justify="left")
     for column in ("pass", "stage", "files in", "files out", "removed", "bytes in", "bytes out", "task-s"):
         table.add_column(column, justify="left" if column in ("pass", "stage") else "right")
     reasons = Table(title="removed, by reason", title_justify="left")
     for column in ("stage", "reason", "files"):
         reasons.add_column(column, justify="right" if column == "files" else "left")
+    details = Table(title="dedup details", title_justify="left")
+    for column in ("stage", "counter", "value"):
+        details.add_column(column, justify="right" if column == "value" else "left")
     for stage in stats["stages"]:
+        for counter, label in DETAILS.get(stage["stage"], {}).items():
+            if counter in stage["counters"]:
+                details.add_row(stage["stage"], label, f"{stage['counters'][counter]:,}")
         if stage["stage"] in PLUMBING:
             continue
         table.add_row(
@@ -52,4 +84,4 @@ def stages_table(stats: dict[str, Any], title: str | None = None) -> Group:
                 reasons.add_row(stage["stage"], reason, f"{count:,}")
             elif count:
                 reasons.add_row(stage["stage"], reason, f"{count:,} repos")
-    return Group(table, reasons)
+    return Group(table, reasons, details) if details.row_count else Group(table, reasons)

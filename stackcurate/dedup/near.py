@@ -1,0 +1,404 @@
+"""Near deduplication with MinHash LSH, in four passes joined by folders (STYLE.md rule 5)::
+
+    signatures  each task computes the MinHash signatures of its shard in batches (``minhash.MinHasher``),
+                cuts each into bands and writes one row per (file, band) -- band, band key, file -- into
+                ``groups`` hash partitions of the (band, key) space, plus one row per file with the
+                priority fields -> <out>/minhash/buckets/<group>/<rank>.parquet and docs/<rank>.parquet
+                (with ``verify``, each file's sorted shingle hashes too -> shingles/<rank>.parquet)
+    pairs       each task takes whole groups; files sharing a (band, key) bucket are candidate pairs: every
+                other member is paired with the bucket's first member (with ``verify``, every pair of a
+                bucket of up to ``verify_max_bucket`` members) -> <out>/minhash/pairs/<group>.parquet
+    clusters    one task: (with ``verify``: drop pairs whose true shingle Jaccard is below the threshold)
+                connected components of the pairs; one file kept per component by exact dedup's priority
+                (permissive license, stars, forks, repo, path) -> <out>/minhash/clusters/<origin>.parquet
+    filter      (part of the curate pass) drops the other members (``dropped_near_duplicate``) and tags every
+                file with ``cluster_id`` (the blob id of its cluster's kept file; its own id when alone) and
+                ``cluster_size``.
+
+Files are named by ``(task, position in the task's stream)``: the curate pass reads the same shard in the
+same order, so decisions need no content. Files with fewer than ``ngram`` tokens get no signature: they are
+counted (``too_short``) and kept as singletons.
+
+Memory: the signatures pass holds one batch; the pairs pass one group (about ``files * bands / groups``
+rows of 17 bytes; the planner picks ``groups`` so that a group fits ``bucket_memory_mb``); the clusters
+pass holds the candidate pairs and the files that appear in them (duplicates only, not the corpus), plus
+their shingles with ``verify``.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.io import DataFolderLike, get_datafolder
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.writers.disk_base import DiskWriter
+
+from stackcurate.dedup.minhash import MinHasher, band_keys, pair_jaccard, shingle_hashes
+from stackcurate.stage import FileFilter
+
+#: bytes one bucket row costs in the pairs pass (17 on disk; polars' group-by roughly triples it)
+BUCKET_ROW_BYTES = 64
+
+BUCKET_SCHEMA = pa.schema([("band", pa.uint8()), ("key", pa.uint64()), ("doc", pa.int64())])
+DOC_SCHEMA = pa.schema(
+    [
+        ("doc", pa.int64()),
+        ("id", pa.string()),
+        ("permissive", pa.bool_()),
+        ("stars", pa.int64()),
+        ("forks", pa.int64()),
+        ("repo", pa.string()),
+        ("path", pa.string()),
+    ]
+)
+SHINGLE_SCHEMA = pa.schema([("doc", pa.int64()), ("shingles", pa.large_list(pa.uint32()))])
+PAIR_SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.int64())])
+DECISION_SCHEMA = pa.schema(
+    [
+        ("index", pa.int64()),
+        ("keep", pa.bool_()),
+        ("cluster_id", pa.string()),
+        ("cluster_size", pa.int64()),
+    ]
+)
+
+
+def doc_key(rank: int, index: int) -> int:
+    """A file's name across passes: its task in the high 32 bits, its position in the low 32."""
+    return (rank << 32) | index
+
+
+def groups_for(files: int, bands: int, memory_mb: int, minimum: int = 1) -> int:
+    """How many bucket groups keep one group of ``files * bands`` rows within ``memory_mb``."""
+    need = math.ceil(files * bands * BUCKET_ROW_BYTES / (memory_mb * 1_000_000))
+    return max(minimum, need)
+
+
+def _write_parquet(folder: Any, name: str, table: pa.Table) -> None:
+    tmp = f"{name}.tmp-{uuid.uuid4().hex[:8]}"
+    with folder.open(tmp, "wb") as handle:
+        pq.write_table(table, handle, compression="zstd")
+    folder.mv(tmp, name)
+
+
+def _frame(tables: list[pa.Table], schema: pa.Schema) -> pl.DataFrame:
+    return pl.DataFrame(pa.concat_tables(tables) if tables else schema.empty_table())
+
+
+def _read_folder(folder: Any, subdir: str | None = None, columns: list[str] | None = None) -> list[pa.Table]:
+    if subdir is not None and not folder.isdir(subdir):
+        return []
+    tables = []
+    for path in sorted(folder.list_files(subdir or "", glob_pattern="*.parquet")):
+        if ".tmp-" in path:
+            continue
+        with folder.open(path, "rb") as handle:
+            tables.append(pq.read_table(handle, columns=columns))
+    return tables
+
+
+class NearDedupSignatures(PipelineStep):
+    """Signatures pass (last step of its pipeline): bucket rows per group, priority rows per file."""
+
+    name = "near dedup: signatures"
+    type = "🫂 - DEDUP"
+
+    def __init__(
+        self,
+        folder: DataFolderLike,
+        groups: int,
+        num_perm: int = 256,
+        ngram: int = 5,
+        bands: int = 25,
+        rows: int = 10,
+        seed: int = 42,
+        verify: bool = False,
+        batch_size: int = 512,
+    ):
+        super().__init__()
+        self.folder = get_datafolder(folder)
+        self.groups = groups
+        self.num_perm, self.ngram, self.bands, self.rows, self.seed = num_perm, ngram, bands, rows, seed
+        self.verify = verify
+        self.batch_size = batch_size
+
+    def _batches(self, data: DocumentsPipeline) -> Iterator[list[Document]]:
+        batch: list[Document] = []
+        for doc in data or ():
+            batch.append(doc)
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        hasher = MinHasher(self.num_perm, self.ngram, self.seed)
+        tag = uuid.uuid4().hex[:8]
+        bucket_paths = [f"buckets/{group:05d}/{rank:05d}.parquet" for group in range(self.groups)]
+        writers = [
+            pq.ParquetWriter(self.folder.open(f"{path}.tmp-{tag}", "wb"), BUCKET_SCHEMA, compression="zstd")
+            for path in bucket_paths
+        ]
+        docs: list[pa.RecordBatch] = []
+        shingle_batches: list[pa.RecordBatch] = []
+        index = 0
+        for batch in self._batches(data):
+            with self.track_time("batch"):
+                sigs, tokens = hasher.signatures([doc.text for doc in batch])
+                keys_of = np.arange(index, index + len(batch), dtype=np.int64) + (np.int64(rank) << 32)
+                index += len(batch)
+                long_enough = tokens >= self.ngram
+                self.stat_update("files_in", value=len(batch))
+                self.stat_update("files_out", value=len(batch))
+                self.stat_update("too_short", value=int((~long_enough).sum()))
+                if not long_enough.any():
+                    continue
+                kept = [doc for doc, ok in zip(batch, long_enough, strict=True) if ok]
+                doc_keys = keys_of[long_enough]
+                keys = band_keys(sigs[long_enough], self.bands, self.rows)
+                band = np.broadcast_to(np.arange(self.bands, dtype=np.uint8), keys.shape)
+                doc_col = np.broadcast_to(doc_keys[:, None], keys.shape)
+                flat_keys = keys.ravel()
+                group = (flat_keys % np.uint64(self.groups)).astype(np.int64)
+                order = np.argsort(group, kind="stable")
+                bounds = np.searchsorted(group[order], np.arange(self.groups + 1))
+                flat_band, flat_doc = band.ravel()[order], doc_col.ravel()[order]
+                flat_keys = flat_keys[order]
+                for g in range(self.groups):
+                    lo, hi = bounds[g], bounds[g + 1]
+                    if hi > lo:
+                        writers[g].write_batch(
+                            pa.record_batch(
+                                [flat_band[lo:hi], flat_keys[lo:hi], flat_doc[lo:hi]], schema=BUCKET_SCHEMA
+                            )
+                        )
+                docs.append(self._doc_rows(kept, doc_keys))
+                if self.verify:
+                    hashes = shingle_hashes([doc.text for doc in kept], self.ngram)
+                    offsets = np.zeros(len(hashes) + 1, dtype=np.int64)
+                    np.cumsum([len(h) for h in hashes], out=offsets[1:])
+                    values = pa.array(np.concatenate(hashes) if hashes else [], type=pa.uint32())
+                    shingle_batches.append(
+                        pa.record_batch(
+                            [pa.array(doc_keys), pa.LargeListArray.from_arrays(pa.array(offsets), values)],
+                            schema=SHINGLE_SCHEMA,
+                        )
+                    )
+                self.stat_update("signatures", value=len(kept))
+        for writer, path in zip(writers, bucket_paths, strict=True):
+            writer.close()
+            self.folder.mv(f"{path}.tmp-{tag}", path)
+        _write_parquet(self.folder, f"docs/{rank:05d}.parquet", pa.Table.from_batches(docs, DOC_SCHEMA))
+        if self.verify:
+            table = pa.Table.from_batches(shingle_batches, SHINGLE_SCHEMA)
+            _write_parquet(self.folder, f"shingles/{rank:05d}.parquet", table)
+        return
+        yield
+
+    @staticmethod
+    def _doc_rows(docs: list[Document], keys: np.ndarray) -> pa.RecordBatch:
+        meta = [doc.metadata for doc in docs]
+        return pa.record_batch(
+            [
+                pa.array(keys),
+                pa.array([doc.id for doc in docs], type=pa.string()),
+                pa.array([m.get("license_class") == "permissive" for m in meta]),
+                pa.array([m.get("stars") for m in meta], type=pa.int64()),
+                pa.array([m.get("forks") for m in meta], type=pa.int64()),
+                pa.array([m.get("repo") for m in meta], type=pa.string()),
+                pa.array([m.get("path") for m in meta], type=pa.string()),
+            ],
+            schema=DOC_SCHEMA,
+        )
+
+
+def candidate_pairs(buckets: pl.DataFrame, all_pairs_up_to: int = 0) -> pl.DataFrame:
+    """Pairs ``(a, b)``, ``a < b``, of files sharing a (band, key) bucket: each member with the bucket's
+    first (smallest) member, and every pair in buckets of at most ``all_pairs_up_to`` members."""
+    sized = buckets.unique().with_columns(
+        pl.col("doc").min().over("band", "key").alias("first"),
+        pl.len().over("band", "key").alias("size"),
+    )
+    sized = sized.filter(pl.col("size") > 1)
+    star = sized.filter(pl.col("doc") != pl.col("first")).select(
+        pl.col("first").alias("a"), pl.col("doc").alias("b")
+    )
+    parts = [star]
+    if all_pairs_up_to > 2:
+        small = sized.filter(pl.col("size") <= all_pairs_up_to).select("band", "key", "doc")
+        parts.append(
+            small.join(small, on=["band", "key"], suffix="_b")
+            .filter(pl.col("doc") < pl.col("doc_b"))
+            .select(pl.col("doc").alias("a"), pl.col("doc_b").alias("b"))
+        )
+    return pl.concat(parts).unique().sort("a", "b")
+
+
+class NearDedupPairs(PipelineStep):
+    """Pairs pass: for groups ``[rank::world_size]``, the candidate pairs of every bucket in the group."""
+
+    name = "near dedup: pairs"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, folder: DataFolderLike, groups: int, all_pairs_up_to: int = 0):
+        super().__init__()
+        self.folder = get_datafolder(folder)
+        self.groups = groups
+        self.all_pairs_up_to = all_pairs_up_to
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for group in range(rank, self.groups, world_size):
+            with self.track_time("group"):
+                buckets = _frame(_read_folder(self.folder, f"buckets/{group:05d}"), BUCKET_SCHEMA)
+                pairs = candidate_pairs(buckets, self.all_pairs_up_to)
+                self.stat_update("bucket_rows", value=buckets.height)
+                self.stat_update("candidate_pairs", value=pairs.height)
+                _write_parquet(self.folder, f"pairs/{group:05d}.parquet", pairs.to_arrow().cast(PAIR_SCHEMA))
+        return
+        yield
+
+
+def connected_components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(nodes, labels)``: the files named in pairs ``(a[i], b[i])`` and a component label for each."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as components
+
+    nodes, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+    n = len(nodes)
+    if n == 0:
+        return nodes, np.empty(0, dtype=np.int64)
+    left, right = inverse[: len(a)], inverse[len(a) :]
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n)).tocsr()
+    _, labels = components(graph, directed=False)
+    return nodes, labels.astype(np.int64)
+
+
+class NearDedupClusters(PipelineStep):
+    """Clusters pass (one task): connected components of the candidate pairs; one kept file per component."""
+
+    name = "near dedup: clusters"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, folder: DataFolderLike, verify: bool = False, threshold: float = 0.7):
+        super().__init__()
+        self.folder = get_datafolder(folder)
+        self.verify = verify
+        self.threshold = threshold
+
+    def _verified(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        nodes = pl.concat([pairs["a"], pairs["b"]]).unique()
+        shingles = _frame(_read_folder(self.folder, "shingles"), SHINGLE_SCHEMA)
+        shingles = shingles.filter(pl.col("doc").is_in(nodes.implode())).sort("doc")
+        position = {int(doc): i for i, doc in enumerate(shingles["doc"].to_list())}
+        lengths = shingles["shingles"].list.len().to_numpy()
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        values = shingles["shingles"].explode().drop_nulls().to_numpy().astype(np.uint32)
+        left = np.array([position[int(doc)] for doc in pairs["a"].to_list()], dtype=np.int64)
+        right = np.array([position[int(doc)] for doc in pairs["b"].to_list()], dtype=np.int64)
+        similarity = pair_jaccard(values, offsets, left, right)
+        keep = similarity >= self.threshold
+        self.stat_update("pairs_below_threshold", value=int((~keep).sum()))
+        return pairs.filter(pl.Series(keep))
+
+    def decide(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        """Rows ``origin, index, keep, cluster_id, cluster_size`` for every file in a component."""
+        nodes, labels = connected_components(pairs["a"].to_numpy(), pairs["b"].to_numpy())
+        members = pl.DataFrame({"doc": nodes, "cluster": labels})
+        docs = _frame(_read_folder(self.folder, "docs"), DOC_SCHEMA)
+        ranked = (
+            members.join(docs, on="doc", how="left")
+            .sort(
+                ["cluster", "permissive", "stars", "forks", "repo", "path", "doc"],
+                descending=[False, True, True, True, False, False, False],
+                nulls_last=True,
+            )
+            .with_columns(
+                (pl.int_range(pl.len()).over("cluster") == 0).alias("keep"),
+                pl.col("id").first().over("cluster").alias("cluster_id"),
+                pl.len().over("cluster").cast(pl.Int64).alias("cluster_size"),
+            )
+        )
+        return ranked.select(
+            (pl.col("doc") // (1 << 32)).alias("origin"),
+            (pl.col("doc") % (1 << 32)).alias("index"),
+            "keep",
+            "cluster_id",
+            "cluster_size",
+        )
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if rank != 0:
+            return
+        with self.track_time("clusters"):
+            pairs = _frame(_read_folder(self.folder, "pairs"), PAIR_SCHEMA).unique()
+            self.stat_update("candidate_pairs", value=pairs.height)
+            if self.verify and pairs.height:
+                pairs = self._verified(pairs)
+            decided = self.decide(pairs)
+        clusters = int(decided["keep"].sum()) if decided.height else 0
+        self.stat_update("files_in_clusters", value=decided.height)
+        self.stat_update("clusters", value=clusters)
+        self.stat_update("near_duplicates", value=decided.height - clusters)
+        for (origin,), part in decided.partition_by("origin", as_dict=True).items():
+            table = part.drop("origin").sort("index").to_arrow().cast(DECISION_SCHEMA)
+            _write_parquet(self.folder, f"clusters/{int(origin):05d}.parquet", table)
+        return
+        yield
+
+
+class NearDedupFilter(FileFilter):
+    """Curate-pass filter: drops the near copies the clusters pass did not keep (``dropped_near_duplicate``)
+    and tags every file with ``cluster_id`` and ``cluster_size``."""
+
+    name = "near dedup"
+    adds_columns: ClassVar[dict[str, pa.DataType]] = {
+        "cluster_id": pa.string(),
+        "cluster_size": pa.int64(),
+    }
+
+    def __init__(self, folder: DataFolderLike, exclusion_writer: DiskWriter | None = None):
+        super().__init__(exclusion_writer)
+        self.folder = get_datafolder(folder)
+        self._table: dict[int, tuple[bool, str, int]] = {}
+        self._index = 0
+
+    def _load(self, rank: int) -> None:
+        self._table = {}
+        self._index = 0
+        name = f"clusters/{rank:05d}.parquet"
+        if not self.folder.exists(name):
+            return
+        with self.folder.open(name, "rb") as handle:
+            for row in pq.read_table(handle).to_pylist():
+                self._table[row["index"]] = (row["keep"], row["cluster_id"], row["cluster_size"])
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self._load(rank)
+        yield from super().run(data, rank, world_size)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        keep, cluster_id, size = self._table.get(self._index, (True, doc.id, 1))
+        self._index += 1
+        doc.metadata["cluster_id"] = cluster_id
+        doc.metadata["cluster_size"] = size
+        return True if keep else (False, "near_duplicate")
+
+
+def iter_clusters(folder: DataFolderLike) -> Iterator[dict[str, Any]]:
+    """Every clustered file's decision (for tools and tests), with its ``origin`` task."""
+    data_folder = get_datafolder(folder)
+    for path in sorted(data_folder.list_files("clusters", glob_pattern="[0-9]*.parquet")):
+        origin = int(path.rsplit("/", 1)[-1].split(".")[0])
+        with data_folder.open(path, "rb") as handle:
+            for row in pq.read_table(handle).to_pylist():
+                yield {"origin": origin, **row}
