@@ -81,13 +81,18 @@ def _schema_for(steps: list[PipelineStep]) -> pa.Schema:
 
 
 def _rejects_writer(
-    cfg: PipelineConfig, layout: RunLayout, stage: str, upstream: list[PipelineStep]
+    cfg: PipelineConfig,
+    layout: RunLayout,
+    stage: str,
+    upstream: list[PipelineStep],
+    own: dict[str, pa.DataType] | None = None,
 ) -> StageParquetWriter | None:
-    """Where a filter puts what it drops (``keep_rejects``): the upstream columns plus ``filter_reason``."""
+    """Where a filter puts what it drops (``keep_rejects``): the upstream columns, the filter's ``own`` tag
+    columns (why it dropped the file: its cluster, its duplicate count) and ``filter_reason``."""
     if not cfg.keep_rejects:
         return None
     schema = _schema_for(upstream)
-    for name, dtype in REJECT_COLUMNS.items():
+    for name, dtype in {**(own or {}), **REJECT_COLUMNS}.items():
         schema = schema.append(pa.field(name, dtype))
     return StageParquetWriter(layout.rejects(stage), schema)
 
@@ -230,12 +235,15 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
             steps.append(
                 ExactDedupFilter(
                     layout.join("dedup", "exact", "decisions"),
-                    _rejects_writer(cfg, layout, "exact_dedup", steps),
+                    _rejects_writer(cfg, layout, "exact_dedup", steps, ExactDedupFilter.adds_columns),
                 )
             )
         if cfg.stages.near_dedup is not None:
             steps.append(
-                NearDedupFilter(layout.join("minhash"), _rejects_writer(cfg, layout, "near_dedup", steps))
+                NearDedupFilter(
+                    layout.join("minhash"),
+                    _rejects_writer(cfg, layout, "near_dedup", steps, NearDedupFilter.adds_columns),
+                )
             )
     else:
         _filter_steps(cfg, layout, steps)

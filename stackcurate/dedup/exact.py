@@ -11,7 +11,7 @@
              decisions: drops the copies (``dropped_exact_duplicate``) and records on the kept copy how many
              duplicates it had and in which other repositories (``duplicate_repos``), so attribution survives.
 
-Memory: the hash pass holds one small row per file of its shard; the decide pass one bucket at a time
+Memory: the hash pass holds one batch of small rows; the decide pass one bucket at a time
 (``buckets`` sets how finely the hash space is cut); the filter pass the decisions of its own shard.
 """
 
@@ -72,13 +72,19 @@ class ExactDedupHashes(PipelineStep):
     name = "exact dedup: hash"
     type = "🫂 - DEDUP"
 
-    def __init__(self, folder: DataFolderLike, buckets: int = 16):
+    def __init__(self, folder: DataFolderLike, buckets: int = 16, batch_size: int = 4096):
         super().__init__()
         self.folder = get_datafolder(folder)
         self.buckets = buckets
+        self.batch_size = batch_size
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        tag = uuid.uuid4().hex[:8]
+        paths = [f"{bucket:05d}/{rank:05d}.parquet" for bucket in range(self.buckets)]
+        handles = [self.folder.open(f"{path}.tmp-{tag}", "wb") for path in paths]
+        writers = [pq.ParquetWriter(handle, HASH_SCHEMA, compression="zstd") for handle in handles]
         rows: list[list[dict[str, Any]]] = [[] for _ in range(self.buckets)]
+        pending = 0
         for index, doc in enumerate(data or ()):
             digest = content_hash(doc.text)
             meta = doc.metadata
@@ -94,12 +100,25 @@ class ExactDedupHashes(PipelineStep):
                     "path": meta.get("path"),
                 }
             )
+            pending += 1
+            if pending == self.batch_size:  # memory: one batch, whatever the shard's size
+                self._flush(writers, rows)
+                pending = 0
             self.stat_update("files_in")
             self.stat_update("files_out")
             yield doc
-        for bucket, bucket_rows in enumerate(rows):
-            table = pa.Table.from_pylist(bucket_rows, schema=HASH_SCHEMA)
-            _write_atomic(self.folder, f"{bucket:05d}/{rank:05d}.parquet", table)
+        self._flush(writers, rows)
+        for writer, handle, path in zip(writers, handles, paths, strict=True):
+            writer.close()  # a ParquetWriter leaves a file object it was given open
+            handle.close()
+            self.folder.mv(f"{path}.tmp-{tag}", path)
+
+    @staticmethod
+    def _flush(writers: list[pq.ParquetWriter], rows: list[list[dict[str, Any]]]) -> None:
+        for writer, bucket_rows in zip(writers, rows, strict=True):
+            if bucket_rows:
+                writer.write_table(pa.Table.from_pylist(bucket_rows, schema=HASH_SCHEMA))
+                bucket_rows.clear()
 
 
 class ExactDedupDecide(PipelineStep):

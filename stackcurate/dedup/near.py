@@ -144,10 +144,8 @@ class NearDedupSignatures(PipelineStep):
         hasher = MinHasher(self.num_perm, self.ngram, self.seed)
         tag = uuid.uuid4().hex[:8]
         bucket_paths = [f"buckets/{group:05d}/{rank:05d}.parquet" for group in range(self.groups)]
-        writers = [
-            pq.ParquetWriter(self.folder.open(f"{path}.tmp-{tag}", "wb"), BUCKET_SCHEMA, compression="zstd")
-            for path in bucket_paths
-        ]
+        handles = [self.folder.open(f"{path}.tmp-{tag}", "wb") for path in bucket_paths]
+        writers = [pq.ParquetWriter(handle, BUCKET_SCHEMA, compression="zstd") for handle in handles]
         docs: list[pa.RecordBatch] = []
         shingle_batches: list[pa.RecordBatch] = []
         index = 0
@@ -194,8 +192,9 @@ class NearDedupSignatures(PipelineStep):
                         )
                     )
                 self.stat_update("signatures", value=len(kept))
-        for writer, path in zip(writers, bucket_paths, strict=True):
-            writer.close()
+        for writer, handle, path in zip(writers, handles, bucket_paths, strict=True):
+            writer.close()  # a ParquetWriter leaves a file object it was given open
+            handle.close()
             self.folder.mv(f"{path}.tmp-{tag}", path)
         _write_parquet(self.folder, f"docs/{rank:05d}.parquet", pa.Table.from_batches(docs, DOC_SCHEMA))
         if self.verify:
