@@ -11,6 +11,7 @@ import pytest
 from netns import NETNS_AVAILABLE, NETNS_REASON, run_in_netns
 from test_runner import PIPELINE, make_repos
 
+from stackcurate.dedup.near import iter_clusters
 from stackcurate.parquet_io import list_parquet_files
 
 STARCODER = str(Path(PIPELINE).with_name("starcoder.yaml"))
@@ -37,3 +38,22 @@ def test_local_and_ray_executors_write_identical_output(
             assert pq.read_table(local / folder / name).equals(pq.read_table(ray_run / folder / name))
     expected = 5 * 4 + 1 if pipeline == PIPELINE else 5 * 4  # the duplicated file is dropped by exact dedup
     assert sum(pq.read_metadata(local / "curated" / name).num_rows for name in names) == expected
+
+
+def test_near_dedup_clusters_are_the_same_under_ray(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    sys.path.insert(0, str(Path(__file__).parent / "dedup"))
+    from test_near import make_listing
+
+    listing = make_listing(git_repo_factory, tmp_path)
+    common = ["--repos", str(listing), "--tasks", "3", "--workers", "2"]
+    cli = [sys.executable, "-m", "stackcurate.cli", "run", STARCODER]
+    local, ray_run = tmp_path / "local", tmp_path / "ray"
+    run_in_netns([*cli, *common, "--out", str(local)])
+    run_in_netns([*cli, *common, "--out", str(ray_run), "--executor", "ray"])
+    clusters = list(iter_clusters(str(local / "minhash")))
+    assert len(clusters) == 4 and sum(not row["keep"] for row in clusters) == 3
+    assert list(iter_clusters(str(ray_run / "minhash"))) == clusters
+    for name in list_parquet_files(str(local / "curated")):
+        assert pq.read_table(local / "curated" / name).equals(pq.read_table(ray_run / "curated" / name))

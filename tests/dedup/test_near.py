@@ -8,6 +8,7 @@ import json
 import random
 import re
 import shlex
+import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from conftest import MIT_TEXT
 from datasketch import MinHash
 from datatrove.data import Document
+from test_runner import sorted_rows
 
 import stackcurate
 from stackcurate.cli import main
@@ -255,3 +257,24 @@ def test_bucket_groups_follow_the_memory_setting() -> None:
     assert groups_for(1_000, 25, 512) == 1
     assert groups_for(100_000_000, 25, 512) == 313  # 100M files: 2.5G bucket rows, ~8M per group
     assert groups_for(100_000_000, 25, 2048) == 79
+
+
+def test_a_run_stopped_inside_near_dedup_resumes_to_the_same_output(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    listing = make_listing(git_repo_factory, tmp_path)
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    common = ["--repos", str(listing), "--tasks", "3", "--workers", "1"]
+    assert main(["run", STARCODER, *common, "--out", str(reference)]) == 0
+    assert main(["run", STARCODER, *common, "--out", str(resumed)]) == 0
+    # the state a driver killed while the pairs pass ran leaves: signatures done, pairs half written
+    # (a finished group file, a temporary one), no clusters, no curated output
+    for pass_name in ("near_pairs", "near_clusters", "curate"):
+        shutil.rmtree(resumed / "logs" / pass_name)
+    shutil.rmtree(resumed / "minhash" / "clusters")
+    shutil.rmtree(resumed / "curated")
+    (resumed / "minhash" / "pairs" / "00000.parquet.tmp-deadbeef").write_bytes(b"PAR1 truncated")
+
+    assert main(["run", STARCODER, *common, "--out", str(resumed)]) == 0
+    assert sorted_rows(resumed / "curated") == sorted_rows(reference / "curated")
+    assert list(iter_clusters(str(resumed / "minhash"))) == list(iter_clusters(str(reference / "minhash")))
