@@ -65,8 +65,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"# resolved config (identity {cfg.identity_digest()})")
         print(cfg.to_yaml(), end="")
         print("# passes")
-        for spec in pass_specs(cfg):
-            print(f"#   {spec.name:<8} -> {cfg.out.rstrip('/')}/{spec.folder}/   {spec.describe}")
+        specs = pass_specs(cfg)
+        width = max(len(spec.name) for spec in specs)
+        for spec in specs:
+            print(f"#   {spec.name:<{width}} -> {cfg.out.rstrip('/')}/{spec.folder}/   {spec.describe}")
         return 0
     from stackcurate.runner import run_pipeline
     from stackcurate.stats.run_stats import collect_run_stats
