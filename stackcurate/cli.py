@@ -45,6 +45,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "executor.ray_address": args.ray_address,
         "executor.tasks": args.tasks,
         "executor.workers": args.workers,
+        "keep_rejects": True if args.keep_rejects else None,
     }
     for text in args.set or ():
         key, value = parse_override(text)
@@ -146,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-address", metavar="ADDRESS", help="existing Ray cluster (implies --executor ray)")
     run.add_argument("--tasks", type=int, help="shards per pass (part of the run's identity)")
     run.add_argument("--workers", type=int, help="tasks run at once (default: number of cores)")
+    run.add_argument(
+        "--keep-rejects",
+        action="store_true",
+        help="write dropped files, with their reason, to <out>/rejects/<stage>/ (part of the identity)",
+    )
     run.add_argument(
         "--set",
         action="append",

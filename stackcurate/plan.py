@@ -42,7 +42,10 @@ from stackcurate.dedup.near import (
     NearDedupSignatures,
     groups_for,
 )
+from stackcurate.filters.decontaminate import BenchmarkFile, Decontaminator
 from stackcurate.filters.language import LanguageFilter
+from stackcurate.filters.notebooks import NotebookConverter
+from stackcurate.filters.quality import QualityFilter
 from stackcurate.layout import RunLayout
 from stackcurate.licenses.stage import LicenseAnnotator, LicenseFilter, default_memo_path
 from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, count_rows, list_parquet_files
@@ -126,10 +129,41 @@ def _filter_steps(cfg: PipelineConfig, layout: RunLayout, steps: list[PipelineSt
     """The per-file filters, in DESIGN.md's order, appended to ``steps`` (which start with the reader)."""
     if cfg.stages.licenses is not None:
         steps.append(LicenseFilter(cfg.stages.licenses.keep, _rejects_writer(cfg, layout, "licenses", steps)))
+    if cfg.stages.notebooks is not None:
+        steps.append(
+            NotebookConverter(
+                cfg.rules_dir,
+                _rejects_writer(cfg, layout, "notebooks", steps, NotebookConverter.adds_columns),
+            )
+        )
     if cfg.stages.languages is not None:
         steps.append(
             LanguageFilter(
                 cfg.stages.languages.keep, cfg.rules_dir, _rejects_writer(cfg, layout, "languages", steps)
+            )
+        )
+    quality = cfg.stages.quality
+    if quality is not None:
+        steps.append(
+            QualityFilter(
+                quality.thresholds(),
+                cfg.rules_dir,
+                _rejects_writer(cfg, layout, "quality", steps, QualityFilter.adds_columns),
+                batch_size=quality.batch_size,
+            )
+        )
+    decontaminate = cfg.stages.decontaminate
+    if decontaminate is not None:
+        files = tuple(
+            BenchmarkFile(spec.name, spec.path, tuple(spec.fields), spec.id_field)
+            for spec in decontaminate.files
+        )
+        steps.append(
+            Decontaminator(
+                tuple(decontaminate.builtin),
+                files,
+                decontaminate.min_chars,
+                _rejects_writer(cfg, layout, "decontaminate", steps, Decontaminator.adds_columns),
             )
         )
     return steps
@@ -258,8 +292,15 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
     if cfg.stages.licenses is not None:
         clone_steps += f" -> license detect ({', '.join(cfg.stages.licenses.engines)})"
         filters.append(f"licenses(keep={cfg.stages.licenses.keep})")
+    if cfg.stages.notebooks is not None:
+        filters.append("notebooks -> scripts")
     if cfg.stages.languages is not None:
         filters.append(f"languages(keep={cfg.stages.languages.keep!r})")
+    if cfg.stages.quality is not None:
+        filters.append("quality")
+    if cfg.stages.decontaminate is not None:
+        names = [*cfg.stages.decontaminate.builtin, *(f.name for f in cfg.stages.decontaminate.files)]
+        filters.append(f"decontaminate({', '.join(names)})")
     specs = [PassSpec("clone", "01_clone", f"{clone_steps} -> write 01_clone", build_clone)]
     if not _multi_pass(cfg):
         curate = " -> ".join(["read 01_clone", *filters, "write curated"])

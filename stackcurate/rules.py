@@ -7,6 +7,7 @@ the key at fault, so a typo in a rules file stops the run before any work is don
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -62,6 +63,19 @@ class LanguageMap:
     by_filename: dict[str, str]
     starcoderdata: tuple[str, ...]
     ambiguous: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    heuristics: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = field(default_factory=dict)
+
+    def resolve(self, extension: str, language: str | None, text: str) -> str | None:
+        """The language of a file whose extension is ambiguous, from ``heuristics`` on its first 8 KB;
+        ``language`` (the extension's default) when no rule matches or the extension has no rules."""
+        rules = self.heuristics.get(extension)
+        if not rules:
+            return language
+        head = text[:8192]
+        for candidate, pattern in rules:
+            if pattern.search(head):
+                return candidate
+        return language
 
     @property
     def languages(self) -> frozenset[str]:
@@ -113,7 +127,37 @@ def load_language_map(rules_dir: str | None = None) -> LanguageMap:
     if not isinstance(ambiguous_raw, dict):
         raise FatalError(f"{path}: 'ambiguous' must map an extension to a list of languages")
     ambiguous = {str(ext).lower(): tuple(langs) for ext, langs in ambiguous_raw.items()}
-    return LanguageMap(by_extension, by_filename, starcoderdata, ambiguous)
+    return LanguageMap(
+        by_extension, by_filename, starcoderdata, ambiguous, _heuristics(data, ambiguous, path)
+    )
+
+
+def _heuristics(
+    data: dict[str, Any], ambiguous: dict[str, tuple[str, ...]], path: Path
+) -> dict[str, tuple[tuple[str, re.Pattern[str]], ...]]:
+    raw = data.get("heuristics", {}) or {}
+    if not isinstance(raw, dict):
+        raise FatalError(f"{path}: 'heuristics' must map an extension to a list of rules")
+    heuristics: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {}
+    for extension, rules in raw.items():
+        key = str(extension).lower()
+        if not isinstance(rules, list):
+            raise FatalError(f"{path}: heuristics.{key} must be a list of {{language, pattern}} rules")
+        compiled = []
+        for rule in rules:
+            if not isinstance(rule, dict) or set(rule) != {"language", "pattern"}:
+                raise FatalError(f"{path}: heuristics.{key}: a rule needs exactly 'language' and 'pattern'")
+            if rule["language"] not in ambiguous.get(key, ()):
+                raise FatalError(
+                    f"{path}: heuristics.{key}: {rule['language']!r} is not listed in ambiguous.{key}"
+                )
+            try:
+                compiled.append((str(rule["language"]), re.compile(str(rule["pattern"]), re.MULTILINE)))
+            except re.error as error:
+                message = f"{path}: heuristics.{key}: bad pattern {rule['pattern']!r}: {error}"
+                raise FatalError(message) from None
+        heuristics[key] = tuple(compiled)
+    return heuristics
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,11 @@ class LanguageFilter(FileFilter):
     ``keep`` is ``"all"`` (every language the rules file maps), ``"starcoderdata"`` (the 86 languages
     StarCoderData kept, arXiv 2305.06161 Table 1), or a list of language names. Drop reasons:
     ``unknown_language`` (no extension or file-name match) and ``language_not_selected``.
+
+    Files with an ambiguous extension that has content heuristics (``heuristics:`` in languages.yaml:
+    ``.h`` C / C++ / Objective-C, ``.m`` Objective-C / MATLAB / Mathematica, ``.pl`` Perl / Prolog /
+    Raku, ``.ts`` TypeScript / Qt translation XML) get their ``language`` resolved first (counted as
+    ``resolved_<language>``), so the selection sees the right language.
     """
 
     name = "language"
@@ -29,7 +34,7 @@ class LanguageFilter(FileFilter):
         exclusion_writer: DiskWriter | None = None,
     ):
         super().__init__(exclusion_writer)
-        languages = load_language_map(rules_dir)
+        languages = self.languages = load_language_map(rules_dir)
         if keep == "all":
             self.keep = frozenset(languages.languages)
         elif keep == "starcoderdata":
@@ -46,6 +51,12 @@ class LanguageFilter(FileFilter):
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         language = doc.metadata.get("language")
+        extension = doc.metadata.get("extension") or ""
+        if extension in self.languages.heuristics:
+            resolved = self.languages.resolve(extension, language, doc.text)
+            if resolved != language:
+                self.stat_update(f"resolved_{resolved}")
+                doc.metadata["language"] = language = resolved
         if language is None:
             return False, "unknown_language"
         if language not in self.keep:
