@@ -93,16 +93,23 @@ def _frame(tables: list[pa.Table], schema: pa.Schema) -> pl.DataFrame:
     return pl.DataFrame(pa.concat_tables(tables) if tables else schema.empty_table())
 
 
-def _read_folder(folder: Any, subdir: str | None = None, columns: list[str] | None = None) -> list[pa.Table]:
-    if subdir is not None and not folder.isdir(subdir):
-        return []
-    tables = []
-    for path in sorted(folder.list_files(subdir or "", glob_pattern="*.parquet")):
-        if ".tmp-" in path:
-            continue
-        with folder.open(path, "rb") as handle:
-            tables.append(pq.read_table(handle, columns=columns))
-    return tables
+def _read_members(folder: Any, subdir: str, schema: pa.Schema, nodes: pl.Series) -> pl.DataFrame:
+    """The rows of ``subdir``'s files whose ``doc`` is in ``nodes``, one file in memory at a time."""
+    wanted = nodes.implode()
+    parts = [
+        pl.DataFrame(table).filter(pl.col("doc").is_in(wanted)) for table in _iter_folder(folder, subdir)
+    ]
+    parts = [part for part in parts if part.height]
+    return pl.concat(parts) if parts else pl.DataFrame(schema.empty_table())
+
+
+def _iter_folder(folder: Any, subdir: str) -> Iterator[pa.Table]:
+    if not folder.isdir(subdir):
+        return
+    for path in sorted(folder.list_files(subdir, glob_pattern="*.parquet")):
+        if ".tmp-" not in path:
+            with folder.open(path, "rb") as handle:
+                yield pq.read_table(handle)
 
 
 class NearDedupSignatures(PipelineStep):
@@ -257,7 +264,7 @@ class NearDedupPairs(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for group in range(rank, self.groups, world_size):
             with self.track_time("group"):
-                buckets = _frame(_read_folder(self.folder, f"buckets/{group:05d}"), BUCKET_SCHEMA)
+                buckets = _frame(list(_iter_folder(self.folder, f"buckets/{group:05d}")), BUCKET_SCHEMA)
                 pairs = candidate_pairs(buckets, self.all_pairs_up_to)
                 self.stat_update("bucket_rows", value=buckets.height)
                 self.stat_update("candidate_pairs", value=pairs.height)
@@ -295,8 +302,7 @@ class NearDedupClusters(PipelineStep):
 
     def _verified(self, pairs: pl.DataFrame) -> pl.DataFrame:
         nodes = pl.concat([pairs["a"], pairs["b"]]).unique()
-        shingles = _frame(_read_folder(self.folder, "shingles"), SHINGLE_SCHEMA)
-        shingles = shingles.filter(pl.col("doc").is_in(nodes.implode())).sort("doc")
+        shingles = _read_members(self.folder, "shingles", SHINGLE_SCHEMA, nodes).sort("doc")
         position = {int(doc): i for i, doc in enumerate(shingles["doc"].to_list())}
         lengths = shingles["shingles"].list.len().to_numpy()
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
@@ -313,7 +319,7 @@ class NearDedupClusters(PipelineStep):
         """Rows ``origin, index, keep, cluster_id, cluster_size`` for every file in a component."""
         nodes, labels = connected_components(pairs["a"].to_numpy(), pairs["b"].to_numpy())
         members = pl.DataFrame({"doc": nodes, "cluster": labels})
-        docs = _frame(_read_folder(self.folder, "docs"), DOC_SCHEMA)
+        docs = _read_members(self.folder, "docs", DOC_SCHEMA, pl.Series(nodes))
         ranked = (
             members.join(docs, on="doc", how="left")
             .sort(
@@ -339,7 +345,7 @@ class NearDedupClusters(PipelineStep):
         if rank != 0:
             return
         with self.track_time("clusters"):
-            pairs = _frame(_read_folder(self.folder, "pairs"), PAIR_SCHEMA).unique()
+            pairs = _frame(list(_iter_folder(self.folder, "pairs")), PAIR_SCHEMA).unique()
             self.stat_update("candidate_pairs", value=pairs.height)
             if self.verify and pairs.height:
                 pairs = self._verified(pairs)
