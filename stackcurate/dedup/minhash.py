@@ -143,7 +143,8 @@ def _shingle_hashes_kernel(
 def shingle_hashes(texts: list[str], ngram: int) -> list[np.ndarray]:
     """Sorted unique 32-bit shingle hashes of each text (what ``verify`` compares)."""
     data, offsets = pack_texts(texts)
-    out = np.empty(len(data) // 2 + 1, dtype=np.uint32)  # a shingle ends a token: at most one per 2 bytes
+    # a shingle ends a token and a text of n bytes holds at most (n + 1) // 2 tokens
+    out = np.empty((len(data) + len(texts)) // 2 + 1, dtype=np.uint32)
     counts = np.empty(len(texts), dtype=np.int64)
     _shingle_hashes_kernel(data, offsets, _WORD, ngram, out, counts)
     ends = np.cumsum(counts)

@@ -44,8 +44,9 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 from stackcurate.dedup.minhash import MinHasher, band_keys, pair_jaccard, shingle_hashes
 from stackcurate.stage import FileFilter
 
-#: bytes one bucket row costs in the pairs pass (17 on disk; polars' group-by roughly triples it)
-BUCKET_ROW_BYTES = 64
+#: bytes one bucket row costs at the pairs pass's peak: 17 read from the file, 17 as a frame, and sorting
+#: and pairing took 51-66 more above that (measured on 4M and 16M synthetic rows); rounded up
+BUCKET_ROW_BYTES = 112
 
 BUCKET_SCHEMA = pa.schema([("band", pa.uint8()), ("key", pa.uint64()), ("doc", pa.int64())])
 DOC_SCHEMA = pa.schema(
@@ -154,7 +155,11 @@ class NearDedupSignatures(PipelineStep):
         handles = [self.folder.open(f"{path}.tmp-{tag}", "wb") for path in bucket_paths]
         writers = [pq.ParquetWriter(handle, BUCKET_SCHEMA, compression="zstd") for handle in handles]
         docs: list[pa.RecordBatch] = []
-        shingle_batches: list[pa.RecordBatch] = []
+        shingle_path = f"shingles/{rank:05d}.parquet"
+        shingle_handle = self.folder.open(f"{shingle_path}.tmp-{tag}", "wb") if self.verify else None
+        shingle_writer = (
+            pq.ParquetWriter(shingle_handle, SHINGLE_SCHEMA, compression="zstd") if shingle_handle else None
+        )
         index = 0
         for batch in self._batches(data):
             with self.track_time("batch"):
@@ -192,7 +197,8 @@ class NearDedupSignatures(PipelineStep):
                     offsets = np.zeros(len(hashes) + 1, dtype=np.int64)
                     np.cumsum([len(h) for h in hashes], out=offsets[1:])
                     values = pa.array(np.concatenate(hashes) if hashes else [], type=pa.uint32())
-                    shingle_batches.append(
+                    assert shingle_writer is not None
+                    shingle_writer.write_batch(
                         pa.record_batch(
                             [pa.array(doc_keys), pa.LargeListArray.from_arrays(pa.array(offsets), values)],
                             schema=SHINGLE_SCHEMA,
@@ -204,9 +210,10 @@ class NearDedupSignatures(PipelineStep):
             handle.close()
             self.folder.mv(f"{path}.tmp-{tag}", path)
         _write_parquet(self.folder, f"docs/{rank:05d}.parquet", pa.Table.from_batches(docs, DOC_SCHEMA))
-        if self.verify:
-            table = pa.Table.from_batches(shingle_batches, SHINGLE_SCHEMA)
-            _write_parquet(self.folder, f"shingles/{rank:05d}.parquet", table)
+        if shingle_writer is not None and shingle_handle is not None:
+            shingle_writer.close()
+            shingle_handle.close()
+            self.folder.mv(f"{shingle_path}.tmp-{tag}", shingle_path)
         return
         yield
 
@@ -229,20 +236,28 @@ class NearDedupSignatures(PipelineStep):
 
 def candidate_pairs(buckets: pl.DataFrame, all_pairs_up_to: int = 0) -> pl.DataFrame:
     """Pairs ``(a, b)``, ``a < b``, of files sharing a (band, key) bucket: each member with the bucket's
-    first (smallest) member, and every pair in buckets of at most ``all_pairs_up_to`` members."""
-    sized = buckets.unique().with_columns(
-        pl.col("doc").min().over("band", "key").alias("first"),
-        pl.len().over("band", "key").alias("size"),
-    )
-    sized = sized.filter(pl.col("size") > 1)
-    star = sized.filter(pl.col("doc") != pl.col("first")).select(
-        pl.col("first").alias("a"), pl.col("doc").alias("b")
-    )
-    parts = [star]
+    first (smallest) member, and every pair in buckets of at most ``all_pairs_up_to`` members.
+
+    One sort of the rows (numpy, about 60 bytes a row at the peak) finds the buckets; only the rows of
+    buckets with several members go further."""
+    band = buckets["band"].to_numpy()
+    key = buckets["key"].to_numpy()
+    doc = buckets["doc"].to_numpy()
+    order = np.lexsort((doc, key, band))
+    band, key, doc = band[order], key[order], doc[order]
+    del order
+    starts = np.ones(len(doc), dtype=bool)
+    starts[1:] = (band[1:] != band[:-1]) | (key[1:] != key[:-1])
+    bucket = np.cumsum(starts) - 1
+    first_rows = np.flatnonzero(starts)
+    sizes = np.diff(np.append(first_rows, len(doc)))
+    member = ~starts
+    parts = [pl.DataFrame({"a": doc[first_rows][bucket[member]], "b": doc[member]})]
     if all_pairs_up_to > 2:
-        small = sized.filter(pl.col("size") <= all_pairs_up_to).select("band", "key", "doc")
+        in_small = (sizes[bucket] > 2) & (sizes[bucket] <= all_pairs_up_to)
+        small = pl.DataFrame({"bucket": bucket[in_small], "doc": doc[in_small]})
         parts.append(
-            small.join(small, on=["band", "key"], suffix="_b")
+            small.join(small, on="bucket", suffix="_b")
             .filter(pl.col("doc") < pl.col("doc_b"))
             .select(pl.col("doc").alias("a"), pl.col("doc_b").alias("b"))
         )

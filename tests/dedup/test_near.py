@@ -255,8 +255,8 @@ def test_near_dedup_alone_also_collapses_identical_files(
 
 def test_bucket_groups_follow_the_memory_setting() -> None:
     assert groups_for(1_000, 25, 512) == 1
-    assert groups_for(100_000_000, 25, 512) == 313  # 100M files: 2.5G bucket rows, ~8M per group
-    assert groups_for(100_000_000, 25, 2048) == 79
+    assert groups_for(100_000_000, 25, 512) == 547  # 100M files: 2.5G bucket rows, ~4.6M per group
+    assert groups_for(100_000_000, 25, 2048) == 137
 
 
 def test_a_run_stopped_inside_near_dedup_resumes_to_the_same_output(
