@@ -146,7 +146,7 @@ def _filter_steps(cfg: PipelineConfig, layout: RunLayout, steps: list[PipelineSt
     if quality is not None:
         steps.append(
             QualityFilter(
-                quality.thresholds(),
+                quality.thresholds,
                 cfg.rules_dir,
                 _rejects_writer(cfg, layout, "quality", steps, QualityFilter.adds_columns),
                 batch_size=quality.batch_size,

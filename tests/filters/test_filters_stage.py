@@ -120,7 +120,11 @@ def test_benchmarks_from_jsonl_files(tmp_path: Path) -> None:
     ]
     path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
     decontaminator = Decontaminator((), (BenchmarkFile("mbpp", str(path), ("text", "code"), "task_id"),))
-    prompt = 'def remove_occ(s, ch):\n    """Write a python function to remove first and last\n    occurrence of a given character."""\n'
+    prompt = (
+        "def remove_occ(s, ch):\n"
+        '    """Write a python function to remove first and last\n'
+        '    occurrence of a given character."""\n'
+    )
 
     assert decontaminator.match(prompt) == "mbpp:11"
     assert decontaminator.match("x = 'short'\n") is None

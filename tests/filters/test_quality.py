@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from stackcurate.config import QualityStage
 from stackcurate.errors import FatalError
 from stackcurate.filters.quality import load_quality_rules, score_batch, verdict
 
-RULES = load_quality_rules(QualityStage().thresholds())
+RULES = load_quality_rules()
 
 PYTHON = '''import os
 
@@ -125,6 +124,11 @@ def test_per_extension_override_switches_a_check_off() -> None:
     assert reason(paragraph * 3, "README.md") is None
 
 
-def test_unknown_check_names_are_fatal() -> None:
+def test_unknown_checks_and_bad_values_are_fatal() -> None:
     with pytest.raises(FatalError, match="unknown quality checks"):
         load_quality_rules({"max_line_lenght": 10})
+    with pytest.raises(FatalError, match="alnum_frac must be a non-negative number"):
+        load_quality_rules({"alnum_frac": "high"})
+    with pytest.raises(FatalError, match="xml_header must be true or false"):
+        load_quality_rules({"xml_header": "yes"})
+    assert load_quality_rules({"max_line_length": None}).defaults["max_line_length"] is None
