@@ -35,10 +35,20 @@ def test_ordinary_code_passes_and_scores_are_columns() -> None:
     assert reason(PYTHON) is None
 
 
-def test_alnum_counts_letters_of_any_script() -> None:
-    text = "naïve = 'données'\n"
+@pytest.mark.parametrize(
+    "text",
+    ["naïve = 'données'\n", "label = 'किताब'  # Hindi: vowel signs are not alphanumeric\n", "x = '½ ² Ⅲ'\n"],
+)
+def test_alnum_is_str_isalnum_in_any_script(text: str) -> None:
     scores = next(score_batch([text], ["py"], RULES).iter_rows(named=True))
     assert scores["alnum_frac"] == pytest.approx(sum(c.isalnum() for c in text) / len(text))
+
+
+def test_crlf_and_cr_end_lines() -> None:
+    for newline in ("\r\n", "\r"):
+        text = newline.join(["a = 1", "bb = 22", ""])
+        scores = next(score_batch([text], ["py"], RULES).iter_rows(named=True))
+        assert scores["max_line_length"] == 7 and scores["avg_line_length"] == 6
 
 
 def test_max_line_length() -> None:
