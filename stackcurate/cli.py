@@ -192,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("run_dir", metavar="RUN_DIR")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
     stats.set_defaults(func=_cmd_stats)
+
+    from stackcurate.pii.cli import add_parser as add_pii_parser
+
+    add_pii_parser(commands)
     return parser
 
 

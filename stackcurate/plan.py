@@ -49,6 +49,7 @@ from stackcurate.filters.quality import QualityFilter
 from stackcurate.layout import RunLayout
 from stackcurate.licenses.stage import LicenseAnnotator, LicenseFilter, default_memo_path
 from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, count_rows, list_parquet_files
+from stackcurate.pii.stage import PiiRedactor
 from stackcurate.schema import REJECT_COLUMNS, file_schema
 from stackcurate.sources.reader import GitRepoReader
 from stackcurate.sources.repos_list import load_repos_list
@@ -281,6 +282,10 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
             )
     else:
         _filter_steps(cfg, layout, steps)
+    pii = cfg.stages.pii
+    if pii is not None:
+        audit = layout.join("pii_audit") if pii.audit else None
+        steps.append(PiiRedactor(cfg.rules_dir, pii.names, pii.keep_public_ips_only, audit))
     steps.append(StageParquetWriter(layout.curated, _schema_for(steps)))
     return Pass("curate", layout.curated, tasks, steps, "files", files)
 
@@ -302,8 +307,9 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
         names = [*cfg.stages.decontaminate.builtin, *(f.name for f in cfg.stages.decontaminate.files)]
         filters.append(f"decontaminate({', '.join(names)})")
     specs = [PassSpec("clone", "01_clone", f"{clone_steps} -> write 01_clone", build_clone)]
+    redaction = ["PII redaction"] if cfg.stages.pii is not None else []
     if not _multi_pass(cfg):
-        curate = " -> ".join(["read 01_clone", *filters, "write curated"])
+        curate = " -> ".join(["read 01_clone", *filters, *redaction, "write curated"])
         return [*specs, PassSpec("curate", "curated", curate, build_curate)]
     specs.append(
         PassSpec(
@@ -356,5 +362,5 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
             ),
         ]
         dedup_filters.append("near dedup filter")
-    curate = " -> ".join(["read 02_filtered", *dedup_filters, "write curated"])
+    curate = " -> ".join(["read 02_filtered", *dedup_filters, *redaction, "write curated"])
     return [*specs, PassSpec("curate", "curated", curate, build_curate)]

