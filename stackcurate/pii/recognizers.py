@@ -15,7 +15,7 @@ Validators (``checks:`` in the rules):
                      (``2002::``), not a popular DNS resolver or a well-known example address (switch off
                      with ``keep_public_ips_only=False``)
     not_version      not preceded on its line by a version word (``version = "1.2.3.4"``)
-    high_entropy     Shannon entropy >= ``min_entropy`` bits per character, letters and digits both present
+    high_entropy     Shannon entropy >= ``min_entropy`` bits per character, with digits or mixed case
     not_placeholder  not a placeholder value (``changeme``, ``${PASSWORD}``, ``<token>``, ``xxxx``)
     not_identifier   not a bare identifier, attribute path or name (``settings.db_password``,
                      ``s3.secret-access-key``, ``PublicKey``)
@@ -131,7 +131,13 @@ class Validators:
             return False
         # is_global is False for private, shared (100.64/10), loopback, link-local, documentation, reserved
         # and unspecified ranges; an address ending in :: is a network prefix, not a host
-        return address.is_global and not address.is_multicast and not value.endswith("::")
+        # (is_reserved too: some Python versions call ::/8 global, and `a[1::2]` is 1::2)
+        return (
+            address.is_global
+            and not address.is_reserved
+            and not address.is_multicast
+            and not value.endswith("::")
+        )
 
     def not_version(self, text: str, match: re.Match[str]) -> bool:
         parts = match.group("value").split(".")
@@ -147,16 +153,21 @@ class Validators:
 
     def high_entropy(self, text: str, match: re.Match[str]) -> bool:
         value = match.group("value")
-        has_letter = any(c.isalpha() for c in value)
         has_digit = any(c.isdigit() for c in value)
-        return has_letter and has_digit and shannon_entropy(value) >= self.rules.min_entropy
+        mixed_case = any(c.isupper() for c in value) and any(c.islower() for c in value)
+        return (has_digit or mixed_case) and shannon_entropy(value) >= self.rules.min_entropy
 
     def not_placeholder(self, text: str, match: re.Match[str]) -> bool:
         value = match.group("value").lower()
         if value in self.rules.placeholders or len(set(value)) == 1:
             return False
-        if any(word in value for word in self.rules.placeholder_words):
-            return False
+        original = match.group("value")
+        words = set(re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", original).lower()))
+        for word in self.rules.placeholder_words:
+            # a placeholder word counts as a whole word (my_fake_token, yourSecretHere), not inside
+            # random characters (...zfAke7...)
+            if word in words or value.startswith(word) or (not word.isalnum() and word in value):
+                return False
         return not value.startswith(self.rules.placeholder_prefixes)
 
     def not_identifier(self, text: str, match: re.Match[str]) -> bool:
@@ -165,7 +176,10 @@ class Validators:
             return False
         if NAME_LIKE.fullmatch(value) or CAMEL_CASE.fullmatch(value):
             return False
-        return not value.isidentifier() or any(c.isdigit() for c in value)
+        mixed_case = any(c.isupper() for c in value) and any(c.islower() for c in value)
+        return (
+            not value.isidentifier() or any(c.isdigit() for c in value) or (mixed_case and len(value) >= 16)
+        )
 
     def not_path(self, text: str, match: re.Match[str]) -> bool:
         value = match.group("value")

@@ -54,6 +54,13 @@ def found(text: str) -> list[tuple[str, str]]:
         ("  password: 'S3cure!Pass99'\n", ("PASSWORD", "S3cure!Pass99")),
         ("DB_PASSWORD=k9#Lm2xQ\n", ("PASSWORD", "k9#Lm2xQ")),
         ('DSN = "postgres://app:Zq7%21pX2m@db.internal.net:5432/app"\n', ("PASSWORD", "Zq7%21pX2m")),
+        ("    # export PGPASSWORD=Shadow#7868\n", ("PASSWORD", "Shadow#7868")),
+        ('#define DB_PASSWORD "SA&W&qXnp6W"\n', ("PASSWORD", "SA&W&qXnp6W")),
+        (
+            '#define AUTH_TOKEN "eUEhXKxJmQb2B8YFFBiXXZxWxZ1CKjAC39N4"\n',
+            ("KEY", "eUEhXKxJmQb2B8YFFBiXXZxWxZ1CKjAC39N4"),
+        ),
+        ('secret_key = "hxWINUjLDYeqYzONZNZJXsaxXRMjBOJc"\n', ("KEY", "hxWINUjLDYeqYzONZNZJXsaxXRMjBOJc")),
     ],
 )
 def test_each_entity_is_found_in_code_contexts(text: str, expected: tuple[str, str]) -> None:
@@ -81,7 +88,9 @@ def test_pem_private_keys_and_jwts() -> None:
         "LOCAL = '127.0.0.1'; LAN = '192.168.1.20'; DNS = '8.8.8.8'\n",  # loopback, private, popular DNS
         "DOCS = '203.0.113.7'  # RFC 5737 documentation range\n",
         'oid = ObjectIdentifier("2.5.4.43")\n',  # X.500 object identifier
-        "x = values[::2]; std::vector<int> v;\n",
+        "x = values[::2]; y = v[1::3]; z = w[::20]; std::vector<int> v; # 'a::b%zone' hosts\n",
+        '_PKCS1 = ("-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----")\n',
+        'token = "my_fake_token_for_tests"\n',
         # a lock file's hashes
         '"integrity": "sha512-Q1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8s9t0u1v2w3x4y5z6A7B8C9D0E1F2"\n',
         'resolved "https://registry.yarnpkg.com/x/-/x-1.0.0.tgz#8f14e45fceea167a5a36dedd4bea2543"\n',
