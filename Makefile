@@ -5,8 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SYSTEM_PACKAGES := git iproute2 util-linux licensecheck
+# the browser test of `stackcurate serve` drives Debian's Chromium through its chromedriver (no download)
+TEST_PACKAGES := chromium chromium-driver
 
-.PHONY: demo test test-fast lint system-deps setup bench clean
+.PHONY: demo test test-fast lint system-deps test-deps setup bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +25,13 @@ system-deps:
 		else echo "missing:$$missing -- install the Debian packages: $(SYSTEM_PACKAGES)"; exit 1; fi; \
 	fi
 
+test-deps:
+	@missing=""; for cmd in chromium chromedriver; do command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$cmd"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends $(TEST_PACKAGES); \
+		else echo "missing:$$missing -- install the Debian packages: $(TEST_PACKAGES)"; exit 1; fi; \
+	fi
+
 demo: system-deps setup
 	$(BIN)/stackcurate sample-repos runs/sample
 	$(BIN)/stackcurate run pipelines/quickstart.yaml
@@ -32,7 +41,7 @@ lint: setup
 	$(BIN)/ruff format --check stackcurate tests benchmarks
 	$(BIN)/mypy
 
-test: system-deps setup lint
+test: system-deps test-deps setup lint
 	$(BIN)/pytest -m "" -q
 
 test-fast: setup

@@ -196,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     from stackcurate.pii.cli import add_parser as add_pii_parser
 
     add_pii_parser(commands)
+
+    from stackcurate.optout.cli import add_parsers as add_opt_out_parsers
+
+    add_opt_out_parsers(commands)
     return parser
 
 

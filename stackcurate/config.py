@@ -146,11 +146,21 @@ class PiiStage(Section):
     audit: bool = False
 
 
+class OptOutStage(Section):
+    """The approved opt-out list (``stackcurate opt-out``) applied before cloning and again on output.
+    ``folder``: the opt-out record (relative to the current directory). Each run records the list's
+    version in ``run.json``; the list's content is not part of the run's identity (approvals happen while
+    runs exist: purge those with ``stackcurate opt-out purge``)."""
+
+    folder: str = "opt_out"
+
+
 class Stages(Section):
     """The stages of the pipeline, in the order DESIGN.md gives; a stage runs when its section is present.
 
     ``clone`` always runs (it is the source)."""
 
+    opt_out: OptOutStage | None = None
     clone: CloneStage = CloneStage()
     licenses: LicenseStage | None = None
     notebooks: NotebookStage | None = None

@@ -48,6 +48,7 @@ from stackcurate.filters.notebooks import NotebookConverter
 from stackcurate.filters.quality import QualityFilter
 from stackcurate.layout import RunLayout
 from stackcurate.licenses.stage import LicenseAnnotator, LicenseFilter, default_memo_path
+from stackcurate.optout.apply import OptOutFilter, OptOutList
 from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, count_rows, list_parquet_files
 from stackcurate.pii.stage import PiiRedactor
 from stackcurate.schema import REJECT_COLUMNS, file_schema
@@ -116,6 +117,7 @@ def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pa
         rules_dir=cfg.rules_dir,
         failures_folder=layout.failures("clone"),
         progress_folder=layout.logs("clone"),
+        opt_out=opt_out_list(cfg),
     )
     steps: list[PipelineStep] = [reader]
     licenses = cfg.stages.licenses
@@ -124,6 +126,13 @@ def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pa
         steps.append(LicenseAnnotator(licenses.engines, memo_path, licenses.batch_repos, cfg.rules_dir))
     steps.append(StageParquetWriter(layout.stage("01_clone"), _schema_for(steps)))
     return Pass("clone", layout.stage("01_clone"), tasks, steps, "repos", total)
+
+
+def opt_out_list(cfg: PipelineConfig) -> OptOutList | None:
+    """The approved opt-out list the run applies (None when the pipeline has no opt_out section)."""
+    if cfg.stages.opt_out is None:
+        return None
+    return OptOutList.load(cfg.stages.opt_out.folder)
 
 
 def _filter_steps(cfg: PipelineConfig, layout: RunLayout, steps: list[PipelineStep]) -> list[PipelineStep]:
@@ -286,6 +295,9 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
     if pii is not None:
         audit = layout.join("pii_audit") if pii.audit else None
         steps.append(PiiRedactor(cfg.rules_dir, pii.names, pii.keep_public_ips_only, audit))
+    opt_out = opt_out_list(cfg)
+    if opt_out is not None:
+        steps.append(OptOutFilter(opt_out))
     steps.append(StageParquetWriter(layout.curated, _schema_for(steps)))
     return Pass("curate", layout.curated, tasks, steps, "files", files)
 
@@ -306,8 +318,11 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
     if cfg.stages.decontaminate is not None:
         names = [*cfg.stages.decontaminate.builtin, *(f.name for f in cfg.stages.decontaminate.files)]
         filters.append(f"decontaminate({', '.join(names)})")
-    specs = [PassSpec("clone", "01_clone", f"{clone_steps} -> write 01_clone", build_clone)]
     redaction = ["PII redaction"] if cfg.stages.pii is not None else []
+    if cfg.stages.opt_out is not None:
+        redaction.append(f"opt-out filter ({cfg.stages.opt_out.folder})")
+        clone_steps = f"skip opted-out repos -> {clone_steps}"
+    specs = [PassSpec("clone", "01_clone", f"{clone_steps} -> write 01_clone", build_clone)]
     if not _multi_pass(cfg):
         curate = " -> ".join(["read 01_clone", *filters, *redaction, "write curated"])
         return [*specs, PassSpec("curate", "curated", curate, build_curate)]

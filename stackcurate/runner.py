@@ -26,7 +26,7 @@ from stackcurate.config import PipelineConfig
 from stackcurate.errors import FatalError
 from stackcurate.executors import LocalExecutor, RayExecutor
 from stackcurate.layout import RunLayout, read_manifest
-from stackcurate.plan import Pass, pass_specs
+from stackcurate.plan import Pass, opt_out_list, pass_specs
 
 
 @dataclass
@@ -141,6 +141,32 @@ def _init_ray(cfg: PipelineConfig) -> None:
         ray.init(num_cpus=cfg.executor.resolved_workers, include_dashboard=False, log_to_driver=False)
 
 
+def _record_opt_out(cfg: PipelineConfig, manifest: dict[str, Any], console: Console) -> None:
+    """Record the opt-out list version this invocation applies (``run.json`` ``opt_out``: one entry per
+    version seen); warn when a finished run was made with an older list."""
+    opt_out = opt_out_list(cfg)
+    if opt_out is None:
+        return
+    history = manifest.setdefault("opt_out", [])
+    if history and history[-1]["digest"] == opt_out.digest:
+        return
+    if "completed" in manifest:  # nothing will run: the output keeps the list it was made with
+        made_with = history[-1]["digest"] if history else "none"
+        console.print(
+            f"warning: {cfg.out} was made with opt-out list {made_with}, now {opt_out.digest}: "
+            f"run `stackcurate opt-out purge {cfg.out}` to remove newly approved targets from it"
+        )
+        return
+    history.append(
+        {
+            "digest": opt_out.digest,
+            "owners": len(opt_out.owners),
+            "repos": len(opt_out.repos),
+            "applied": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
+
+
 def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResult:
     """Run every pass of ``cfg`` that is not complete yet. Raises ``FatalError`` when a pass fails."""
     console = console or Console(stderr=True)
@@ -168,6 +194,7 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
         "passes": {},
     }
     get_datafolder(layout.out).makedirs("", exist_ok=True)
+    _record_opt_out(cfg, manifest, console)
     result = RunResult()
     ray_started = False
     try:

@@ -16,6 +16,7 @@ from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
 from stackcurate.errors import ItemError
+from stackcurate.optout.apply import OptOutList
 from stackcurate.rules import load_file_rules, load_language_map
 from stackcurate.sources.git_clone import clone_with_retries
 from stackcurate.sources.repos_list import RepoEntry, load_repos_list
@@ -28,7 +29,8 @@ class GitRepoReader(PipelineStep):
     one ``Document`` per file that passes the walk checks (see ``stackcurate.sources.walk``).
 
     Counters: ``repos_in``, ``repos_ok``, ``repos_failed_<reason>`` (clone failures, after retries),
-    ``list_skipped_<reason>`` (bad lines of the list, counted by task 0 only), ``files_in``/``bytes_in``
+    ``list_skipped_<reason>`` (bad lines of the list and, with ``opt_out``, opted-out repositories, which
+    are never cloned; counted by task 0 only), ``files_in``/``bytes_in``
     (every tree entry; bytes as git records them), ``skipped_<reason>``, ``files_out``, ``bytes_out``.
     Failed repositories are also written to ``failures_folder/<rank>.jsonl`` with their error message.
     """
@@ -48,6 +50,7 @@ class GitRepoReader(PipelineStep):
         rules_dir: str | None = None,
         failures_folder: DataFolderLike | None = None,
         progress_folder: DataFolderLike | None = None,
+        opt_out: OptOutList | None = None,
     ):
         super().__init__()
         self.repos_list = repos_list
@@ -59,6 +62,7 @@ class GitRepoReader(PipelineStep):
         self.rules_dir = rules_dir
         self.failures_folder = get_datafolder(failures_folder) if failures_folder is not None else None
         self.progress_folder = get_datafolder(progress_folder) if progress_folder is not None else None
+        self.opt_out = opt_out
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
@@ -68,6 +72,11 @@ class GitRepoReader(PipelineStep):
             for problem in problems:
                 self.stat_update(f"list_skipped_{problem.reason}")
                 logger.warning(f"repos list {self.repos_list}: {problem.message}")
+        if self.opt_out is not None and len(self.opt_out):
+            kept = [entry for entry in entries if not self.opt_out.covers(entry.name)]
+            if rank == 0 and len(kept) < len(entries):
+                self.stat_update("list_skipped_opted_out", value=len(entries) - len(kept))
+            entries = kept
         mine = entries[rank::world_size]
         progress = (
             ProgressReporter(self.progress_folder, rank, len(mine), "repos") if self.progress_folder else None

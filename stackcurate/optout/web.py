@@ -1,0 +1,166 @@
+"""``stackcurate serve RUN_DIR``: "Am I in the dataset?" and the opt-out request form (Flask + Jinja).
+
+- ``GET /`` search form and request form; ``GET /owner?name=NAME`` the owner's repositories in the run's
+  curated output with file counts, and the owner's opt-out status;
+- ``POST /opt-out`` files a *pending* request in the opt-out log (approval only from the CLI) and redirects
+  to ``GET /requests/<id>``, which shows its status.
+
+Defences: every input is validated with the CLI's rules (``stackcurate.optout.store``); Jinja escapes all
+output; the form carries a CSRF token (Flask-WTF); request bodies are capped (``max_body_bytes``); each
+client address gets ``rate_limit`` requests per ``rate_window_s`` (429 beyond); responses forbid scripts,
+framing and MIME sniffing (Content-Security-Policy ``default-src 'none'``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from stackcurate.errors import FatalError
+from stackcurate.optout.apply import OptOutList
+from stackcurate.optout.store import OptOutError, OptOutStore, normalize_target
+
+REQUEST_ID = re.compile(r"req-\d{6}")
+CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+
+
+class RateLimiter:
+    """At most ``limit`` requests per ``window_s`` seconds per client (sliding window, in memory)."""
+
+    def __init__(self, limit: int, window_s: float):
+        self.limit = limit
+        self.window_s = window_s
+        self.hits: dict[str, deque[float]] = defaultdict(deque)
+        self.lock = threading.Lock()
+
+    def allow(self, client: str) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            hits = self.hits[client]
+            while hits and now - hits[0] > self.window_s:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return False
+            hits.append(now)
+            return True
+
+
+def owner_index(run_dir: Path) -> dict[str, list[tuple[str, int]]]:
+    """owner (lower case) -> [(repo, files)] of the run's curated output, read once at start."""
+    files = sorted((run_dir / "curated").glob("*.parquet"))
+    if not files:
+        raise FatalError(f"{run_dir} has no curated output (expected {run_dir}/curated/*.parquet)")
+    counts = pl.scan_parquet(files).select("repo").group_by("repo").len().sort("repo").collect()
+    index: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for repo, n in counts.iter_rows():
+        index[str(repo).split("/", 1)[0].lower()].append((str(repo), int(n)))
+    return dict(index)
+
+
+def create_app(
+    run_dir: str | Path,
+    opt_out_dir: str | Path = "opt_out",
+    rate_limit: int = 60,
+    rate_window_s: float = 60.0,
+    max_body_bytes: int = 16 * 1024,
+    csrf: bool = True,
+) -> Any:
+    try:
+        from flask import Flask, abort, redirect, render_template, request, url_for
+        from flask_wtf.csrf import CSRFError, CSRFProtect
+    except ImportError:
+        raise FatalError("stackcurate serve needs Flask: pip install flask flask-wtf") from None
+    root = Path(run_dir)
+    owners = owner_index(root)
+    store = OptOutStore(opt_out_dir)
+    limiter = RateLimiter(rate_limit, rate_window_s)
+    app = Flask(__name__, template_folder=str(Path(__file__).with_name("templates")))
+    app.config.update(
+        SECRET_KEY=os.urandom(32),
+        MAX_CONTENT_LENGTH=max_body_bytes,
+        WTF_CSRF_ENABLED=csrf,
+        WTF_CSRF_TIME_LIMIT=3600,
+    )
+    CSRFProtect(app)
+
+    def page(template: str, code: int = 200, **context: Any) -> Any:
+        digest = OptOutList.load(opt_out_dir).digest
+        return render_template(template, run_name=root.name, digest=digest, **context), code
+
+    @app.before_request
+    def limit() -> Any:
+        if not limiter.allow(request.remote_addr or "unknown"):
+            retry = {"Retry-After": str(int(rate_window_s))}
+            return "too many requests; try again in a minute\n", 429, retry
+        return None
+
+    @app.after_request
+    def headers(response: Any) -> Any:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: Any) -> Any:
+        message = f"the form expired or is invalid: {error.description}"
+        return page("index.html", 400, repos=None, form_error=message)
+
+    @app.errorhandler(413)
+    def too_large(error: Any) -> Any:
+        return "request body too large\n", 413
+
+    @app.get("/")
+    def index() -> Any:
+        return page("index.html", repos=None)
+
+    @app.get("/owner")
+    def owner() -> Any:
+        name = request.args.get("name", "")[:200]
+        try:
+            canonical = normalize_target("owner", name)
+        except OptOutError as error:
+            return page("index.html", 400, name=name, repos=None, error=str(error))
+        repos = owners.get(canonical, [])
+        status = next(
+            (r.status for r in store.requests().values() if (r.kind, r.target) == ("owner", canonical)), None
+        )
+        total = sum(files for _, files in repos)
+        return page("index.html", 200, name=name, owner=canonical, repos=repos, total=total, status=status)
+
+    @app.post("/opt-out")
+    def request_opt_out() -> Any:
+        kind = request.form.get("kind", "owner")
+        target = request.form.get("target", "")
+        contact = request.form.get("contact") or None
+        try:
+            filed = store.request(kind, target, contact)
+        except OptOutError as error:
+            return page("index.html", 400, repos=None, target=target, contact=contact, form_error=str(error))
+        return redirect(url_for("show_request", request_id=filed.id), code=303)
+
+    @app.get("/requests/<request_id>")
+    def show_request(request_id: str) -> Any:
+        if not REQUEST_ID.fullmatch(request_id):
+            abort(404)
+        filed = store.requests().get(request_id)
+        if filed is None:
+            abort(404)
+        return page("request.html", request=filed)
+
+    return app
+
+
+def serve(run_dir: str, opt_out_dir: str, host: str, port: int) -> None:
+    """Run the app with Werkzeug's threaded server (a local tool; put a real server in front to publish)."""
+    app = create_app(run_dir, opt_out_dir)
+    print(f"serving {run_dir} on http://{host}:{port}/ (Ctrl-C to stop)")
+    app.run(host=host, port=port, threaded=True, debug=False, use_reloader=False)

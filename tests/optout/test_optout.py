@@ -1,0 +1,167 @@
+"""Opt-out: the request log, approval, application in a run, purge of a finished run, membership check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import MIT_TEXT, python_file
+
+from stackcurate.cli import main
+from stackcurate.optout.apply import OptOutList
+from stackcurate.optout.store import OptOutError, OptOutStore
+from stackcurate.parquet_io import iter_rows
+
+STARCODER = str(Path(__file__).resolve().parents[2] / "pipelines" / "starcoder.yaml")
+
+
+def make_listing(factory: Callable[..., Path], tmp_path: Path) -> Path:
+    lines = ["url,stars,forks"]
+    for i, name in enumerate(["Alice/tools", "alice/site", "bob/lib", "carol/app"]):
+        files = {"LICENSE": MIT_TEXT, **{f"src/m{j}.py": python_file(i * 10 + j) for j in range(3)}}
+        lines.append(f"{factory(name, files)},{i},0")
+    listing = tmp_path / "repos.csv"
+    listing.write_text("\n".join(lines) + "\n")
+    return listing
+
+
+def repo_counts(folder: Path) -> Counter[str]:
+    return Counter(row["repo"] for row in iter_rows(str(folder), columns=["repo"]))
+
+
+@pytest.mark.parametrize(
+    "kind, target, message",
+    [
+        ("owner", "-alice", "invalid owner"),
+        ("owner", "a" * 40, "invalid owner"),
+        ("owner", "al--ice", "invalid owner"),
+        ("owner", "<script>alert(1)</script>", "invalid owner"),
+        ("repo", "alice", "invalid repository"),
+        ("repo", "alice/..", "invalid repository"),
+        ("repo", "alice/a b", "invalid repository"),
+        ("team", "alice", "invalid kind"),
+    ],
+)
+def test_malformed_targets_are_refused(tmp_path: Path, kind: str, target: str, message: str) -> None:
+    with pytest.raises(OptOutError, match=message):
+        OptOutStore(tmp_path).request(kind, target)
+    assert not (tmp_path / "requests.jsonl").exists() or not (tmp_path / "requests.jsonl").read_text()
+
+
+def test_request_approve_reject_and_duplicates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = ["--opt-out-dir", str(tmp_path)]
+    assert main(["opt-out", "request", "--owner", "Alice", "--contact", "alice@mail.org", *store]) == 0
+    assert "req-000001: owner alice is pending" in capsys.readouterr().out
+    assert main(["opt-out", "request", "--owner", "ALICE", *store]) == 2
+    assert "duplicate request: req-000001" in capsys.readouterr().err
+    assert main(["opt-out", "request", "--repo", "bob/lib", "--contact", "not-an-email", *store]) == 2
+    assert "invalid contact" in capsys.readouterr().err
+    assert main(["opt-out", "request", "--repo", "bob/lib", *store]) == 0
+    assert main(["opt-out", "approve", "req-000001", *store]) == 0
+    assert main(["opt-out", "reject", "req-000002", "--reason", "not the owner", *store]) == 0
+    assert main(["opt-out", "approve", "req-000002", *store]) == 2
+    assert "already rejected" in capsys.readouterr().err
+    assert main(["opt-out", "request", "--repo", "alice/site", *store]) == 2
+    assert "already covered by req-000001" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["opt-out", "list", "--status", "approved", "--json", *store]) == 0
+    [approved] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert approved["target"] == "alice" and approved["decided"]
+    assert (tmp_path / "approved.txt").read_text() == "alice\n"
+    # the log is append-only: 2 requests + 2 decisions, each a JSON line
+    events = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    assert [(e["id"], e["status"]) for e in events] == [
+        ("req-000001", "pending"),
+        ("req-000002", "pending"),
+        ("req-000001", "approved"),
+        ("req-000002", "rejected"),
+    ]
+    opt_out = OptOutList.load(tmp_path)
+    assert (
+        opt_out.covers("alice/anything") and opt_out.covers("ALICE/Tools") and not opt_out.covers("bob/lib")
+    )
+
+
+def test_concurrent_requests_do_not_corrupt_the_log(tmp_path: Path) -> None:
+    script = (
+        "import sys\nfrom stackcurate.optout.store import OptOutStore\n"
+        "store = OptOutStore(sys.argv[1])\n"
+        "for i in range(40):\n    store.request('repo', f'{sys.argv[2]}/repo{i}')\n"
+    )
+    workers = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path), owner]) for owner in ("alpha", "beta")
+    ]
+    assert [worker.wait(timeout=120) for worker in workers] == [0, 0]
+    lines = (tmp_path / "requests.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert len(events) == 80 and len({e["id"] for e in events}) == 80
+    assert {e["target"] for e in events} == {f"{o}/repo{i}" for o in ("alpha", "beta") for i in range(40)}
+
+
+def test_a_run_leaves_out_approved_targets(
+    git_repo_factory: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # starcoder.yaml reads the opt-out record from ./opt_out
+    store = OptOutStore("opt_out")
+    store.decide(store.request("owner", "alice").id, "approved")
+    store.decide(store.request("repo", "bob/lib").id, "approved")
+    listing = make_listing(git_repo_factory, tmp_path)
+    out = tmp_path / "run"
+    assert main(["run", STARCODER, "--repos", str(listing), "--out", str(out)]) == 0
+    assert set(repo_counts(out / "curated")) == {"carol/app"}
+    assert set(repo_counts(out / "01_clone")) == {"carol/app"}  # never cloned
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["opt_out"][0]["digest"] == OptOutList.load("opt_out").digest
+    stats = json.loads(
+        subprocess.check_output([sys.executable, "-m", "stackcurate.cli", "stats", str(out), "--json"])
+    )
+    clone = next(s for s in stats["stages"] if s["stage"] == "clone")
+    assert clone["removed"]["list_skipped_opted_out"] == 3
+
+
+def test_purge_removes_exactly_the_targets_rows(
+    git_repo_factory: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = make_listing(git_repo_factory, tmp_path)
+    out = tmp_path / "run"
+    opt_dir = tmp_path / "record"
+    args = ["--repos", str(listing), "--out", str(out), "--set", f"stages.opt_out.folder={opt_dir}"]
+    assert main(["run", STARCODER, *args, "--keep-rejects"]) == 0
+    before = {folder: repo_counts(out / folder) for folder in ("01_clone", "02_filtered", "curated")}
+    assert before["curated"]["alice/site"] == 3
+
+    capsys.readouterr()
+    assert main(["opt-out", "check", "alice", "--run", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["repos"] == [{"repo": "Alice/tools", "files": 3}, {"repo": "alice/site", "files": 3}]
+
+    store = OptOutStore(opt_dir)
+    store.decide(store.request("owner", "alice").id, "approved")
+    assert main(["run", STARCODER, *args, "--keep-rejects"]) == 0  # finished: warns, changes nothing
+    assert "opt-out purge" in capsys.readouterr().err
+    assert main(["opt-out", "purge", str(out), "--opt-out-dir", str(opt_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "rows of alice/site" in printed and "rows of Alice/tools" in printed and "verified" in printed
+    assert "rows of bob/lib" not in printed
+    for folder, counts in before.items():
+        after = repo_counts(out / folder)
+        expected = Counter({repo: n for repo, n in counts.items() if repo.lower().split("/")[0] != "alice"})
+        assert after == expected, folder
+    purges = json.loads((out / "run.json").read_text())["purges"]
+    assert purges[0]["by_repo"]["Alice/tools"] >= 3
+    assert main(["opt-out", "check", "alice", "--run", str(out)]) == 0
+    assert "0 repositories, 0 files" in capsys.readouterr().out
+
+
+def test_purge_refuses_an_unfinished_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text('{"passes": {}}')
+    store = OptOutStore(tmp_path / "record")
+    store.decide(store.request("owner", "alice").id, "approved")
+    assert main(["opt-out", "purge", str(tmp_path / "run"), "--opt-out-dir", str(tmp_path / "record")]) == 2
+    assert "is not finished" in capsys.readouterr().err

@@ -1,0 +1,169 @@
+"""``stackcurate serve``: the Flask app through its test client, and the pages in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_optout import STARCODER, make_listing
+
+from stackcurate.cli import main
+from stackcurate.optout.store import OptOutStore
+from stackcurate.optout.web import create_app
+
+INJECTED = '<script>document.title="pwned"</script>'
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from conftest import make_git_repo
+
+    root = tmp_path_factory.mktemp("web")
+    listing = make_listing(lambda name, files: make_git_repo(root / "repos", name, files), root)
+    out = root / "run"
+    no_record = f"stages.opt_out.folder={root / 'none'}"
+    assert main(["run", STARCODER, "--repos", str(listing), "--out", str(out), "--set", no_record]) == 0
+    return out
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match
+    return match.group(1)
+
+
+def test_search_request_and_status(run_dir: Path, tmp_path: Path) -> None:
+    client = create_app(run_dir, tmp_path / "record").test_client()
+    page = client.get("/owner?name=ALICE").get_data(as_text=True)
+    assert "alice: 2 repositories, 6 files" in page and "Alice/tools" in page
+    assert "No code of nobody" in client.get("/owner?name=nobody").get_data(as_text=True)
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    response = client.post("/opt-out", data={"kind": "owner", "target": "alice", "csrf_token": token})
+    assert response.status_code == 303
+    status = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="request-status">pending<' in status
+    assert [r.target for r in OptOutStore(tmp_path / "record").requests().values()] == ["alice"]
+    again = client.post("/opt-out", data={"kind": "owner", "target": "Alice", "csrf_token": token})
+    assert again.status_code == 400 and "duplicate request" in again.get_data(as_text=True)
+
+
+def test_forms_need_a_csrf_token_and_small_bodies(run_dir: Path, tmp_path: Path) -> None:
+    client = create_app(run_dir, tmp_path / "record", max_body_bytes=2048).test_client()
+    forged = client.post("/opt-out", data={"kind": "owner", "target": "alice"})
+    assert forged.status_code == 400 and "CSRF" in forged.get_data(as_text=True)
+    assert not (tmp_path / "record" / "requests.jsonl").exists()
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    huge = client.post("/opt-out", data={"kind": "owner", "target": "a" * 5000, "csrf_token": token})
+    assert huge.status_code == 413
+
+
+def test_output_is_escaped_and_scripts_are_forbidden(run_dir: Path, tmp_path: Path) -> None:
+    client = create_app(run_dir, tmp_path / "record").test_client()
+    response = client.get("/owner", query_string={"name": INJECTED})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and INJECTED not in body and "&lt;script&gt;" in body
+    assert "script-src" not in response.headers["Content-Security-Policy"]  # default-src 'none' covers it
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_clients_are_rate_limited(run_dir: Path, tmp_path: Path) -> None:
+    client = create_app(run_dir, tmp_path / "record", rate_limit=5, rate_window_s=60).test_client()
+    codes = [client.get("/").status_code for _ in range(7)]
+    assert codes == [200] * 5 + [429] * 2
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture
+def served(run_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    from werkzeug.serving import make_server
+
+    record = tmp_path / "record"
+    server = make_server("127.0.0.1", 0, create_app(run_dir, record), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", record
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.slow
+def test_in_headless_chromium(served: tuple[str, Path]) -> None:
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.fail("needs Debian's chromium and chromium-driver (make test installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    base, record = served
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    driver: Any = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        driver.get(base + "/")
+        driver.find_element(By.ID, "name").send_keys("alice")
+        driver.find_element(By.CSS_SELECTOR, "#search button").click()
+        assert "alice: 2 repositories, 6 files" in driver.find_element(By.ID, "result-title").text
+        rows = driver.find_elements(By.CSS_SELECTOR, "#repos tr")
+        assert [row.text for row in rows[1:]] == ["Alice/tools 3", "alice/site 3"]
+
+        target = driver.find_element(By.ID, "target")
+        target.clear()
+        target.send_keys("alice")
+        driver.find_element(By.ID, "contact").send_keys("alice@mail.org")
+        driver.find_element(By.CSS_SELECTOR, "#opt-out button").click()
+        assert driver.find_element(By.ID, "request-status").text == "pending"
+        assert driver.find_element(By.ID, "request-target").text == "alice"
+
+        driver.get(base + "/")
+        driver.find_element(By.ID, "contact").send_keys(INJECTED)
+        target = driver.find_element(By.ID, "target")
+        target.clear()
+        target.send_keys("bob")
+        driver.find_element(By.CSS_SELECTOR, "#opt-out button").click()
+        error = driver.find_element(By.ID, "form-error").text
+        assert "invalid contact" in error and INJECTED in error  # shown as text, not run
+        assert driver.title != "pwned"
+        assert driver.find_elements(By.TAG_NAME, "script") == []
+        requests = OptOutStore(record).requests()
+        assert [(r.target, r.status) for r in requests.values()] == [("alice", "pending")]
+    finally:
+        driver.quit()
+
+
+@pytest.mark.slow
+def test_the_serve_command_answers(run_dir: Path, tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "stackcurate.cli", "serve", str(run_dir), "--port", str(port)]
+    server = subprocess.Popen([*command, "--opt-out-dir", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/owner?name=bob", timeout=5) as reply:
+                    assert "bob: 1 repositories, 3 files" in reply.read().decode()
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "serve did not start"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
