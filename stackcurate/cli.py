@@ -200,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     from stackcurate.optout.cli import add_parsers as add_opt_out_parsers
 
     add_opt_out_parsers(commands)
+
+    from stackcurate.shards.cli import add_parsers as add_shards_parsers
+
+    add_shards_parsers(commands)
     return parser
 
 

@@ -155,6 +155,19 @@ class OptOutStage(Section):
     folder: str = "opt_out"
 
 
+class ShardsStage(Section):
+    """Training shards written after the curated output (``<out>/shards/``). ``tokenizer``: a
+    ``tokenizer.json`` to use; without one, ``train_vocab_size`` trains StarCoder's byte-level BPE on the
+    curated files into ``<out>/tokenizer.json``. ``encoder``: ``auto`` (tiktoken with the same vocabulary
+    when possible, ~5x faster), ``hf`` (the tokenizers library) or ``tiktoken``."""
+
+    tokenizer: str | None = None
+    train_vocab_size: int = Field(49152, ge=300)
+    seed: int = 0
+    shard_tokens: int = Field(50_000_000, ge=1000)
+    encoder: Literal["auto", "hf", "tiktoken"] = "auto"
+
+
 class Stages(Section):
     """The stages of the pipeline, in the order DESIGN.md gives; a stage runs when its section is present.
 
@@ -170,6 +183,7 @@ class Stages(Section):
     exact_dedup: ExactDedupStage | None = None
     near_dedup: NearDedupStage | None = None
     pii: PiiStage | None = None
+    shards: ShardsStage | None = None
 
 
 class ExecutorSettings(Section):

@@ -378,4 +378,6 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
         ]
         dedup_filters.append("near dedup filter")
     curate = " -> ".join(["read 02_filtered", *dedup_filters, *redaction, "write curated"])
+    if cfg.stages.shards is not None:
+        curate += " (then: tokenizer + training shards -> shards/)"
     return [*specs, PassSpec("curate", "curated", curate, build_curate)]

@@ -233,6 +233,12 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
                 console.print(
                     f"pass {spec.name}: {run_pass.tasks} tasks done in {result.seconds[spec.name]:.1f}s"
                 )
+        from stackcurate.shards.stage import write_shards
+
+        shards = write_shards(cfg, console)
+        if shards is not None:
+            manifest["shards"] = shards
+            result.ran.append("shards")
         if result.ran:
             manifest["completed"] = datetime.now(UTC).isoformat(timespec="seconds")
             _write_manifest(layout, manifest)

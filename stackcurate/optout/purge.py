@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from stackcurate.errors import FatalError
 from stackcurate.layout import RunLayout, read_manifest
 from stackcurate.optout.apply import OptOutList
+from stackcurate.shards.build import refresh_manifest
 
 
 def run_parquet_files(run_dir: str | Path) -> list[Path]:
@@ -77,6 +78,9 @@ def purge_run(run_dir: str | Path, opt_out: OptOutList) -> dict[str, Any]:
         tmp.replace(path)
         changed += 1
         by_folder[str(path.parent.relative_to(root))] += removed
+    for shard_manifest in root.rglob("manifest.json"):
+        if '"stackcurate-shards/1"' in shard_manifest.read_text():
+            refresh_manifest(shard_manifest.parent)  # the shards' sizes and checksums changed
     left = verify_purged(root, opt_out)
     if left:
         raise FatalError(f"purge incomplete: covered rows remain in {left}")

@@ -16,6 +16,7 @@ from stackcurate.cli import main
 from stackcurate.optout.apply import OptOutList
 from stackcurate.optout.store import OptOutError, OptOutStore
 from stackcurate.parquet_io import iter_rows
+from stackcurate.shards.build import verify_shards
 
 STARCODER = str(Path(__file__).resolve().parents[2] / "pipelines" / "starcoder.yaml")
 
@@ -114,6 +115,7 @@ def test_a_run_leaves_out_approved_targets(
     out = tmp_path / "run"
     assert main(["run", STARCODER, "--repos", str(listing), "--out", str(out)]) == 0
     assert set(repo_counts(out / "curated")) == {"carol/app"}
+    assert set(repo_counts(out / "shards")) == {"carol/app"}  # the training shards too
     assert set(repo_counts(out / "01_clone")) == {"carol/app"}  # never cloned
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["opt_out"][0]["digest"] == OptOutList.load("opt_out").digest
@@ -132,7 +134,9 @@ def test_purge_removes_exactly_the_targets_rows(
     opt_dir = tmp_path / "record"
     args = ["--repos", str(listing), "--out", str(out), "--set", f"stages.opt_out.folder={opt_dir}"]
     assert main(["run", STARCODER, *args, "--keep-rejects"]) == 0
-    before = {folder: repo_counts(out / folder) for folder in ("01_clone", "02_filtered", "curated")}
+    before = {
+        folder: repo_counts(out / folder) for folder in ("01_clone", "02_filtered", "curated", "shards")
+    }
     assert before["curated"]["alice/site"] == 3
 
     capsys.readouterr()
@@ -152,6 +156,7 @@ def test_purge_removes_exactly_the_targets_rows(
         after = repo_counts(out / folder)
         expected = Counter({repo: n for repo, n in counts.items() if repo.lower().split("/")[0] != "alice"})
         assert after == expected, folder
+    assert verify_shards(out / "shards") == []  # the shards' manifest follows the purge
     purges = json.loads((out / "run.json").read_text())["purges"]
     assert purges[0]["by_repo"]["Alice/tools"] >= 3
     assert main(["opt-out", "check", "alice", "--run", str(out)]) == 0

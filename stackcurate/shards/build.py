@@ -1,0 +1,295 @@
+"""Training shards: curated files -> StarCoder's metadata formatting -> token ids -> Parquet shards with a
+manifest (``stackcurate shards build`` / ``verify``).
+
+Formatting (StarCoder, arXiv 2305.06161 sec. 5.1): each of ``<reponame>REPO``, ``<filename>PATH`` and
+``<gh_stars>BUCKET`` is prepended to a file with probability 0.2, independently, followed by a newline
+before the code; stars are bucketed (0, 1-10, 10-100, 100-1000, 1000+). The draws come from a generator
+seeded with ``(seed, file id, repo, path)``, so a build is reproducible whatever the order or the sharding.
+``<|endoftext|>`` is not stored: the loader adds it between documents when it packs them.
+
+A shard is a Parquet file, one row per document: ``input_ids`` (list<int32>), ``n_tokens`` (int32),
+``repo``, ``path``, ``language``, ``license``; row groups of ``row_group_rows`` rows so a reader streams it.
+A shard is closed once it holds ``shard_tokens`` tokens. ``manifest.json`` records the tokenizer's sha256,
+the seed and formatting, totals per language, and every shard's rows, tokens, bytes and sha256. Shards are
+written under a temporary name and renamed when complete; the manifest is written last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from stackcurate.errors import FatalError
+from stackcurate.shards.tokenizer import (
+    FILENAME,
+    GH_STARS,
+    REPONAME,
+    fast_encoder,
+    file_sha256,
+    load_tokenizer,
+)
+
+SHARD_SCHEMA = pa.schema(
+    [
+        ("input_ids", pa.list_(pa.int32())),
+        ("n_tokens", pa.int32()),
+        ("repo", pa.string()),
+        ("path", pa.string()),
+        ("language", pa.string()),
+        ("license", pa.string()),
+    ]
+)
+SOURCE_COLUMNS = ["id", "repo", "path", "language", "license", "stars", "content"]
+METADATA_PROBABILITY = 0.2
+
+
+def stars_bucket(stars: int | None) -> str:
+    """StarCoder's star buckets."""
+    stars = stars or 0
+    if stars == 0:
+        return "0"
+    if stars <= 10:
+        return "1-10"
+    if stars <= 100:
+        return "10-100"
+    if stars <= 1000:
+        return "100-1000"
+    return "1000+"
+
+
+def format_document(row: dict[str, Any], seed: int, probability: float = METADATA_PROBABILITY) -> str:
+    """The text a document is trained on: optional metadata tokens, then the code."""
+    rng = random.Random(f"{seed}|{row.get('id')}|{row.get('repo')}|{row.get('path')}")
+    header = ""
+    if rng.random() < probability:
+        header += f"{REPONAME}{row.get('repo') or ''}"
+    if rng.random() < probability:
+        header += f"{FILENAME}{row.get('path') or ''}"
+    if rng.random() < probability:
+        header += f"{GH_STARS}{stars_bucket(row.get('stars'))}"
+    return f"{header}\n{row['content']}" if header else row["content"]
+
+
+def iter_curated_rows(curated: str | Path, batch_rows: int) -> Iterator[list[dict[str, Any]]]:
+    files = sorted(Path(curated).glob("*.parquet"))
+    if not files:
+        raise FatalError(f"no Parquet files in {curated}")
+    for path in files:
+        parquet = pq.ParquetFile(path)
+        columns = [c for c in SOURCE_COLUMNS if c in parquet.schema_arrow.names]
+        if "content" not in columns:
+            raise FatalError(f"{path} has no content column: not a curated folder")
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
+            yield batch.to_pylist()
+
+
+class _ShardWriter:
+    def __init__(self, out: Path, shard_tokens: int, row_group_rows: int):
+        self.out = out
+        self.shard_tokens = shard_tokens
+        self.row_group_rows = row_group_rows
+        self.shards: list[dict[str, Any]] = []
+        self.pending: list[dict[str, Any]] = []
+        self.writer: pq.ParquetWriter | None = None
+        self.rows = self.tokens = 0
+
+    def _open(self) -> None:
+        name = f"shard-{len(self.shards):05d}.parquet"
+        self.name = name
+        self.writer = pq.ParquetWriter(self.out / f"{name}.tmp", SHARD_SCHEMA, compression="zstd")
+        self.rows = self.tokens = 0
+
+    def _flush(self) -> None:
+        if self.pending:
+            assert self.writer is not None
+            self.writer.write_table(pa.Table.from_pylist(self.pending, schema=SHARD_SCHEMA))
+            self.pending = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        if self.writer is None:
+            self._open()
+        self.pending.append(row)
+        self.rows += 1
+        self.tokens += row["n_tokens"]
+        if len(self.pending) >= self.row_group_rows:
+            self._flush()
+        if self.tokens >= self.shard_tokens:
+            self.close_shard()
+
+    def close_shard(self) -> None:
+        if self.writer is None:
+            return
+        self._flush()
+        self.writer.close()
+        self.writer = None
+        final = self.out / self.name
+        (self.out / f"{self.name}.tmp").replace(final)
+        self.shards.append(
+            {
+                "file": self.name,
+                "rows": self.rows,
+                "tokens": self.tokens,
+                "bytes": final.stat().st_size,
+                "sha256": file_sha256(final),
+            }
+        )
+
+
+def build_shards(
+    curated: str | Path,
+    tokenizer_path: str | Path,
+    out: str | Path,
+    seed: int = 0,
+    shard_tokens: int = 50_000_000,
+    row_group_rows: int = 1024,
+    batch_rows: int = 1024,
+    encoder: str = "auto",
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Tokenize a curated folder into ``out``; returns the manifest (also written as manifest.json).
+
+    ``encoder``: ``hf`` (the tokenizers library, exact), ``tiktoken`` (the same vocabulary, about 5x
+    faster, see ``tokenizer.fast_encoder``) or ``auto`` (tiktoken when the tokenizer allows it)."""
+    tokenizer = load_tokenizer(tokenizer_path)
+    fast = fast_encoder(tokenizer) if encoder in ("auto", "tiktoken") else None
+    if encoder == "tiktoken" and fast is None:
+        raise FatalError(f"{tokenizer_path} cannot be encoded with tiktoken (not a byte-level BPE like ours)")
+    workers = threads or os.cpu_count() or 1
+
+    def encode(texts: list[str]) -> list[list[int]]:
+        if fast is not None:
+            return fast.encode_ordinary_batch(texts, num_threads=workers)
+        return [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*out_dir.glob("shard-*.parquet"), *out_dir.glob("*.tmp"), out_dir / "manifest.json"]:
+        stale.unlink(missing_ok=True)
+    writer = _ShardWriter(out_dir, shard_tokens, row_group_rows)
+    languages: dict[str, dict[str, int]] = {}
+    for rows in iter_curated_rows(curated, batch_rows):
+        texts = [format_document(row, seed) for row in rows]
+        for row, ids in zip(rows, encode(texts), strict=True):
+            language = row.get("language") or "unknown"
+            writer.add(
+                {
+                    "input_ids": ids,
+                    "n_tokens": len(ids),
+                    "repo": row.get("repo"),
+                    "path": row.get("path"),
+                    "language": language,
+                    "license": row.get("license"),
+                }
+            )
+            stats = languages.setdefault(language, {"rows": 0, "tokens": 0})
+            stats["rows"] += 1
+            stats["tokens"] += len(ids)
+    writer.close_shard()
+    manifest = make_manifest(out_dir, writer.shards, languages, tokenizer_path, seed, str(curated))
+    manifest["encoder"] = "tiktoken" if fast is not None else "hf"
+    write_manifest(out_dir, manifest)
+    return manifest
+
+
+def make_manifest(
+    out_dir: Path,
+    shards: list[dict[str, Any]],
+    languages: dict[str, dict[str, int]],
+    tokenizer_path: str | Path,
+    seed: int,
+    source: str,
+) -> dict[str, Any]:
+    tokenizer = load_tokenizer(tokenizer_path)
+    return {
+        "format": "stackcurate-shards/1",
+        "source": source,
+        "seed": seed,
+        "metadata_probability": METADATA_PROBABILITY,
+        "tokenizer": {
+            "path": str(Path(tokenizer_path).resolve()),
+            "sha256": file_sha256(tokenizer_path),
+            "vocab_size": tokenizer.get_vocab_size(),
+        },
+        "schema": {field.name: str(field.type) for field in SHARD_SCHEMA},
+        "total_rows": sum(s["rows"] for s in shards),
+        "total_tokens": sum(s["tokens"] for s in shards),
+        "languages": dict(sorted(languages.items())),
+        "shards": shards,
+    }
+
+
+def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
+    tmp = out_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(out_dir / "manifest.json")
+
+
+def verify_shards(shards_dir: str | Path) -> list[str]:
+    """Problems found comparing ``manifest.json`` with the shard files (empty: all good)."""
+    root = Path(shards_dir)
+    try:
+        manifest = json.loads((root / "manifest.json").read_text())
+    except FileNotFoundError:
+        return [f"{root}/manifest.json is missing"]
+    except json.JSONDecodeError as error:
+        return [f"{root}/manifest.json is not JSON: {error}"]
+    problems = []
+    listed = {entry["file"] for entry in manifest.get("shards", [])}
+    for extra in sorted(p.name for p in root.glob("*.parquet") if p.name not in listed):
+        problems.append(f"{extra}: not in the manifest")
+    rows = tokens = 0
+    for entry in manifest.get("shards", []):
+        path = root / entry["file"]
+        if not path.exists():
+            problems.append(f"{entry['file']}: missing")
+            continue
+        if path.stat().st_size != entry["bytes"]:
+            problems.append(f"{entry['file']}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
+        if file_sha256(path) != entry["sha256"]:
+            problems.append(f"{entry['file']}: sha256 differs from the manifest (corrupted or changed)")
+            continue
+        try:
+            table = pq.read_table(path, columns=["n_tokens"])
+        except Exception as error:  # a damaged file can fail in many ways
+            problems.append(f"{entry['file']}: unreadable: {error}")
+            continue
+        if table.num_rows != entry["rows"] or sum(table.column(0).to_pylist()) != entry["tokens"]:
+            problems.append(f"{entry['file']}: rows or tokens differ from the manifest")
+        rows += table.num_rows
+        tokens += entry["tokens"]
+    if not problems and (rows, tokens) != (manifest.get("total_rows"), manifest.get("total_tokens")):
+        problems.append("the manifest's totals differ from the sum of its shards")
+    return problems
+
+
+def refresh_manifest(shards_dir: str | Path) -> None:
+    """Recompute a manifest's per-shard and total figures from the files (after ``opt-out purge``)."""
+    root = Path(shards_dir)
+    manifest = json.loads((root / "manifest.json").read_text())
+    languages: dict[str, dict[str, int]] = {}
+    for entry in manifest["shards"]:
+        path = root / entry["file"]
+        table = pq.read_table(path, columns=["n_tokens", "language"])
+        entry.update(
+            rows=table.num_rows,
+            tokens=sum(table.column("n_tokens").to_pylist()),
+            bytes=path.stat().st_size,
+            sha256=file_sha256(path),
+        )
+        for n, language in zip(
+            table.column("n_tokens").to_pylist(), table.column("language").to_pylist(), strict=True
+        ):
+            stats = languages.setdefault(language, {"rows": 0, "tokens": 0})
+            stats["rows"] += 1
+            stats["tokens"] += n
+    manifest["languages"] = dict(sorted(languages.items()))
+    manifest["total_rows"] = sum(s["rows"] for s in manifest["shards"])
+    manifest["total_tokens"] = sum(s["tokens"] for s in manifest["shards"])
+    write_manifest(root, manifest)
