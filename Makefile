@@ -37,8 +37,8 @@ demo: system-deps setup
 	$(BIN)/stackcurate run pipelines/quickstart.yaml
 
 lint: setup
-	$(BIN)/ruff check stackcurate tests benchmarks
-	$(BIN)/ruff format --check stackcurate tests benchmarks
+	$(BIN)/ruff check stackcurate tests benchmarks examples
+	$(BIN)/ruff format --check stackcurate tests benchmarks examples
 	$(BIN)/mypy
 
 test: system-deps test-deps setup lint

@@ -1,9 +1,10 @@
 """Every command README.md shows is run here, so the README never rots.
 
-Commands are the lines of ```bash blocks that start with ``stackcurate``, ``python benchmarks/`` or
-``make``. The ``stackcurate`` and benchmark lines run in order in a scratch directory (with the project's
-``pipelines/`` linked in); a line using the Ray executor runs inside a private network namespace. ``make``
-lines are checked with ``make -n``: ``make demo`` must run exactly the README's quickstart commands.
+Commands are the lines of ```bash blocks that start with ``stackcurate``, ``python benchmarks/``,
+``python examples/`` or ``make``. They run in order in a scratch directory (with the project's
+``pipelines/``, ``benchmarks/`` and ``examples/`` linked in); a line using the Ray executor runs inside a
+private network namespace. Then every ```python block runs there. ``make`` lines are checked with
+``make -n``: ``make demo`` must run exactly the README's quickstart commands.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def readme_commands() -> list[str]:
     for block in re.findall(r"```bash\n(.*?)```", README, flags=re.DOTALL):
         for line in block.splitlines():
             command = line.split("  #", 1)[0].strip()
-            if command.startswith(("stackcurate ", "python benchmarks/", "make ")):
+            if command.startswith(("stackcurate ", "python benchmarks/", "python examples/", "make ")):
                 commands.append(command)
     return commands
 
@@ -51,6 +52,7 @@ def test_make_demo_runs_the_readme_quickstart() -> None:
 def test_every_readme_command_runs(tmp_path: Path) -> None:
     (tmp_path / "pipelines").symlink_to(ROOT / "pipelines")
     (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for command in readme_commands():
         if command.startswith("make "):
@@ -69,3 +71,13 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
         assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert list((tmp_path / "runs" / "quickstart" / "curated").glob("*.parquet"))
     assert list((tmp_path / "runs" / "quickstart-ray" / "curated").glob("*.parquet"))
+    for snippet in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL):
+        result = subprocess.run(
+            [sys.executable, "-c", snippet],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+        )
+        assert result.returncode == 0, f"{snippet}\n{result.stderr[-3000:]}"

@@ -15,7 +15,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from stackcurate.shards.tokenizer import train_tokenizer
 
     started = time.monotonic()
-    tokenizer = train_tokenizer(args.curated, vocab_size=args.vocab_size, min_frequency=args.min_frequency)
+    tokenizer = train_tokenizer(
+        args.curated, vocab_size=args.vocab_size, min_frequency=args.min_frequency, max_bytes=args.max_bytes
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     tokenizer.save(args.out)
     print(
@@ -68,6 +70,9 @@ def add_parsers(commands: Any) -> None:
     train.add_argument("curated", metavar="CURATED_DIR")
     train.add_argument("--vocab-size", type=int, default=49152)
     train.add_argument("--min-frequency", type=int, default=2)
+    train.add_argument(
+        "--max-bytes", type=int, metavar="N", help="train on a sample of N bytes drawn from every file"
+    )
     train.add_argument("--out", required=True, metavar="tokenizer.json")
     train.set_defaults(func=cmd_train)
 

@@ -46,19 +46,39 @@ SPECIAL_TOKENS = [
 REQUIRED = (EOS, FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX, FIM_PAD)
 
 
-def iter_curated_texts(curated: str | Path, batch_rows: int = 1024) -> Iterator[str]:
-    """The ``content`` of every row of a curated folder, one Parquet batch at a time."""
+def iter_curated_texts(
+    curated: str | Path, batch_rows: int = 1024, max_bytes: int | None = None
+) -> Iterator[str]:
+    """The ``content`` of the rows of a curated folder, one Parquet batch at a time; with ``max_bytes``, the
+    files are visited round-robin (a sample of every task's share, not the first tasks only) and reading
+    stops after that many UTF-8 bytes."""
     files = sorted(Path(curated).glob("*.parquet"))
     if not files:
         raise FatalError(f"no Parquet files in {curated}")
-    for path in files:
-        parquet = pq.ParquetFile(path)
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=["content"]):
-            yield from (text for text in batch.column(0).to_pylist() if text)
+    readers = [
+        pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=["content"]) for path in files
+    ]
+    seen = 0
+    while readers:
+        for reader in list(readers):
+            batch = next(reader, None)
+            if batch is None:
+                readers.remove(reader)
+                continue
+            for text in batch.column(0).to_pylist():
+                if not text:
+                    continue
+                yield text
+                seen += len(text.encode("utf-8"))
+                if max_bytes is not None and seen >= max_bytes:
+                    return
 
 
-def train_tokenizer(curated: str | Path, vocab_size: int = 49152, min_frequency: int = 2) -> Any:
-    """A byte-level BPE tokenizer trained on the curated files (``tokenizers.Tokenizer``)."""
+def train_tokenizer(
+    curated: str | Path, vocab_size: int = 49152, min_frequency: int = 2, max_bytes: int | None = None
+) -> Any:
+    """A byte-level BPE tokenizer trained on the curated files (``tokenizers.Tokenizer``); ``max_bytes``
+    trains on a sample of that size drawn from every file of the folder."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -76,7 +96,7 @@ def train_tokenizer(curated: str | Path, vocab_size: int = 49152, min_frequency:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(iter_curated_texts(curated), trainer=trainer)
+    tokenizer.train_from_iterator(iter_curated_texts(curated, max_bytes=max_bytes), trainer=trainer)
     return tokenizer
 
 
