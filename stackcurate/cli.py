@@ -204,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     from stackcurate.shards.cli import add_parsers as add_shards_parsers
 
     add_shards_parsers(commands)
+
+    from stackcurate.attribution.cli import add_parsers as add_attribution_parsers
+
+    add_attribution_parsers(commands)
     return parser
 
 

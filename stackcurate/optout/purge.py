@@ -1,7 +1,8 @@
 """Removing opted-out repositories from a run already written, and the membership check.
 
 ``purge_run`` rewrites every Parquet file of a finished run that has a ``repo`` column -- stage outputs,
-curated files, rejects, PII audit, dedup tables, training shards -- without the rows of approved targets:
+curated files, rejects, PII audit, dedup tables, training shards -- without the rows of approved targets
+(then refreshes the shards' manifests and rebuilds the attribution index when the run has them):
 each changed file is written under a temporary name and renamed over the old one, so a file is always
 either the old or the new version. It then reads everything again and fails if any covered row is left.
 The run's ``run.json`` records each purge (list digest, rows removed). A run that is not finished is
@@ -84,6 +85,12 @@ def purge_run(run_dir: str | Path, opt_out: OptOutList) -> dict[str, Any]:
     left = verify_purged(root, opt_out)
     if left:
         raise FatalError(f"purge incomplete: covered rows remain in {left}")
+    index_meta = root / "index" / "meta.json"
+    if changed and index_meta.exists():  # the attribution index must stop finding purged code
+        from stackcurate.attribution.index import build_index
+
+        settings = json.loads(index_meta.read_text())
+        build_index(root, fp_rate=settings["fp_rate"], window=settings["window_tokens"])
     report = {
         "digest": opt_out.digest,
         "purged": datetime.now(UTC).isoformat(timespec="seconds"),

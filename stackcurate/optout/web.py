@@ -2,6 +2,8 @@
 
 - ``GET /`` search form and request form; ``GET /owner?name=NAME`` the owner's repositories in the run's
   curated output with file counts, and the owner's opt-out status;
+- ``GET|POST /attribute``: paste code, see whether it is in the dataset and its likely sources (needs
+  ``stackcurate index build RUN_DIR``);
 - ``POST /opt-out`` files a *pending* request in the opt-out log (approval only from the CLI) and redirects
   to ``GET /requests/<id>``, which shows its status.
 
@@ -146,6 +148,25 @@ def create_app(
         except OptOutError as error:
             return page("index.html", 400, repos=None, target=target, contact=contact, form_error=str(error))
         return redirect(url_for("show_request", request_id=filed.id), code=303)
+
+    attributor: list[Any] = []
+
+    @app.route("/attribute", methods=["GET", "POST"])
+    def attribute() -> Any:
+        if not (root / "index" / "meta.json").exists():
+            return page(
+                "attribute.html", 404, error=f"no attribution index: run `stackcurate index build {root}`"
+            )
+        if request.method == "GET":
+            return page("attribute.html", result=None, snippet="")
+        snippet = request.form.get("snippet", "")
+        if not snippet.strip():
+            return page("attribute.html", 400, result=None, snippet="", error="paste some code")
+        if not attributor:
+            from stackcurate.attribution.query import Attributor
+
+            attributor.append(Attributor(root))
+        return page("attribute.html", result=attributor[0].attribute(snippet), snippet=snippet)
 
     @app.get("/requests/<request_id>")
     def show_request(request_id: str) -> Any:

@@ -1,0 +1,151 @@
+"""Attribution indexes over a run's curated output (``stackcurate index build``), as StarCoder shipped them:
+a membership filter to flag copied code fast, and a BM25 full-text index that names the source files.
+
+Windows: code is split into tokens -- runs of letters/digits/underscore, or single other characters;
+whitespace only separates, so reformatting does not matter -- and a window is ``window`` consecutive
+tokens (10 by default: about 40-60 characters of code, the length of a line or two). Shorter windows flag
+idioms every project has (``for i in range(len(x)):``); longer ones miss short copied passages. Each
+window's 64-bit hash (``attribution.windows``, a compiled kernel) goes into a Bloom filter (``rbloom``)
+sized for the corpus' window count at the configured false-positive rate.
+
+Full text: a tantivy index (BM25) with ``content`` and the provenance fields ``repo``, ``path``,
+``commit``, ``license``, ``url``. Both are built streaming from the curated Parquet, one batch at a time,
+under ``<run>/index/`` (``membership.bloom``, ``fulltext/``, ``meta.json``), written under temporary names
+and swapped in when complete. ``stackcurate opt-out purge`` rebuilds them, so purged code is not found.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from stackcurate.attribution.windows import window_hashes_batch
+from stackcurate.errors import FatalError
+
+FIELDS = ("repo", "path", "commit", "license", "url")
+
+
+def normalize_code(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _identity(value: int) -> int:
+    """rbloom's hash function: the values are already 64-bit hashes."""
+    return value
+
+
+def index_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "index"
+
+
+def iter_curated(run_dir: str | Path, batch_rows: int = 512) -> Iterator[list[dict[str, Any]]]:
+    files = sorted((Path(run_dir) / "curated").glob("*.parquet"))
+    if not files:
+        raise FatalError(f"{run_dir} has no curated output (expected {run_dir}/curated/*.parquet)")
+    for path in files:
+        parquet = pq.ParquetFile(path)
+        names = set(parquet.schema_arrow.names)
+        columns = [c for c in ("content", "repo", "path", "commit", "license", "repo_url") if c in names]
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
+            yield batch.to_pylist()
+
+
+def curated_bytes(run_dir: str | Path) -> int:
+    """UTF-8 bytes of the curated content, from the ``size_bytes`` column (one column read)."""
+    total = 0
+    for path in sorted((Path(run_dir) / "curated").glob("*.parquet")):
+        if "size_bytes" in pq.read_schema(path).names:
+            total += sum(v or 0 for v in pq.read_table(path, columns=["size_bytes"]).column(0).to_pylist())
+        else:
+            total += path.stat().st_size * 4
+    return total
+
+
+def fulltext_schema() -> Any:
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("content", stored=True)
+    for name in FIELDS:
+        builder.add_text_field(name, stored=True, tokenizer_name="raw")
+    return builder.build()
+
+
+def build_index(
+    run_dir: str | Path,
+    fp_rate: float = 0.001,
+    window: int = 10,
+    heap_mb: int = 128,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Build (or rebuild) ``<run>/index``; returns its ``meta.json``."""
+    try:
+        import tantivy
+        from rbloom import Bloom
+    except ImportError:
+        raise FatalError(
+            "the attribution index needs rbloom and tantivy: pip install rbloom tantivy"
+        ) from None
+    if not 0 < fp_rate < 1:
+        raise FatalError(f"--fp-rate must be between 0 and 1, got {fp_rate}")
+    root = index_dir(run_dir)
+    work = root.with_name("index.tmp")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "fulltext").mkdir(parents=True)
+    started = time.monotonic()
+    # code has about one window per 4.6 bytes (measured on the sample repositories); size for one per 3
+    # so that the configured false-positive rate holds with a margin
+    expected = max(1000, curated_bytes(run_dir) // 3)
+    bloom = Bloom(expected, fp_rate, _identity)
+    index = tantivy.Index(fulltext_schema(), path=str(work / "fulltext"))
+    writer = index.writer(heap_size=heap_mb * 1_000_000, num_threads=1)
+    files = windows = nbytes = 0
+    for rows in iter_curated(run_dir):
+        hashes, _ = window_hashes_batch([row.get("content") or "" for row in rows], window)
+        bloom.update(hashes.tolist())
+        windows += len(hashes)
+        for row in rows:
+            content = row.get("content") or ""
+            url = row.get("repo_url") or ""
+            writer.add_document(
+                tantivy.Document(
+                    content=content,
+                    repo=row.get("repo") or "",
+                    path=row.get("path") or "",
+                    commit=row.get("commit") or "",
+                    license=row.get("license") or "",
+                    url=url,
+                )
+            )
+            files += 1
+            nbytes += len(content.encode("utf-8"))
+        if progress is not None:
+            progress(files, nbytes)
+    writer.commit()
+    writer.wait_merging_threads()
+    bloom.save(str(work / "membership.bloom"))
+    meta = {
+        "files": files,
+        "bytes": nbytes,
+        "windows": windows,
+        "window_tokens": window,
+        "fp_rate": fp_rate,
+        "bloom_capacity": expected,
+        "bloom_bytes": (work / "membership.bloom").stat().st_size,
+        "fulltext_bytes": sum(p.stat().st_size for p in (work / "fulltext").rglob("*") if p.is_file()),
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    (work / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    old = root.with_name("index.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if root.exists():
+        root.rename(old)
+    work.rename(root)
+    shutil.rmtree(old, ignore_errors=True)
+    return meta

@@ -1,0 +1,138 @@
+"""``stackcurate attribute``: is a snippet in the dataset, and where did it come from?
+
+The snippet's windows (``index.window_hashes``) are looked up in the membership filter: the fraction found,
+and the character spans covered by found windows (merged) -- the parts that look copied. Then a BM25 query
+of the snippet's distinct identifiers and keywords finds ``top_k`` candidate files in the full-text index;
+for each, the longest exact overlap with the snippet (both normalised) is measured, and candidates are
+ranked by that overlap, then by BM25 score.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Any
+
+from stackcurate.attribution.index import _identity, index_dir, normalize_code
+from stackcurate.attribution.windows import TOKEN, token_spans, window_hashes_batch
+from stackcurate.errors import FatalError
+
+MAX_QUERY_TERMS = 48
+MAX_COMPARED_CHARS = 200_000
+
+
+@dataclass
+class Candidate:
+    repo: str
+    path: str
+    license: str
+    url: str
+    commit: str
+    score: float
+    longest_overlap: int
+
+
+@dataclass
+class Attribution:
+    windows: int
+    found: int
+    fraction: float
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        if self.windows == 0:
+            return "too short to tell"
+        if self.fraction >= 0.5:
+            return "likely copied from the dataset"
+        if self.fraction > 0.1:
+            return "partly matches the dataset"
+        return "not in the dataset"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "verdict": self.verdict}
+
+
+class Attributor:
+    """Loads ``<run>/index`` once; ``attribute(snippet)`` answers a query."""
+
+    def __init__(self, run_dir: str | Path):
+        try:
+            import tantivy
+            from rbloom import Bloom
+        except ImportError:
+            raise FatalError("attribution needs rbloom and tantivy: pip install rbloom tantivy") from None
+        root = index_dir(run_dir)
+        if not (root / "meta.json").exists():
+            raise FatalError(
+                f"{run_dir} has no attribution index; build it with `stackcurate index build {run_dir}`"
+            )
+        self.meta = json.loads((root / "meta.json").read_text())
+        self.window = int(self.meta["window_tokens"])
+        self.bloom = Bloom.load(str(root / "membership.bloom"), _identity)
+        self.index = tantivy.Index.open(str(root / "fulltext"))
+        self.index.reload()
+        self.searcher = self.index.searcher()
+
+    def _spans(self, text: str) -> tuple[int, int, list[tuple[int, int]]]:
+        tokens = token_spans(text)
+        hashes, _ = window_hashes_batch([text], self.window)
+        assert len(hashes) == max(0, len(tokens) - self.window + 1), "tokenizer and kernel disagree"
+        found = [h in self.bloom for h in hashes.tolist()]
+        spans: list[tuple[int, int]] = []
+        for i, hit in enumerate(found):
+            if not hit:
+                continue
+            start, end = tokens[i][0], tokens[i + self.window - 1][1]
+            if spans and start <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+            else:
+                spans.append((start, end))
+        return len(hashes), sum(found), spans
+
+    def _query(self, text: str) -> Any:
+        words: dict[str, None] = {}
+        for match in TOKEN.finditer(text):
+            token = match.group(0)
+            if token[0].isalnum() or token[0] == "_":
+                words.setdefault(token.lower(), None)
+        ranked = sorted(words, key=len, reverse=True)[:MAX_QUERY_TERMS]  # long names are the distinctive ones
+        if not ranked:
+            return None
+        import tantivy
+
+        terms = [
+            (tantivy.Occur.Should, tantivy.Query.term_query(self.index.schema, "content", word))
+            for word in ranked
+        ]
+        return tantivy.Query.boolean_query(terms)
+
+    def attribute(self, snippet: str, top_k: int = 5) -> Attribution:
+        windows, found, spans = self._spans(snippet)
+        result = Attribution(windows, found, round(found / windows, 4) if windows else 0.0, spans)
+        query = self._query(snippet)
+        if query is None:
+            return result
+        normalized = normalize_code(snippet)
+        candidates = []
+        for score, address in self.searcher.search(query, limit=top_k).hits:
+            doc = self.searcher.doc(address)
+            content = normalize_code((doc.get_first("content") or "")[:MAX_COMPARED_CHARS])
+            matcher = SequenceMatcher(None, normalized, content, autojunk=False)
+            overlap = matcher.find_longest_match(0, len(normalized), 0, len(content)).size
+            candidates.append(
+                Candidate(
+                    repo=doc.get_first("repo") or "",
+                    path=doc.get_first("path") or "",
+                    license=doc.get_first("license") or "",
+                    url=doc.get_first("url") or "",
+                    commit=doc.get_first("commit") or "",
+                    score=round(float(score), 3),
+                    longest_overlap=overlap,
+                )
+            )
+        result.candidates = sorted(candidates, key=lambda c: (-c.longest_overlap, -c.score))
+        return result
