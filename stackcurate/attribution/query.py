@@ -3,24 +3,25 @@
 The snippet's windows (``index.window_hashes``) are looked up in the membership filter: the fraction found,
 and the character spans covered by found windows (merged) -- the parts that look copied. Then a BM25 query
 of the snippet's distinct identifiers and keywords finds ``top_k`` candidate files in the full-text index;
-for each, the longest exact overlap with the snippet (both normalised) is measured, and candidates are
-ranked by that overlap, then by BM25 score.
+for each, the longest exact overlap with the snippet (the longest run of the snippet's consecutive windows
+found in the file: exact up to whitespace, linear time) is measured in characters of the snippet, and
+candidates are ranked by that overlap, then by BM25 score.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
-from stackcurate.attribution.index import _identity, index_dir, normalize_code
+import numpy as np
+
+from stackcurate.attribution.index import _identity, index_dir
 from stackcurate.attribution.windows import TOKEN, token_spans, window_hashes_batch
 from stackcurate.errors import FatalError
 
 MAX_QUERY_TERMS = 48
-MAX_COMPARED_CHARS = 200_000
 
 
 @dataclass
@@ -81,7 +82,7 @@ class Attributor:
         tokens = token_spans(text)
         hashes, _ = window_hashes_batch([text], self.window)
         assert len(hashes) == max(0, len(tokens) - self.window + 1), "tokenizer and kernel disagree"
-        found = [h in self.bloom for h in hashes.tolist()]
+        found = [h in self.bloom for h in hashes.view(np.int64).tolist()]
         spans: list[tuple[int, int]] = []
         for i, hit in enumerate(found):
             if not hit:
@@ -96,9 +97,11 @@ class Attributor:
     def _query(self, text: str) -> Any:
         words: dict[str, None] = {}
         for match in TOKEN.finditer(text):
-            token = match.group(0)
-            if token[0].isalnum() or token[0] == "_":
-                words.setdefault(token.lower(), None)
+            # tantivy's default tokenizer splits on every non-alphanumeric (``_`` too) and drops tokens
+            # over 40 bytes: query the same terms
+            for word in match.group(0).lower().split("_"):
+                if word and word.isalnum() and len(word.encode("utf-8")) <= 40:
+                    words.setdefault(word, None)
         ranked = sorted(words, key=len, reverse=True)[:MAX_QUERY_TERMS]  # long names are the distinctive ones
         if not ranked:
             return None
@@ -110,19 +113,34 @@ class Attributor:
         ]
         return tantivy.Query.boolean_query(terms)
 
+    def _longest_overlap(self, tokens: list[tuple[int, int]], hashes: np.ndarray, content: str) -> int:
+        """Characters of the snippet's longest run of consecutive windows that all occur in ``content``
+        (0 when no window does): an exact overlap up to whitespace, found in linear time."""
+        if not len(hashes):
+            return 0
+        content_hashes, _ = window_hashes_batch([content], self.window)
+        matched = np.isin(hashes, content_hashes)
+        best, best_start, run = 0, 0, 0
+        for i, hit in enumerate(matched.tolist()):
+            run = run + 1 if hit else 0
+            if run > best:
+                best, best_start = run, i - run + 1
+        if not best:
+            return 0
+        return tokens[best_start + best - 1 + self.window - 1][1] - tokens[best_start][0]
+
     def attribute(self, snippet: str, top_k: int = 5) -> Attribution:
         windows, found, spans = self._spans(snippet)
         result = Attribution(windows, found, round(found / windows, 4) if windows else 0.0, spans)
         query = self._query(snippet)
         if query is None:
             return result
-        normalized = normalize_code(snippet)
+        tokens = token_spans(snippet)
+        snippet_hashes, _ = window_hashes_batch([snippet], self.window)
         candidates = []
         for score, address in self.searcher.search(query, limit=top_k).hits:
             doc = self.searcher.doc(address)
-            content = normalize_code((doc.get_first("content") or "")[:MAX_COMPARED_CHARS])
-            matcher = SequenceMatcher(None, normalized, content, autojunk=False)
-            overlap = matcher.find_longest_match(0, len(normalized), 0, len(content)).size
+            overlap = self._longest_overlap(tokens, snippet_hashes, doc.get_first("content") or "")
             candidates.append(
                 Candidate(
                     repo=doc.get_first("repo") or "",
