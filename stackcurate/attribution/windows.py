@@ -13,7 +13,7 @@ import re
 import numpy as np
 from numba import njit
 
-from stackcurate.dedup.minhash import pack_texts
+from stackcurate.dedup.minhash import _fmix64, pack_texts
 
 _KIND = np.zeros(256, dtype=np.uint8)  # 0 blank, 1 word, 2 single-character token
 for _byte in range(256):
@@ -23,16 +23,6 @@ for _byte in range(256):
         _KIND[_byte] = 1
     else:
         _KIND[_byte] = 2
-
-
-@njit(cache=True, inline="always")
-def _fmix(h: np.uint64) -> np.uint64:
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    h ^= h >> np.uint64(33)
-    return h
 
 
 @njit(cache=True)
@@ -70,7 +60,7 @@ def _windows_kernel(
                 w = np.uint64(0)
                 for j in range(window):
                     w = (w ^ ring[(count + j) % window]) * np.uint64(0x9E3779B97F4A7C15)
-                hashes[written] = _fmix(w)
+                hashes[written] = _fmix64(w)
                 written += 1
         counts[doc] = written - before
 
