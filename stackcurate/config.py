@@ -101,7 +101,8 @@ class ExactDedupStage(Section):
 
 class NearDedupStage(Section):
     """Near dedup with MinHash LSH (StarCoder's parameters by default, DESIGN.md). ``bands`` x ``rows``:
-    the LSH banding (default: the optimal-parameter search for ``threshold`` and ``num_perm``, 25 x 10).
+    the LSH banding (default: the optimal-parameter search for ``threshold`` and ``num_perm``, weighing false
+    positives and false negatives by ``fp_weight`` / ``fn_weight``: 0.5 / 0.5 gives StarCoder's 25 x 10).
     ``verify``: check each candidate pair's true shingle Jaccard before joining clusters (removes LSH false
     positives; pairs every member of buckets up to ``verify_max_bucket``). ``bucket_memory_mb``: the memory
     one task of the bucket-pairs pass may use; the bucket space is cut into as many groups as that needs."""
@@ -111,6 +112,8 @@ class NearDedupStage(Section):
     ngram: int = Field(5, ge=1, le=50)
     bands: int | None = Field(None, ge=1)
     rows: int | None = Field(None, ge=1)
+    fp_weight: float = Field(0.5, ge=0, le=1)
+    fn_weight: float = Field(0.5, ge=0, le=1)
     seed: int = Field(42, ge=0)
     verify: bool = False
     verify_max_bucket: int = Field(64, ge=2, le=1000)
@@ -131,7 +134,7 @@ class NearDedupStage(Section):
             return self.bands, self.rows
         from stackcurate.dedup.minhash import optimal_bands
 
-        return optimal_bands(self.threshold, self.num_perm)
+        return optimal_bands(self.threshold, self.num_perm, self.fp_weight, self.fn_weight)
 
 
 class PiiStage(Section):
