@@ -3,7 +3,8 @@ manifest (``stackcurate shards build`` / ``verify``).
 
 Formatting (StarCoder, arXiv 2305.06161 sec. 5.1): each of ``<reponame>REPO``, ``<filename>PATH`` and
 ``<gh_stars>BUCKET`` is prepended to a file with probability 0.2, independently, followed by a newline
-before the code; stars are bucketed (0, 1-10, 10-100, 100-1000, 1000+). The draws come from a generator
+before the code; the metadata markers are encoded as their special-token ids, everything else as plain
+text; stars are bucketed (0, 1-10, 10-100, 100-1000, 1000+). The draws come from a generator
 seeded with ``(seed, file id, repo, path)``, so a build is reproducible whatever the order or the sharding.
 ``<|endoftext|>`` is not stored: the loader adds it between documents when it packs them.
 
@@ -64,17 +65,26 @@ def stars_bucket(stars: int | None) -> str:
     return "1000+"
 
 
-def format_document(row: dict[str, Any], seed: int, probability: float = METADATA_PROBABILITY) -> str:
-    """The text a document is trained on: optional metadata tokens, then the code."""
+def document_parts(
+    row: dict[str, Any], seed: int, probability: float = METADATA_PROBABILITY
+) -> tuple[list[tuple[str, str]], str]:
+    """``(header, body)``: the metadata drawn for a document -- ``(special token, value)`` pairs -- and the
+    text that follows them (a newline then the code when there is a header, else the code)."""
     rng = random.Random(f"{seed}|{row.get('id')}|{row.get('repo')}|{row.get('path')}")
-    header = ""
+    header = []
     if rng.random() < probability:
-        header += f"{REPONAME}{row.get('repo') or ''}"
+        header.append((REPONAME, str(row.get("repo") or "")))
     if rng.random() < probability:
-        header += f"{FILENAME}{row.get('path') or ''}"
+        header.append((FILENAME, str(row.get("path") or "")))
     if rng.random() < probability:
-        header += f"{GH_STARS}{stars_bucket(row.get('stars'))}"
-    return f"{header}\n{row['content']}" if header else row["content"]
+        header.append((GH_STARS, stars_bucket(row.get("stars"))))
+    return header, (f"\n{row['content']}" if header else row["content"])
+
+
+def format_document(row: dict[str, Any], seed: int, probability: float = METADATA_PROBABILITY) -> str:
+    """The text a document is trained on, as one string (metadata tokens, then the code)."""
+    header, body = document_parts(row, seed, probability)
+    return "".join(token + value for token, value in header) + body
 
 
 def iter_curated_rows(curated: str | Path, batch_rows: int) -> Iterator[list[dict[str, Any]]]:
@@ -162,6 +172,9 @@ def build_shards(
     if encoder == "tiktoken" and fast is None:
         raise FatalError(f"{tokenizer_path} cannot be encoded with tiktoken (not a byte-level BPE like ours)")
     workers = threads or os.cpu_count() or 1
+    special = {token: tokenizer.token_to_id(token) for token in (REPONAME, FILENAME, GH_STARS)}
+    if None in special.values():
+        raise FatalError(f"tokenizer {tokenizer_path} lacks the metadata tokens {list(special)}")
 
     def encode(texts: list[str]) -> list[list[int]]:
         if fast is not None:
@@ -175,8 +188,12 @@ def build_shards(
     writer = _ShardWriter(out_dir, shard_tokens, row_group_rows)
     languages: dict[str, dict[str, int]] = {}
     for rows in iter_curated_rows(curated, batch_rows):
-        texts = [format_document(row, seed) for row in rows]
-        for row, ids in zip(rows, encode(texts), strict=True):
+        parts = [document_parts(row, seed) for row in rows]
+        bodies = encode([body for _, body in parts])
+        for row, (header, _), body_ids in zip(rows, parts, bodies, strict=True):
+            # metadata tokens are the special ids, their values and the code plain text: a "<|endoftext|>"
+            # written in a file's code never becomes the special token (with the tiktoken encoder)
+            ids = [i for token, value in header for i in (special[token], *encode([value])[0])] + body_ids
             language = row.get("language") or "unknown"
             writer.add(
                 {

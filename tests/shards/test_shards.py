@@ -231,3 +231,22 @@ def test_a_pipeline_run_ends_with_shards(git_repo_factory: Callable[..., Path], 
     manifest = json.loads((out / "shards" / "manifest.json").read_text())
     assert manifest["total_rows"] == 6 and (out / "tokenizer.json").exists()
     assert json.loads((out / "run.json").read_text())["shards"]["rows"] == 6
+
+
+def test_metadata_are_special_ids_and_code_never_is(corpus: dict[str, Path], tmp_path: Path) -> None:
+    from stackcurate.shards.build import document_parts
+
+    tokenizer = load_tokenizer(corpus["tokenizer"])
+    row = {"id": "a", "repo": "octo/demo", "path": "x.py", "stars": 5, "content": 'EOS = "<|endoftext|>"\n'}
+    seed = next(s for s in range(100) if document_parts(row, s)[0])
+    curated = tmp_path / "curated"
+    curated.mkdir()
+    pq.write_table(
+        pa.Table.from_pylist([{**row, "language": "python", "license": "MIT"}]), curated / "0.parquet"
+    )
+    build_shards(curated, corpus["tokenizer"], tmp_path / "shards", seed=seed)
+    ids = pq.read_table(tmp_path / "shards" / "shard-00000.parquet").column("input_ids").to_pylist()[0]
+    header, _ = document_parts(row, seed)
+    assert ids[0] == tokenizer.token_to_id(header[0][0])  # the metadata marker is the special token
+    assert tokenizer.token_to_id("<|endoftext|>") not in ids  # the string in the code stays text
+    assert tokenizer.decode(ids, skip_special_tokens=False).endswith('EOS = "<|endoftext|>"\n')
