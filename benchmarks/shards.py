@@ -27,10 +27,12 @@ UTF-8 size of the content, 10^6 bytes.
    (tokenizer load, formatting, encoding, Parquet writes, sha256, manifest). Printed: documents/s, MB/s,
    tokens/s, and the child's CPU seconds beside the wall seconds (equal when one core was used). Target:
    >= 5 MB/s per core. Then encode only, one core (wall and CPU seconds; the comparisons with the build
-   use CPU seconds, steadier on a shared machine), on the same texts the build encodes
-   (``format_document(row, seed)``), in batches of 1024 as the build makes them: tiktoken
+   use CPU seconds, steadier on a shared machine), on the documents as the build formats them
+   (``format_document(row, seed)``: header and code as one string), in batches of 1024: tiktoken
    ``encode_ordinary_batch(num_threads=1)`` and HF ``encode_batch(add_special_tokens=False)``. Agreement:
-   the documents where tiktoken's ids equal HF's exactly, on the formatted texts and on the raw content;
+   the documents where tiktoken's ids equal HF's exactly: in the shards the two builds wrote (row by row;
+   and whether a document's metadata header starts its row with a metadata special id), and for the two
+   encoders alone on ``format_document``'s string and on the raw content;
    the mismatches are split by cause (a metadata header, a special-token string such as ``<|endoftext|>``
    in the code, neither: a merge-order difference); every tiktoken output must decode (tiktoken's
    ``decode_bytes``, and HF's ``decode(skip_special_tokens=False)`` which the loader's FIM uses) to its
@@ -48,7 +50,9 @@ UTF-8 size of the content, 10^6 bytes.
    little about one worker. Also printed: the row groups (the loader's unit of work) and how the tokens split
    between the two workers (the loader's ``[reader::readers]`` split of the epoch's row-group order), and
    how many CPUs the DataLoader pass kept busy.
-4. The corpus (files, MB), the shards written (files, rows, tokens), the CPU count.
+4. The corpus (files, MB), the shards written (files, rows, tokens), the CPU count, and a calibration loop
+   (fixed pure-Python work) timed at the start and at the end: on a machine whose cores are shared, a
+   slower loop says the figures between were measured on a slower machine.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -69,11 +74,20 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stackcurate.shards.build import build_shards, format_document, iter_curated_rows, verify_shards
-from stackcurate.shards.tokenizer import SPECIAL_TOKENS, fast_encoder, load_tokenizer, train_tokenizer
+from stackcurate.shards.tokenizer import (
+    FILENAME,
+    GH_STARS,
+    REPONAME,
+    SPECIAL_TOKENS,
+    fast_encoder,
+    load_tokenizer,
+    train_tokenizer,
+)
 
 MAX_BYTES = 1_000_000
 ROWS_PER_FILE = 1000
@@ -184,6 +198,17 @@ def write_first_rows(curated: Path, folder: Path, rows: int) -> None:
         left -= table.num_rows
 
 
+def shard_rows(folder: Path) -> Any:
+    """The ``input_ids`` of every row of a shards folder, in order, as numpy arrays."""
+    for path in sorted(folder.glob("shard-*.parquet")):
+        parquet = pq.ParquetFile(path)
+        for group in range(parquet.num_row_groups):
+            column = parquet.read_row_group(group, columns=["input_ids"]).column(0).combine_chunks()
+            values, offsets = column.values.to_numpy(), column.offsets.to_numpy()
+            for row in range(len(column)):
+                yield values[offsets[row] : offsets[row + 1]]
+
+
 # ------------------------------------------------------------------------------------------ child runs
 
 
@@ -253,13 +278,30 @@ def child_encode(args: argparse.Namespace) -> dict[str, Any]:
 
     literal = [any(token in text for token in SPECIAL_TOKENS) for text in raw]
     header = [text != content for text, content in zip(texts, raw, strict=True)]
+
+    # what the two builds wrote, row by row (a shards folder keeps the curated order)
+    work = Path(args.work_dir)
+    metadata_ids = {tokenizer.token_to_id(token) for token in (REPONAME, FILENAME, GH_STARS)}
+    built: Counter[str] = Counter()
+    built_examples: dict[str, str] = {}
+    starts_special: Counter[str] = Counter()
+    pairs = zip(shard_rows(work / "shards-tiktoken"), shard_rows(work / "shards-hf"), strict=True)
+    for i, (a, b) in enumerate(pairs):
+        cause = (
+            "equal" if np.array_equal(a, b) else "literal" if literal[i] else "header" if header[i] else ""
+        )
+        built[cause or "merge order"] += 1
+        built_examples.setdefault(cause or "merge order", f"{rows[i]['repo']}:{rows[i]['path']}")
+        if header[i]:
+            starts_special["tiktoken"] += bool(len(a)) and int(a[0]) in metadata_ids
+            starts_special["hf"] += bool(len(b)) and int(b[0]) in metadata_ids
     causes: Counter[str] = Counter()
     examples: dict[str, str] = {}
     for i, (a, b) in enumerate(zip(ids["tiktoken"], ids["hf"], strict=True)):
         if a == b:
             causes["equal"] += 1
             continue
-        cause = "header" if header[i] else "literal" if literal[i] else "merge order"
+        cause = "literal" if literal[i] else "header" if header[i] else "merge order"
         causes[cause] += 1
         examples.setdefault(cause, f"{rows[i]['repo']}:{rows[i]['path']}")
     header_tokens = {
@@ -309,6 +351,9 @@ def child_encode(args: argparse.Namespace) -> dict[str, Any]:
         "decodes_tiktoken": decodes_tiktoken,
         "decodes_hf": decodes_hf,
         "hf_roundtrip": sum(a == b for a, b in zip(hf_roundtrip, texts, strict=True)),
+        "built": dict(built),
+        "built_examples": built_examples,
+        "starts_special": dict(starts_special),
     }
 
 
@@ -405,6 +450,15 @@ def run_child(kind: str, *options: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ report
 
 
+def calibration() -> float:
+    """Seconds of a fixed pure-Python loop: how fast this machine runs now (its cores may be shared)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i & 7
+    return time.perf_counter() - started
+
+
 def verdict(value: float, target: float) -> str:
     return "met" if value >= target else "MISSED"
 
@@ -457,14 +511,24 @@ def report_encode(encode: dict[str, Any], builds: dict[str, dict[str, Any]]) -> 
     ratio = encode["cpu"]["hf"] / encode["cpu"]["tiktoken"]
     print(f"  tiktoken encodes {ratio:.1f}x faster than HF on one core (CPU seconds)")
 
-    causes, raw = encode["causes"], encode["raw_causes"]
-    print("\nencoder agreement (tiktoken ids == HF ids, whole document)")
-    print(f"  formatted texts (what the build encodes)  {share(causes.get('equal', 0), n)}")
+    causes, raw, built = encode["causes"], encode["raw_causes"], encode["built"]
     labels = {
-        "header": "with a metadata header (<reponame>/<filename>/<gh_stars>)",
         "literal": "special-token string in the code (e.g. <|endoftext|>)",
+        "header": "with a metadata header (<reponame>/<filename>/<gh_stars>), none in the code",
         "merge order": "neither: merge-order difference",
     }
+    print("\nagreement, tiktoken ids == HF ids, whole documents")
+    print(f"  shards of the two builds, row by row      {share(built.get('equal', 0), n)}")
+    for cause, label in labels.items():
+        if built.get(cause):
+            print(f"    differ, {label}: {built[cause]}  e.g. {encode['built_examples'].get(cause, '')}")
+    starts = encode["starts_special"]
+    print(
+        f"    rows of documents with a metadata header that start with a metadata special id: "
+        f"tiktoken {share(starts.get('tiktoken', 0), encode['headers'])}, "
+        f"HF {share(starts.get('hf', 0), encode['headers'])}"
+    )
+    print(f"  the encoders on format_document's string  {share(causes.get('equal', 0), n)}")
     for cause, label in labels.items():
         if causes.get(cause):
             example = encode["examples"].get(cause, "")
@@ -558,6 +622,8 @@ def main() -> None:
     args.vocab_size = args.vocab_size or 49152
 
     temporary = args.work_dir is None
+    # a run stopped with SIGTERM still removes its temporary folder (and its running child)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated (SIGTERM)"))
     work = Path(tempfile.mkdtemp(prefix="shards-bench-")) if temporary else Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -596,6 +662,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
         f"machine     {os.cpu_count()} CPUs; tokenizer trained in this process (all cores); build, encode"
         " and loader measured in child processes on one core (RAYON_NUM_THREADS=1, pyarrow pools 1 thread)"
     )
+    print(f"            calibration loop (fixed pure-Python work) {calibration():.3f} s at the start")
 
     # 1. tokenizer
     cpu, started = time.process_time(), time.perf_counter()
@@ -637,6 +704,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
             f"{mb * 1e6 / build['tokens']:.2f} bytes per token), {build['bytes'] / 1e6:.1f} MB on disk; "
             f"verify: {'ok' if not problems else problems[:3]}"
         )
+    print(f"machine     calibration loop {calibration():.3f} s at the end")
 
 
 if __name__ == "__main__":

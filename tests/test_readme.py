@@ -49,6 +49,7 @@ def test_make_demo_runs_the_readme_quickstart() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_every_readme_command_runs(tmp_path: Path) -> None:
     (tmp_path / "pipelines").symlink_to(ROOT / "pipelines")
     (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")

@@ -110,7 +110,7 @@ def build_index(
     for rows in iter_curated(run_dir):
         hashes, _ = window_hashes_batch([row.get("content") or "" for row in rows], window)
         windows += len(hashes)
-        bloom.update(np.unique(hashes).view(np.int64).tolist())  # rbloom calls its hash once per item
+        bloom.update(hashes.view(np.int64).tolist())  # (np.unique first measured 2x slower in rbloom)
         for row in rows:
             content = row.get("content") or ""
             url = row.get("repo_url") or ""
