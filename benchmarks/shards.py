@@ -71,6 +71,7 @@ import sysconfig
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +199,7 @@ def write_first_rows(curated: Path, folder: Path, rows: int) -> None:
         left -= table.num_rows
 
 
-def shard_rows(folder: Path) -> Any:
+def shard_rows(folder: Path) -> Iterator[np.ndarray]:
     """The ``input_ids`` of every row of a shards folder, in order, as numpy arrays."""
     for path in sorted(folder.glob("shard-*.parquet")):
         parquet = pq.ParquetFile(path)
