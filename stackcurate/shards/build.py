@@ -165,8 +165,11 @@ def build_shards(
 ) -> dict[str, Any]:
     """Tokenize a curated folder into ``out``; returns the manifest (also written as manifest.json).
 
-    ``encoder``: ``hf`` (the tokenizers library, exact), ``tiktoken`` (the same vocabulary, about 5x
-    faster, see ``tokenizer.fast_encoder``) or ``auto`` (tiktoken when the tokenizer allows it)."""
+    ``encoder``: ``hf`` (the tokenizers library, exact; its threads follow ``RAYON_NUM_THREADS``, not
+    ``threads``), ``tiktoken`` (the same vocabulary, about 5x faster, see ``tokenizer.fast_encoder``) or
+    ``auto`` (tiktoken when the tokenizer allows it). With ``hf``, a special-token string written in a
+    file's code (``<|endoftext|>``) becomes the special id, as the library matches added tokens anywhere;
+    with tiktoken the code is always plain text."""
     tokenizer = load_tokenizer(tokenizer_path)
     fast = fast_encoder(tokenizer) if encoder in ("auto", "tiktoken") else None
     if encoder == "tiktoken" and fast is None:
@@ -181,6 +184,11 @@ def build_shards(
             return fast.encode_ordinary_batch(texts, num_threads=workers)
         return [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
 
+    def encode_one(text: str) -> list[int]:  # a batch call per metadata value would start a thread pool
+        if fast is not None:
+            return fast.encode_ordinary(text)
+        return tokenizer.encode(text, add_special_tokens=False).ids
+
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in [*out_dir.glob("shard-*.parquet"), *out_dir.glob("*.tmp"), out_dir / "manifest.json"]:
@@ -193,7 +201,7 @@ def build_shards(
         for row, (header, _), body_ids in zip(rows, parts, bodies, strict=True):
             # metadata tokens are the special ids, their values and the code plain text: a "<|endoftext|>"
             # written in a file's code never becomes the special token (with the tiktoken encoder)
-            ids = [i for token, value in header for i in (special[token], *encode([value])[0])] + body_ids
+            ids = [i for token, value in header for i in (special[token], *encode_one(value))] + body_ids
             language = row.get("language") or "unknown"
             writer.add(
                 {

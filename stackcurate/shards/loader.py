@@ -32,11 +32,21 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from stackcurate.shards.tokenizer import EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, load_tokenizer
+from stackcurate.shards.tokenizer import (
+    EOS,
+    FIM_MIDDLE,
+    FIM_PREFIX,
+    FIM_SUFFIX,
+    fast_encoder,
+    load_tokenizer,
+)
 
 
-def apply_fim(ids: list[int], tokenizer: Any, rng: random.Random, spm_rate: float) -> list[int]:
-    """One document's tokens in FIM form (PSM, or SPM with probability ``spm_rate``)."""
+def apply_fim(
+    ids: list[int], tokenizer: Any, rng: random.Random, spm_rate: float, fast: Any = None
+) -> list[int]:
+    """One document's tokens in FIM form (PSM, or SPM with probability ``spm_rate``). ``fast``: a tiktoken
+    encoder of the same vocabulary (``fast_encoder``) to re-encode the parts ~4x faster."""
     text = tokenizer.decode(ids, skip_special_tokens=False)
     if len(text) < 2:
         return ids
@@ -44,7 +54,11 @@ def apply_fim(ids: list[int], tokenizer: Any, rng: random.Random, spm_rate: floa
     prefix, middle, suffix = text[:low], text[low:high], text[high:]
 
     def encode(part: str) -> list[int]:
-        return tokenizer.encode(part, add_special_tokens=False).ids if part else []
+        if not part:
+            return []
+        if fast is not None:  # the same vocabulary, ~4x faster than the library on this hot path
+            return fast.encode(part, allowed_special="all")
+        return tokenizer.encode(part, add_special_tokens=False).ids
 
     pre, mid, suf = encode(prefix), encode(middle), encode(suffix)
     token = tokenizer.token_to_id
@@ -90,6 +104,11 @@ class ShardDataset(IterableDataset):
             for group in range(pq.ParquetFile(path).num_row_groups)
         ]
         self._tokenizer: Any = None
+        self._fast: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # DataLoader workers get a copy: they load the tokenizer themselves, on first use
+        return {**self.__dict__, "_tokenizer": None, "_fast": None}
 
     # -- position ------------------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
@@ -162,6 +181,7 @@ class ShardDataset(IterableDataset):
         rng = random.Random(f"{self.seed}|{self.epoch}|{reader}|fim")
         if self._tokenizer is None and (self.fim_rate > 0 or self.pack):
             self._tokenizer = load_tokenizer(self.tokenizer_path)
+            self._fast = fast_encoder(self._tokenizer) if self.fim_rate > 0 else None
         eos = self._tokenizer.token_to_id(EOS) if self._tokenizer is not None else None
         produced = 0
         chunks: list[np.ndarray] = []
