@@ -47,7 +47,7 @@ def apply_fim(
 ) -> list[int]:
     """One document's tokens in FIM form (PSM, or SPM with probability ``spm_rate``). ``fast``: a tiktoken
     encoder of the same vocabulary (``fast_encoder``) to re-encode the parts ~4x faster."""
-    text = tokenizer.decode(ids, skip_special_tokens=False)
+    text = fast.decode(ids) if fast is not None else tokenizer.decode(ids, skip_special_tokens=False)
     if len(text) < 2:
         return ids
     low, high = sorted(rng.randint(0, len(text)) for _ in range(2))
@@ -189,7 +189,8 @@ class ShardDataset(IterableDataset):
         for key, ids in self._documents(reader, readers):
             if self.fim_rate > 0 and rng.random() < self.fim_rate:
                 ids = np.asarray(
-                    apply_fim(ids.tolist(), self._tokenizer, rng, self.fim_spm_rate), dtype=np.int32
+                    apply_fim(ids.tolist(), self._tokenizer, rng, self.fim_spm_rate, self._fast),
+                    dtype=np.int32,
                 )
             if not self.pack:
                 produced += 1

@@ -250,3 +250,14 @@ def test_metadata_are_special_ids_and_code_never_is(corpus: dict[str, Path], tmp
     assert ids[0] == tokenizer.token_to_id(header[0][0])  # the metadata marker is the special token
     assert tokenizer.token_to_id("<|endoftext|>") not in ids  # the string in the code stays text
     assert tokenizer.decode(ids, skip_special_tokens=False).endswith('EOS = "<|endoftext|>"\n')
+
+
+def test_fim_with_the_fast_encoder_decodes_back(corpus: dict[str, Path]) -> None:
+    tokenizer = load_tokenizer(corpus["tokenizer"])
+    text = real_sources()[5][1]
+    ids = tokenizer.encode(text, add_special_tokens=False).ids
+    out = apply_fim(ids, tokenizer, random.Random(11), 0.0, fast_encoder(tokenizer))
+    prefix, middle, suffix = (tokenizer.token_to_id(t) for t in (FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX))
+    p, s, m = out.index(prefix), out.index(suffix), out.index(middle)
+    assert p == 0 < s < m
+    assert tokenizer.decode(out[p + 1 : s] + out[m + 1 :] + out[s + 1 : m]) == text
