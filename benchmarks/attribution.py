@@ -77,10 +77,10 @@ from stackcurate.attribution.index import (
     curated_bytes,
     fulltext_schema,
     iter_curated,
-    normalize_code,
 )
 from stackcurate.attribution.query import MAX_QUERY_TERMS, Attribution, Attributor
 from stackcurate.attribution.windows import TOKEN, token_spans, window_hashes_batch
+from stackcurate.filters.decontaminate import normalize as normalize_code
 
 EXTENSIONS = ("py", "c", "h", "js")
 MAX_BYTES = 1_000_000

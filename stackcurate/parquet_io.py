@@ -37,6 +37,14 @@ def list_parquet_files(folder: DataFolderLike) -> list[str]:
     )
 
 
+def write_table_atomic(folder: Any, name: str, table: pa.Table) -> None:
+    """Write ``table`` as ``name`` in ``folder`` under a temporary name, then rename it (zstd)."""
+    tmp = f"{name}.tmp-{uuid.uuid4().hex[:8]}"
+    with folder.open(tmp, "wb") as handle:
+        pq.write_table(table, handle, compression="zstd")
+    folder.mv(tmp, name)
+
+
 def count_rows(folder: DataFolderLike) -> int:
     """Rows of a stage folder, from the Parquet footers (no data read)."""
     data_folder = get_datafolder(folder)

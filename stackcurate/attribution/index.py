@@ -32,10 +32,6 @@ from stackcurate.errors import FatalError
 FIELDS = ("repo", "path", "commit", "license", "url")
 
 
-def normalize_code(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _identity(value: int) -> int:
     """rbloom's hash function: the values are already 64-bit hashes."""
     return value

@@ -30,6 +30,7 @@ from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
+from stackcurate.parquet_io import write_table_atomic
 from stackcurate.stage import FileFilter
 
 HASH_SCHEMA = pa.schema(
@@ -57,13 +58,6 @@ DECISION_SCHEMA = pa.schema(
 def content_hash(text: str) -> str:
     """xxh3-128 of the UTF-8 content, as 32 hex digits."""
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8"))
-
-
-def _write_atomic(folder: Any, name: str, table: pa.Table) -> None:
-    tmp = f"{name}.tmp-{uuid.uuid4().hex[:8]}"
-    with folder.open(tmp, "wb") as handle:
-        pq.write_table(table, handle, compression="zstd")
-    folder.mv(tmp, name)
 
 
 class ExactDedupHashes(PipelineStep):
@@ -177,7 +171,7 @@ class ExactDedupDecide(PipelineStep):
                     .alias("duplicate_repos"),
                 ).to_arrow()
                 origin_rank = origin[0] if isinstance(origin, tuple) else origin
-                _write_atomic(
+                write_table_atomic(
                     self.decisions,
                     f"{int(origin_rank):05d}/{bucket:05d}.parquet",
                     table.cast(DECISION_SCHEMA),

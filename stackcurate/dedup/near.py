@@ -42,6 +42,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from stackcurate.dedup.minhash import MinHasher, band_keys, pair_jaccard, shingle_hashes
+from stackcurate.parquet_io import write_table_atomic
 from stackcurate.stage import FileFilter
 
 #: bytes one bucket row costs at the pairs pass's peak: 17 read from the file, 17 as a frame, and sorting
@@ -81,13 +82,6 @@ def groups_for(files: int, bands: int, memory_mb: int, minimum: int = 1) -> int:
     """How many bucket groups keep one group of ``files * bands`` rows within ``memory_mb``."""
     need = math.ceil(files * bands * BUCKET_ROW_BYTES / (memory_mb * 1_000_000))
     return max(minimum, need)
-
-
-def _write_parquet(folder: Any, name: str, table: pa.Table) -> None:
-    tmp = f"{name}.tmp-{uuid.uuid4().hex[:8]}"
-    with folder.open(tmp, "wb") as handle:
-        pq.write_table(table, handle, compression="zstd")
-    folder.mv(tmp, name)
 
 
 def _frame(tables: list[pa.Table], schema: pa.Schema) -> pl.DataFrame:
@@ -209,7 +203,7 @@ class NearDedupSignatures(PipelineStep):
             writer.close()  # a ParquetWriter leaves a file object it was given open
             handle.close()
             self.folder.mv(f"{path}.tmp-{tag}", path)
-        _write_parquet(self.folder, f"docs/{rank:05d}.parquet", pa.Table.from_batches(docs, DOC_SCHEMA))
+        write_table_atomic(self.folder, f"docs/{rank:05d}.parquet", pa.Table.from_batches(docs, DOC_SCHEMA))
         if shingle_writer is not None and shingle_handle is not None:
             shingle_writer.close()
             shingle_handle.close()
@@ -283,7 +277,9 @@ class NearDedupPairs(PipelineStep):
                 pairs = candidate_pairs(buckets, self.all_pairs_up_to)
                 self.stat_update("bucket_rows", value=buckets.height)
                 self.stat_update("candidate_pairs", value=pairs.height)
-                _write_parquet(self.folder, f"pairs/{group:05d}.parquet", pairs.to_arrow().cast(PAIR_SCHEMA))
+                write_table_atomic(
+                    self.folder, f"pairs/{group:05d}.parquet", pairs.to_arrow().cast(PAIR_SCHEMA)
+                )
         return
         yield
 
@@ -371,7 +367,7 @@ class NearDedupClusters(PipelineStep):
         self.stat_update("near_duplicates", value=decided.height - clusters)
         for (origin,), part in decided.partition_by("origin", as_dict=True).items():
             table = part.drop("origin").sort("index").to_arrow().cast(DECISION_SCHEMA)
-            _write_parquet(self.folder, f"clusters/{int(origin):05d}.parquet", table)
+            write_table_atomic(self.folder, f"clusters/{int(origin):05d}.parquet", table)
         return
         yield
 

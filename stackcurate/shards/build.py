@@ -217,21 +217,21 @@ def build_shards(
             stats["rows"] += 1
             stats["tokens"] += len(ids)
     writer.close_shard()
-    manifest = make_manifest(out_dir, writer.shards, languages, tokenizer_path, seed, str(curated))
+    vocab_size = tokenizer.get_vocab_size()
+    manifest = make_manifest(writer.shards, languages, tokenizer_path, vocab_size, seed, str(curated))
     manifest["encoder"] = "tiktoken" if fast is not None else "hf"
     write_manifest(out_dir, manifest)
     return manifest
 
 
 def make_manifest(
-    out_dir: Path,
     shards: list[dict[str, Any]],
     languages: dict[str, dict[str, int]],
     tokenizer_path: str | Path,
+    vocab_size: int,
     seed: int,
     source: str,
 ) -> dict[str, Any]:
-    tokenizer = load_tokenizer(tokenizer_path)
     return {
         "format": "stackcurate-shards/1",
         "source": source,
@@ -240,7 +240,7 @@ def make_manifest(
         "tokenizer": {
             "path": str(Path(tokenizer_path).resolve()),
             "sha256": file_sha256(tokenizer_path),
-            "vocab_size": tokenizer.get_vocab_size(),
+            "vocab_size": vocab_size,
         },
         "schema": {field.name: str(field.type) for field in SHARD_SCHEMA},
         "total_rows": sum(s["rows"] for s in shards),
