@@ -2,7 +2,8 @@
 throughput, index sizes, the membership filter's false-positive rate, query latency and accuracy.
 
     python benchmarks/attribution.py [--mb 100] [--queries 300] [--steps 60] [--seed 0] [--work-dir DIR]
-                                     [--fp-rate 0.001] [--window 10] [--top-k 5] [--probes 200000] [--quick]
+                                     [--fp-rate 0.001] [--window 10] [--guard 4] [--top-k 5] [--probes 200000]
+                                     [--quick]
 
 Corpus: *.py, *.c, *.h and *.js files (UTF-8, not blank, under 1 MB) under this interpreter's site-packages:
 real code nobody on this project wrote. Sorted by path, shuffled with ``--seed``, exact duplicates (same
@@ -18,15 +19,16 @@ Everything runs in this process. The build is single-threaded apart from tantivy
 time (``resource.getrusage``, user + system, every thread of the process) is measured beside wall time;
 MB/s per core is MB / max(wall, CPU) seconds.
 
-1. Build: ``build_index(run, fp_rate, window)`` once, as ``stackcurate index build`` calls it (the numba
-   kernel is compiled / loaded from its cache by an untimed call before). Target >= 10 MB/s per core. Then
-   its parts alone, replicating what it does batch by batch: reading the curated Parquet
-   (``iter_curated``); the windows (``window_hashes_batch``, the ``tolist()`` of its hashes and
-   ``Bloom.update``); the full-text index (``tantivy.Document`` + ``add_document`` per file, ``commit``,
-   ``wait_merging_threads``) into a second folder.
-2. Sizes: the membership filter and the full-text index on disk, and per GB of code; windows (all, and
-   distinct); the filter's configured false-positive rate against the one measured with ``--probes``
-   random 64-bit integers that are no window hash, looked up with ``x in Attributor(run).bloom``.
+1. Build: ``build_index(run, fp_rate, window, guard)`` once, as ``stackcurate index build`` calls it (the
+   numba kernels are compiled / loaded from their cache by an untimed call before). Target >= 10 MB/s per
+   core. Then its parts alone, replicating what it does batch by batch: reading the curated Parquet
+   (``iter_curated``); the windows (``window_hashes_batch``, ``winnow``, the ``tolist()`` of the
+   fingerprints and ``Bloom.update``); the full-text index (``tantivy.Document`` + ``add_document`` per
+   file, ``commit``, ``wait_merging_threads``) into a second folder.
+2. Sizes: the membership filter and the full-text index on disk, and per GB of code; windows and
+   fingerprints (all, and distinct); the filter's configured false-positive rate against the one measured
+   with ``--probes`` random 64-bit integers that are no fingerprint, looked up with
+   ``x in Attributor(run).bloom``.
 3. Queries: ``Attributor(run).attribute(snippet, top_k)`` on ``--queries`` snippets after one untimed
    warm-up query; half copied from the corpus -- a random 10-40 line slice of a random file, a third of
    them re-indented (dedented, then indented by 2, 4, 8 spaces or a tab) -- and half not in the corpus:
@@ -72,14 +74,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stackcurate.attribution.index import (
-    _identity,
+    BLOOM_HASH,
     build_index,
     curated_bytes,
     fulltext_schema,
     iter_curated,
 )
 from stackcurate.attribution.query import MAX_QUERY_TERMS, Attribution, Attributor
-from stackcurate.attribution.windows import TOKEN, token_spans, window_hashes_batch
+from stackcurate.attribution.windows import TOKEN, token_spans, window_hashes_batch, winnow
 from stackcurate.filters.decontaminate import normalize as normalize_code
 
 EXTENSIONS = ("py", "c", "h", "js")
@@ -415,14 +417,15 @@ class Build:
 def measure_build(run_dir: Path, work: Path, mb: float, args: argparse.Namespace) -> Build:
     print("\n1. index build")
     with clocked() as warm:
-        window_hashes_batch(["warm = up(the, numba, kernel) + 1"], args.window)
+        sample, sample_counts = window_hashes_batch(["warm = up(the, numba, kernel) + 1"], args.window)
+        winnow(sample, sample_counts, args.guard)
     print(
         f"  numba kernel compile / cache load (the first call, not in the figures below): {warm.wall:.2f} s"
     )
     table = BuildTable()
     main_thread = time.thread_time()
     with clocked() as whole:
-        meta = build_index(run_dir, fp_rate=args.fp_rate, window=args.window)
+        meta = build_index(run_dir, fp_rate=args.fp_rate, window=args.window, guard=args.guard)
     main_thread = time.thread_time() - main_thread
     rate = mb / max(whole.wall, whole.cpu)
     note = f"target >= {TARGET_BUILD_MB_S:g} MB/s per core: {met(rate >= TARGET_BUILD_MB_S)}"
@@ -441,13 +444,16 @@ def measure_build(run_dir: Path, work: Path, mb: float, args: argparse.Namespace
     texts = [[row.get("content") or "" for row in rows] for rows in batches]
     from rbloom import Bloom
 
-    bloom = Bloom(max(1000, meta["bytes"] // 5), args.fp_rate, _identity)
-    kernel, listing, updating = Clock(), Clock(), Clock()
+    bloom = Bloom(meta["bloom_capacity"], args.fp_rate, BLOOM_HASH)
+    kernel, winnowing, listing, updating = Clock(), Clock(), Clock(), Clock()
     chunks: list[np.ndarray] = []
     for batch in texts:
         with clocked() as step:
-            hashes, _ = window_hashes_batch(batch, args.window)
+            hashes, counts = window_hashes_batch(batch, args.window)
         add(kernel, step)
+        with clocked() as step:
+            hashes = hashes[winnow(hashes, counts, args.guard)]
+        add(winnowing, step)
         with clocked() as step:
             values = hashes.view(np.int64).tolist()
         add(listing, step)
@@ -457,7 +463,7 @@ def measure_build(run_dir: Path, work: Path, mb: float, args: argparse.Namespace
         chunks.append(hashes)
         del values
     windows = Clock()
-    for part in (kernel, listing, updating):
+    for part in (kernel, winnowing, listing, updating):
         add(windows, part)
 
     import tantivy
@@ -495,8 +501,9 @@ def measure_build(run_dir: Path, work: Path, mb: float, args: argparse.Namespace
     table.row("  read curated Parquet (iter_curated)", mb, reading)
     table.row("  windows + Bloom", mb, windows)
     table.row("    window_hashes_batch (numba)", mb, kernel)
-    table.row("    hashes.tolist()", mb, listing)
-    table.row("    Bloom.update (Python hash per window)", mb, updating)
+    table.row("    winnow (numba)", mb, winnowing)
+    table.row("    fingerprints.tolist()", mb, listing)
+    table.row("    Bloom.update (hash call per fingerprint)", mb, updating)
     table.row("  full-text index (tantivy)", mb, fulltext)
     table.row("    Document + add_document per file", mb, adding)
     table.row("    commit", mb, committing)
@@ -540,23 +547,25 @@ def measure_sizes(build: Build, attributor: Attributor, probes: int, seed: int) 
     ):
         size = meta[key]
         print(f"  {label:42}{size / 1e6:>8.1f}{size / 1e6 / gb:>20.0f}{size / meta['bytes']:>13.2f}")
-    windows, unique = meta["windows"], max(len(distinct), 1)
+    windows, fingerprints, unique = meta["windows"], meta["fingerprints"], max(len(distinct), 1)
     print(
         f"  windows of {meta['window_tokens']} tokens: {windows:,}, one per"
-        f" {meta['bytes'] / max(windows, 1):.2f} bytes of code; {unique:,} distinct"
-        f" ({unique / max(windows, 1):.1%}), one per"
-        f" {meta['bytes'] / unique:.2f} bytes"
+        f" {meta['bytes'] / max(windows, 1):.2f} bytes of code; fingerprints (winnowed by"
+        f" {meta['guard']}): {fingerprints:,} ({fingerprints / max(windows, 1):.1%} of the windows),"
+        f" {unique:,} distinct ({unique / max(fingerprints, 1):.1%}),"
+        f" one per {meta['bytes'] / unique:.2f} bytes"
     )
     bloom = attributor.bloom
     bits = bloom.size_in_bits
     capacity = meta["bloom_capacity"]
     needed = -math.log(meta["fp_rate"]) / math.log(2) ** 2  # bits per item at the configured rate
     print(
-        f"  Bloom filter: capacity {capacity:,} (bytes of code / 3) = {capacity / unique:.2f} x the"
-        f" distinct windows; {bits / unique:.1f} bits per distinct window where {needed:.1f}"
+        f"  Bloom filter: capacity {capacity:,} = {capacity / unique:.2f} x the"
+        f" distinct fingerprints; {bits / unique:.1f} bits per distinct fingerprint where {needed:.1f}"
     )
     print(
-        f"  give rate {meta['fp_rate']:g} (sized for the distinct windows: {unique * needed / 8e6:.1f} MB,"
+        f"  give rate {meta['fp_rate']:g} (sized for the distinct fingerprints:"
+        f" {unique * needed / 8e6:.1f} MB,"
         f" {unique * needed / 8e6 / gb:.0f} MB per GB); approx_items {bloom.approx_items:,.0f}"
     )
     rng = random.Random(seed + 2)
@@ -575,7 +584,7 @@ def measure_sizes(build: Build, attributor: Attributor, probes: int, seed: int) 
         f" estimated) {theory:.2g}"
     )
     print(
-        f"  measured {rate:.6f}: {hits} of {len(candidates):,} random 64-bit ints that are no window hash"
+        f"  measured {rate:.6f}: {hits} of {len(candidates):,} random 64-bit ints that are no fingerprint"
         f" (95% interval {low:.6f}-{high:.6f}); <= configured: {met(rate <= meta['fp_rate'])}"
     )
     print(
@@ -850,6 +859,7 @@ def parse_args() -> argparse.Namespace:
         "--fp-rate", type=float, default=0.001, help="the membership filter's configured rate"
     )
     parser.add_argument("--window", type=int, default=10, help="window tokens")
+    parser.add_argument("--guard", type=int, default=4, help="winnowing guard (1: every window)")
     parser.add_argument("--top-k", type=int, default=5, help="candidates per query")
     parser.add_argument("--probes", type=int, default=200_000, help="random ints probing the Bloom filter")
     parser.add_argument(
@@ -900,8 +910,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
     print(f"            {len({f.repo for f in corpus})} top-level folders (repos)")
     print(f"run         {run_dir}: {len(shards)} curated Parquet files, written in {writing.wall:.1f} s")
     print(
-        f"index       fp_rate {args.fp_rate:g}, window {args.window} tokens, tantivy heap 128 MB,"
-        " 1 writer thread"
+        f"index       fp_rate {args.fp_rate:g}, window {args.window} tokens, guard {args.guard},"
+        " tantivy heap 128 MB, 1 writer thread"
     )
     print(
         f"machine     {os.cpu_count()} CPUs; tantivy {version('tantivy')}, rbloom {version('rbloom')},"

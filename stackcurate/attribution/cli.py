@@ -29,10 +29,12 @@ def cmd_build(args: argparse.Namespace) -> int:
             args.run_dir,
             fp_rate=args.fp_rate,
             window=args.window,
+            guard=args.guard,
             progress=lambda files, nbytes: progress.update(task, completed=nbytes, files=files),
         )
     print(
-        f"indexed {meta['files']:,} files ({meta['bytes'] / 1e6:.1f} MB, {meta['windows']:,} windows) in "
+        f"indexed {meta['files']:,} files ({meta['bytes'] / 1e6:.1f} MB, "
+        f"{meta['fingerprints']:,} fingerprints) in "
         f"{meta['seconds']:.1f}s: membership filter {meta['bloom_bytes'] / 1e6:.1f} MB "
         f"(false-positive rate {meta['fp_rate']}), full-text index {meta['fulltext_bytes'] / 1e6:.1f} MB"
     )
@@ -54,7 +56,8 @@ def cmd_attribute(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict()))
         return 0
     print(
-        f"{result.verdict}: {result.found} of {result.windows} windows ({result.fraction:.0%}) in the dataset"
+        f"{result.verdict}: {result.found} of {result.fingerprints} fingerprints ({result.fraction:.0%})"
+        " in the dataset"
     )
     for start, end in result.spans:
         line = snippet.count("\n", 0, start) + 1
@@ -74,11 +77,19 @@ def add_parsers(commands: Any) -> None:
     build = actions.add_parser(
         "build",
         help="membership filter + full-text index of a run's curated output",
-        description="Build <RUN_DIR>/index: a Bloom filter of 10-token windows and a BM25 full-text index.",
+        description="Build <RUN_DIR>/index: a Bloom filter of winnowed 10-token windows and a BM25 "
+        "full-text index.",
     )
     build.add_argument("run_dir", metavar="RUN_DIR")
     build.add_argument("--fp-rate", type=float, default=0.001, help="membership false-positive rate")
     build.add_argument("--window", type=int, default=10, help="tokens per window (default 10)")
+    build.add_argument(
+        "--guard",
+        type=int,
+        default=4,
+        help="winnowing: one fingerprint of every GUARD consecutive windows goes into the filter (default 4;"
+        " 1 keeps every window)",
+    )
     build.set_defaults(func=cmd_build)
     attribute = commands.add_parser(
         "attribute",

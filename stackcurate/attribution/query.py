@@ -1,7 +1,9 @@
 """``stackcurate attribute``: is a snippet in the dataset, and where did it come from?
 
-The snippet's windows (``index.window_hashes``) are looked up in the membership filter: the fraction found,
-and the character spans covered by found windows (merged) -- the parts that look copied. Then a BM25 query
+The snippet's fingerprints (its winnowed windows, ``attribution.windows``) are looked up in the membership
+filter: the fraction found, and the character spans covered by the windows of found fingerprints (merged)
+-- the parts that look copied. A snippet of fewer than ``window + guard - 1`` tokens (13) is too short to
+tell: its fingerprints need not be the corpus'. Then a BM25 query
 of the snippet's distinct identifiers and keywords finds ``top_k`` candidate files in the full-text index;
 for each, the longest exact overlap with the snippet (the longest run of the snippet's consecutive windows
 found in the file: exact up to whitespace, linear time) is measured in characters of the snippet, and
@@ -17,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from stackcurate.attribution.index import _identity, index_dir
-from stackcurate.attribution.windows import TOKEN, token_spans, window_hashes_batch
+from stackcurate.attribution.index import BLOOM_HASH, index_dir
+from stackcurate.attribution.windows import TOKEN, token_spans, window_hashes_batch, winnow
 from stackcurate.errors import FatalError
 
 MAX_QUERY_TERMS = 48
@@ -37,7 +39,7 @@ class Candidate:
 
 @dataclass
 class Attribution:
-    windows: int
+    fingerprints: int
     found: int
     fraction: float
     spans: list[tuple[int, int]] = field(default_factory=list)
@@ -45,7 +47,7 @@ class Attribution:
 
     @property
     def verdict(self) -> str:
-        if self.windows == 0:
+        if self.fingerprints == 0:
             return "too short to tell"
         if self.fraction >= 0.5:
             return "likely copied from the dataset"
@@ -73,18 +75,22 @@ class Attributor:
             )
         self.meta = json.loads((root / "meta.json").read_text())
         self.window = int(self.meta["window_tokens"])
-        self.bloom = Bloom.load(str(root / "membership.bloom"), _identity)
+        self.guard = int(self.meta.get("guard", 1))  # indexes built before winnowing hold every window
+        self.bloom = Bloom.load(str(root / "membership.bloom"), BLOOM_HASH)
         self.index = tantivy.Index.open(str(root / "fulltext"))
         self.index.reload()
         self.searcher = self.index.searcher()
 
     def _spans(self, text: str) -> tuple[int, int, list[tuple[int, int]]]:
         tokens = token_spans(text)
-        hashes, _ = window_hashes_batch([text], self.window)
+        hashes, counts = window_hashes_batch([text], self.window)
         assert len(hashes) == max(0, len(tokens) - self.window + 1), "tokenizer and kernel disagree"
-        found = [h in self.bloom for h in hashes.view(np.int64).tolist()]
+        if len(hashes) < self.guard:
+            return 0, 0, []  # too short: its fingerprints need not be the corpus'
+        chosen = winnow(hashes, counts, self.guard).tolist()
+        found = [h in self.bloom for h in hashes[chosen].view(np.int64).tolist()]
         spans: list[tuple[int, int]] = []
-        for i, hit in enumerate(found):
+        for i, hit in zip(chosen, found, strict=True):
             if not hit:
                 continue
             start, end = tokens[i][0], tokens[i + self.window - 1][1]
@@ -92,7 +98,7 @@ class Attributor:
                 spans[-1] = (spans[-1][0], max(spans[-1][1], end))
             else:
                 spans.append((start, end))
-        return len(hashes), sum(found), spans
+        return len(chosen), sum(found), spans
 
     def _query(self, text: str) -> Any:
         words: dict[str, None] = {}
@@ -130,8 +136,9 @@ class Attributor:
         return tokens[best_start + best - 1 + self.window - 1][1] - tokens[best_start][0]
 
     def attribute(self, snippet: str, top_k: int = 5) -> Attribution:
-        windows, found, spans = self._spans(snippet)
-        result = Attribution(windows, found, round(found / windows, 4) if windows else 0.0, spans)
+        fingerprints, found, spans = self._spans(snippet)
+        fraction = round(found / fingerprints, 4) if fingerprints else 0.0
+        result = Attribution(fingerprints, found, fraction, spans)
         query = self._query(snippet)
         if query is None:
             return result

@@ -4,6 +4,12 @@ Tokens: runs of word bytes (ASCII letters, digits, ``_`` and every non-ASCII byt
 stays inside its word) or single other non-blank ASCII characters; ASCII blanks separate tokens and are
 otherwise ignored, which makes the windows insensitive to reformatting. A window is ``window`` consecutive
 tokens; its hash folds the tokens' FNV-1a hashes with a multiply-xor and murmur3's finaliser (64 bits).
+
+Fingerprints (``winnow``): of every ``guard`` consecutive windows the one with the smallest hash (the
+rightmost on a tie), as MOSS does (Schleimer, Wilkerson and Aiken, "Winnowing", SIGMOD 2003). About
+2 / (guard + 1) of the windows are fingerprints, and a passage of at least ``window + guard - 1`` tokens
+shared by two texts yields the same fingerprints in both: the choice in a run of ``guard`` windows depends
+on those windows alone.
 """
 
 from __future__ import annotations
@@ -63,6 +69,38 @@ def _windows_kernel(
                 hashes[written] = _fmix64(w)
                 written += 1
         counts[doc] = written - before
+
+
+@njit(cache=True)
+def _winnow_kernel(hashes: np.ndarray, counts: np.ndarray, guard: int, chosen: np.ndarray) -> int:
+    written = 0
+    base = 0
+    for doc in range(counts.shape[0]):
+        n = counts[doc]
+        last = -1
+        if n == 0:
+            continue
+        for start in range(max(1, n - guard + 1)):
+            best = start
+            for j in range(start + 1, min(start + guard, n)):
+                if hashes[base + j] <= hashes[base + best]:
+                    best = j
+            if best != last:
+                chosen[written] = base + best
+                written += 1
+                last = best
+        base += n
+    return written
+
+
+def winnow(hashes: np.ndarray, counts: np.ndarray, guard: int) -> np.ndarray:
+    """Indices into ``hashes`` of the fingerprints of each text (``counts`` windows per text, in order):
+    the smallest hash of every ``guard`` consecutive windows of a text, each index once."""
+    if guard < 1:
+        raise ValueError(f"guard must be at least 1, got {guard}")
+    chosen = np.empty(len(hashes), dtype=np.int64)
+    written = _winnow_kernel(hashes, counts.astype(np.int64), guard, chosen)
+    return chosen[:written]
 
 
 def window_hashes_batch(texts: list[str], window: int) -> tuple[np.ndarray, np.ndarray]:

@@ -90,7 +90,12 @@ def purge_run(run_dir: str | Path, opt_out: OptOutList) -> dict[str, Any]:
         from stackcurate.attribution.index import build_index
 
         settings = json.loads(index_meta.read_text())
-        build_index(root, fp_rate=settings["fp_rate"], window=settings["window_tokens"])
+        build_index(
+            root,
+            fp_rate=settings["fp_rate"],
+            window=settings["window_tokens"],
+            guard=settings.get("guard", 1),
+        )
     report = {
         "digest": opt_out.digest,
         "purged": datetime.now(UTC).isoformat(timespec="seconds"),

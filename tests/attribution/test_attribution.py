@@ -10,7 +10,7 @@ import pytest
 from conftest import MIT_TEXT
 
 from stackcurate.attribution.query import Attributor
-from stackcurate.attribution.windows import token_spans, window_hashes_batch
+from stackcurate.attribution.windows import token_spans, window_hashes_batch, winnow
 from stackcurate.cli import main
 from stackcurate.optout.store import OptOutStore
 
@@ -69,6 +69,30 @@ def test_the_kernel_and_the_span_tokenizer_agree() -> None:
     assert a.tolist() == b.tolist()  # reformatting does not change windows
 
 
+def test_every_fingerprint_of_a_long_enough_passage_is_a_fingerprint_of_its_source() -> None:
+    """Winnowing's guarantee, which lets the filter hold one window in three: a passage of at least
+    window + guard - 1 tokens has only fingerprints its source has too."""
+    rng = random.Random(1)
+    for text in stdlib_sources().values():
+        hashes, counts = window_hashes_batch([text], 10)
+        source = set(hashes[winnow(hashes, counts, 4)].tolist())
+        assert 0.3 < len(source) / max(len(set(hashes.tolist())), 1) < 0.5 or len(hashes) < 50
+        spans = token_spans(text)
+        for _ in range(5):
+            size = rng.randint(13, 60)
+            if len(spans) <= size:
+                continue
+            start = rng.randrange(len(spans) - size)
+            passage = text[spans[start][0] : spans[start + size - 1][1]]
+            part, part_counts = window_hashes_batch([passage], 10)
+            assert set(part[winnow(part, part_counts, 4)].tolist()) <= source
+    hashes, counts = window_hashes_batch(["a b c d e f g h i j k l m n o p", "x", "1 2 3 4 5 6 7 8 9 10"], 10)
+    chosen = winnow(hashes, counts, 4)
+    assert counts.tolist() == [7, 0, 1] and chosen[-1] == 7
+    assert chosen.tolist() == sorted(set(chosen.tolist()))
+    assert winnow(hashes, counts, 1).tolist() == list(range(8))  # guard 1: every window
+
+
 def test_a_copied_reformatted_snippet_is_found_ranked_first_with_its_license(
     indexed_run: dict[str, Path],
 ) -> None:
@@ -97,6 +121,8 @@ def test_new_code_is_not_in_the_dataset(
     path.write_text(snippet)
     assert main(["attribute", str(path), "--run", str(indexed_run["out"]), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["verdict"] == "not in the dataset"
+    short = Attributor(indexed_run["out"]).attribute("return x + y")  # 4 tokens: under one window
+    assert short.verdict == "too short to tell" and short.fingerprints == 0
 
 
 def test_measured_false_positive_rate_is_near_the_configured_one(indexed_run: dict[str, Path]) -> None:
