@@ -47,7 +47,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "executor.workers": args.workers,
         "keep_rejects": True if args.keep_rejects else None,
     }
-    for text in args.set or ():
+    overrides = {key: value for key, value in overrides.items() if value is not None}  # flags not given
+    for text in args.set or ():  # `--set stages.shards=null` removes a stage
         key, value = parse_override(text)
         overrides[key] = value
     return overrides

@@ -189,9 +189,33 @@ class Stages(Section):
     shards: ShardsStage | None = None
 
 
+#: the passes a run may have (``stackcurate.plan``), for per-pass executor resources
+PASS_NAMES = (
+    "clone",
+    "filter",
+    "exact_hash",
+    "exact_decide",
+    "near_signatures",
+    "near_pairs",
+    "near_clusters",
+    "curate",
+)
+
+
+class PassResources(Section):
+    """What one task of a pass reserves; unset values fall back to the executor's."""
+
+    cpus_per_task: float | None = Field(None, gt=0)
+    mem_per_cpu_gb: float | None = Field(None, gt=0)
+
+
 class ExecutorSettings(Section):
     """How tasks run. ``tasks``: how many shards each pass is cut into (part of the run's identity: the
-    output files are per task). ``workers``: tasks run at once (default: the machine's cores)."""
+    output files are per task). ``workers``: tasks run at once (default: the machine's cores; on Ray, the
+    cluster's). ``cpus_per_task`` / ``mem_per_cpu_gb``: what a task reserves (Ray schedules by them; the
+    local executor runs ``workers / cpus_per_task`` tasks at once), per pass in ``resources``.
+    ``max_retries``: how many times the tasks of a pass that did not complete (a worker died, an error)
+    are run again before the run stops; a rerun of the same command resumes after that."""
 
     kind: Literal["local", "ray"] = "local"
     tasks: int = Field(4, ge=1)
@@ -199,10 +223,27 @@ class ExecutorSettings(Section):
     ray_address: str | None = None
     cpus_per_task: float = Field(1, gt=0)
     mem_per_cpu_gb: float = Field(1, gt=0)
+    max_retries: int = Field(2, ge=0)
+    resources: dict[str, PassResources] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_passes(self) -> ExecutorSettings:
+        unknown = sorted(set(self.resources) - set(PASS_NAMES))
+        if unknown:
+            raise ValueError(f"resources for unknown passes {unknown}; passes are {', '.join(PASS_NAMES)}")
+        return self
 
     @property
     def resolved_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
+
+    def for_pass(self, name: str) -> tuple[float, float]:
+        """``(cpus_per_task, mem_per_cpu_gb)`` of pass ``name``."""
+        own = self.resources.get(name, PassResources())
+        return (
+            own.cpus_per_task if own.cpus_per_task is not None else self.cpus_per_task,
+            own.mem_per_cpu_gb if own.mem_per_cpu_gb is not None else self.mem_per_cpu_gb,
+        )
 
 
 class PipelineConfig(Section):
@@ -224,7 +265,15 @@ class PipelineConfig(Section):
         A run directory records it; resuming with a config that changes the output is refused."""
         # None values are left out, so a stage added to the schema later does not change old runs' identity
         data = self.model_dump(mode="json", exclude_none=True)
-        for key in ("kind", "workers", "ray_address", "cpus_per_task", "mem_per_cpu_gb"):
+        for key in (
+            "kind",
+            "workers",
+            "ray_address",
+            "cpus_per_task",
+            "mem_per_cpu_gb",
+            "max_retries",
+            "resources",
+        ):
             data["executor"].pop(key, None)
         data.pop("out")
         data["stages"]["clone"].pop("work_dir", None)
@@ -297,8 +346,7 @@ def load_config(path: str | None, overrides: dict[str, Any] | None = None) -> Pi
             raise FatalError(f"pipeline file {path} must hold a mapping at the top level")
         data = loaded or {}
     for key, value in (overrides or {}).items():
-        if value is not None:
-            set_dotted(data, key, value)
+        set_dotted(data, key, value)
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as error:

@@ -9,6 +9,7 @@ never import ray (STYLE.md rule 1).
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import tempfile
 from collections import deque
@@ -24,8 +25,8 @@ from loguru import logger
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{function}:{line} - {message}"
 
 
-def run_task(executor: Any, rank: int, node_rank: int = -1) -> PipelineStats:
-    """Run one task of ``executor``'s pipeline; see the module docstring."""
+def run_task(executor: Any, rank: int, node_rank: int = -1, where: str = "") -> PipelineStats:
+    """Run one task of ``executor``'s pipeline; see the module docstring. ``where``: the machine, logged."""
     if executor.is_rank_completed(rank):
         logger.info(f"task {rank} already completed, skipping")
         return PipelineStats()
@@ -35,7 +36,7 @@ def run_task(executor: Any, rank: int, node_rank: int = -1) -> PipelineStats:
     logger.remove()
     logger.add(logfile, level="DEBUG", format=LOG_FORMAT, colorize=False)
     logger.add(sys.stderr, level="WARNING", format=f"task {rank} | {{level}} | {{message}}", colorize=False)
-    logger.info(f"task {rank}/{executor.world_size} started (pid {os.getpid()})")
+    logger.info(f"task {rank}/{executor.world_size} started (pid {os.getpid()}{where})")
     try:
         data = None
         for step in executor.pipeline:
@@ -79,8 +80,11 @@ class LocalExecutor(LocalPipelineExecutor):
 
 
 class RayExecutor(RayPipelineExecutor):
-    """``RayPipelineExecutor`` (one Ray task per datatrove task, retried when a worker dies) running tasks
-    through ``run_task``. Needs ``ray.init()`` first; ``stackcurate.runner`` does it."""
+    """``RayPipelineExecutor`` (one Ray task per datatrove task, resubmitted when its worker dies) running
+    tasks through ``run_task``, which logs the node each ran on. Needs ``ray.init()`` first;
+    ``stackcurate.runner`` does it."""
 
     def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> PipelineStats:
-        return run_task(self, rank, node_rank)
+        # the node: its host and raylet (two nodes may share a host, as in the cluster tests)
+        node = f", host {socket.gethostname()}, raylet {os.environ.get('RAY_RAYLET_PID', '?')}"
+        return run_task(self, rank, node_rank, node)

@@ -58,20 +58,63 @@ def _pass_complete(layout: RunLayout, name: str, tasks: int) -> bool:
 
 
 def make_executor(cfg: PipelineConfig, run_pass: Pass, layout: RunLayout) -> Any:
+    """The executor of one pass, with the pass's resources (``executor.resources``)."""
     settings = cfg.executor
-    workers = min(settings.resolved_workers, run_pass.tasks)
+    cpus, mem_per_cpu_gb = settings.for_pass(run_pass.name)
     if settings.kind == "ray":
+        if settings.workers is None:  # as many tasks at once as the cluster has room for
+            import ray
+
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
+        else:
+            workers = settings.workers
         return RayExecutor(
             run_pass.steps,
             tasks=run_pass.tasks,
-            workers=workers,
+            workers=min(workers, run_pass.tasks),
             logging_dir=layout.logs(run_pass.name),
-            cpus_per_task=settings.cpus_per_task,
-            mem_per_cpu_gb=settings.mem_per_cpu_gb,
+            cpus_per_task=cpus,
+            mem_per_cpu_gb=mem_per_cpu_gb,
         )
+    workers = max(1, int(settings.resolved_workers // cpus))
     return LocalExecutor(
-        run_pass.steps, tasks=run_pass.tasks, workers=workers, logging_dir=layout.logs(run_pass.name)
+        run_pass.steps,
+        tasks=run_pass.tasks,
+        workers=min(workers, run_pass.tasks),
+        logging_dir=layout.logs(run_pass.name),
     )
+
+
+def _run_pass(cfg: PipelineConfig, run_pass: Pass, layout: RunLayout, console: Console) -> None:
+    """Run the pass's incomplete tasks; run those still incomplete again, ``executor.max_retries`` times.
+
+    On Ray a task whose worker dies is first resubmitted by datatrove's executor within an attempt."""
+    attempts = 1 + cfg.executor.max_retries
+    for attempt in range(1, attempts + 1):
+        executor = make_executor(cfg, run_pass, layout)
+        error: Exception | None = None
+        try:
+            with _ProgressMonitor(console, layout, run_pass):
+                executor.run()
+        except FatalError:
+            raise
+        except Exception as raised:
+            error = raised
+        if _pass_complete(layout, run_pass.name, run_pass.tasks):
+            return
+        missing = executor.get_incomplete_ranks(skip_completed=True)
+        cause = f"{type(error).__name__}: {error}" if error else f"tasks {missing} did not complete"
+        if attempt < attempts:
+            console.print(
+                f"warning: pass {run_pass.name}: {cause}; running them again "
+                f"(retry {attempt} of {cfg.executor.max_retries})"
+            )
+            logger.warning(f"pass {run_pass.name} attempt {attempt}: {cause}")
+            continue
+        raise FatalError(
+            f"pass {run_pass.name} failed after {attempts} attempt(s): {cause}\n"
+            f"see the task logs in {layout.logs(run_pass.name)}/logs/; rerun the same command to resume"
+        ) from error
 
 
 class _ProgressMonitor:
@@ -138,7 +181,13 @@ def _init_ray(cfg: PipelineConfig) -> None:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=cfg.executor.resolved_workers, include_dashboard=False, log_to_driver=False)
+        # "local": a new instance here, never a cluster that RAY_ADDRESS or /tmp/ray names
+        ray.init(
+            address="local",
+            num_cpus=cfg.executor.resolved_workers,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
 
 
 def _record_opt_out(cfg: PipelineConfig, manifest: dict[str, Any], console: Console) -> None:
@@ -210,23 +259,7 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
                 _init_ray(cfg)
                 ray_started = True
             started = time.monotonic()
-            executor = make_executor(cfg, run_pass, layout)
-            try:
-                with _ProgressMonitor(console, layout, run_pass):
-                    executor.run()
-            except FatalError:
-                raise
-            except Exception as error:
-                raise FatalError(
-                    f"pass {spec.name} failed: {type(error).__name__}: {error}\n"
-                    f"see the task logs in {layout.logs(spec.name)}/logs/; rerun the same command to resume"
-                ) from error
-            if not _pass_complete(layout, spec.name, run_pass.tasks):
-                missing = executor.get_incomplete_ranks(skip_completed=True)
-                raise FatalError(
-                    f"pass {spec.name}: tasks {missing} did not complete; see {layout.logs(spec.name)}/logs/ "
-                    "and rerun the same command to resume"
-                )
+            _run_pass(cfg, run_pass, layout, console)
             result.seconds[spec.name] = time.monotonic() - started
             result.ran.append(spec.name)
             if not console.is_terminal:

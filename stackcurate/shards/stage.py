@@ -1,13 +1,22 @@
 """The last step of ``stackcurate run`` when the pipeline has a ``shards`` section: train the tokenizer if
 asked, then tokenize ``<out>/curated`` into ``<out>/shards``. Both are skipped when already done
-(``<out>/tokenizer.json``, a verified ``<out>/shards/manifest.json``), so a resumed run picks up here."""
+(``<out>/tokenizer.json``, a verified ``<out>/shards/manifest.json``), so a resumed run picks up here.
+
+With the run on object storage (``--out s3://...``) this step runs on the driver in a local staging folder:
+the curated Parquet is downloaded there, the tokenizer and shards are made as for a local run, then
+uploaded -- the shards first, ``manifest.json`` last, so a manifest in the bucket means complete shards.
+The driver needs local disk for the curated output plus the shards (``docs/scaling.md``)."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from datatrove.io import get_datafolder
 from rich.console import Console
 
 from stackcurate.config import PipelineConfig
@@ -21,6 +30,8 @@ def write_shards(cfg: PipelineConfig, console: Console) -> dict[str, Any] | None
     settings = cfg.stages.shards
     if settings is None:
         return None
+    if is_remote(cfg.out):
+        return _write_remote_shards(cfg, console)
     layout = RunLayout(cfg.out)
     shards_dir = Path(layout.join("shards"))
     tokenizer = Path(settings.tokenizer) if settings.tokenizer else Path(layout.join("tokenizer.json"))
@@ -49,3 +60,47 @@ def write_shards(cfg: PipelineConfig, console: Console) -> dict[str, Any] | None
         f"{len(manifest['shards'])} shards ({time.monotonic() - started:.1f}s) -> {shards_dir}"
     )
     return {"tokenizer": str(tokenizer), "rows": manifest["total_rows"], "tokens": manifest["total_tokens"]}
+
+
+def is_remote(path: str) -> bool:
+    """Whether ``path`` is an fsspec URL other than ``file://`` (object storage, ...)."""
+    return "://" in path and not path.startswith("file://")
+
+
+def _write_remote_shards(cfg: PipelineConfig, console: Console) -> dict[str, Any] | None:
+    settings = cfg.stages.shards
+    assert settings is not None
+    run = get_datafolder(cfg.out)
+    if run.exists("shards/manifest.json"):
+        return None  # uploaded last: the shards before it are complete
+    staging = Path(tempfile.mkdtemp(prefix="stackcurate-shards-"))
+    try:
+        curated = staging / "curated"
+        curated.mkdir()
+        names = sorted(run.list_files("curated", glob_pattern="*.parquet"))
+        for name in names:
+            run.get(name, str(curated / Path(name).name))
+        if settings.tokenizer is None and run.exists("tokenizer.json"):
+            run.get("tokenizer.json", str(staging / "tokenizer.json"))
+        local = cfg.model_copy(deep=True)
+        local.out = str(staging)
+        summary = write_shards(local, console)
+        if summary is None:
+            return None
+        if settings.tokenizer is None:
+            if not run.exists("tokenizer.json"):
+                run.put(str(staging / "tokenizer.json"), "tokenizer.json")
+            summary["tokenizer"] = cfg.out.rstrip("/") + "/tokenizer.json"
+        shards = staging / "shards"
+        manifest = json.loads((shards / "manifest.json").read_text())  # name the bucket, not the staging
+        manifest["source"] = RunLayout(cfg.out).curated
+        manifest["tokenizer"]["path"] = summary["tokenizer"]
+        (shards / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        for path in sorted(shards.glob("shard-*.parquet")):
+            run.put(str(path), f"shards/{path.name}")
+        run.put(str(shards / "manifest.json"), "shards/manifest.json.tmp")
+        run.mv("shards/manifest.json.tmp", "shards/manifest.json")
+        console.print(f"shards uploaded to {cfg.out.rstrip('/')}/shards")
+        return summary
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
