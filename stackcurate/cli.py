@@ -2,7 +2,7 @@
 
 stackcurate sample-repos OUT_DIR          installed Python distributions -> local git repos + repos.csv
 stackcurate run PIPELINE.yaml             run a pipeline (``--dry-run`` prints the resolved config)
-stackcurate stats RUN_DIR [--json]        per-stage counts of a run
+stackcurate stats RUN_DIR [--json]        per-stage counts and dataset statistics (--html report, --compare)
 """
 
 from __future__ import annotations
@@ -87,16 +87,44 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from stackcurate.stats.run_stats import collect_run_stats
-    from stackcurate.stats.table import stages_table
+    from stackcurate.stats.report import collect_report
+    from stackcurate.stats.table import compare_tables, report_tables, stages_table
 
-    stats = collect_run_stats(args.run_dir)
+    # the dataset sections need the curated output; without it (an unfinished run) the table and --json
+    # still show the stage counts, while --html and --compare say what is missing
+    needs_curated = bool(args.html or args.compare)
+    # a comparison needs no distributions: only the HTML report and the plain report show them
+    distributions = bool(args.html or not args.compare)
+    report = collect_report(
+        args.run_dir, top_repos=args.top, require_curated=needs_curated, distributions=distributions
+    )
+    comparison = None
+    if args.compare:
+        from stackcurate.stats.compare import compare_reports
+
+        try:
+            other = collect_report(args.compare, top_repos=args.top, distributions=False)
+        except FatalError as error:
+            raise FatalError(f"--compare {args.compare}: {error}") from None
+        comparison = compare_reports(report, other)
     if args.json:
-        print(json.dumps(stats, indent=2))
+        print(json.dumps(comparison if comparison is not None else report, indent=2))
+    elif comparison is not None:
+        _stdout_console().print(compare_tables(comparison))
     else:
-        _stdout_console().print(stages_table(stats))
-        if not stats["complete"]:
-            Console(stderr=True).print("note: the run is not complete; counts cover the finished tasks only")
+        console = _stdout_console()
+        console.print(stages_table(report))
+        if report["dataset"] is not None:
+            console.print(report_tables(report))
+        else:
+            Console(stderr=True).print(f"note: {args.run_dir} has no curated output: no dataset statistics")
+    if not report["complete"]:
+        Console(stderr=True).print("note: the run is not complete; counts cover the finished tasks only")
+    if args.html:
+        from stackcurate.stats.html import write_report_html
+
+        written = write_report_html(report, args.html, comparison)
+        Console(stderr=True).print(f"report written to {written}")
     return 0
 
 
@@ -187,11 +215,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = commands.add_parser(
         "stats",
-        help="per-stage counts of a run",
-        description="Files and bytes in and out of every stage of a run, removals by reason, time per stage.",
+        help="per-stage counts and dataset statistics of a run; HTML report with charts; compare two runs",
+        description="Files and bytes in and out of every stage of a run, removals by reason, time per stage; "
+        "then what the curated output holds: files, bytes and tokens per language, repositories, files and "
+        "bytes per license, the removal waterfall, near-duplicate cluster sizes, PII replaced by type, file "
+        "size and line length distributions, the top repositories by kept bytes.",
     )
     stats.add_argument("run_dir", metavar="RUN_DIR")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a self-contained HTML report with charts (opens offline: no scripts, no links)",
+    )
+    stats.add_argument(
+        "--compare",
+        metavar="RUN_B",
+        help="compare with run RUN_B: counts of both and the change (RUN_B - RUN_DIR) per language, "
+        "license and removal reason",
+    )
+    stats.add_argument("--top", type=int, default=20, help="repositories in the top list (default: 20)")
     stats.set_defaults(func=_cmd_stats)
 
     from stackcurate.pii.cli import add_parser as add_pii_parser

@@ -5,12 +5,15 @@
 - ``GET|POST /attribute``: paste code, see whether it is in the dataset and its likely sources (needs
   ``stackcurate index build RUN_DIR``);
 - ``POST /opt-out`` files a *pending* request in the opt-out log (approval only from the CLI) and redirects
-  to ``GET /requests/<id>``, which shows its status.
+  to ``GET /requests/<id>``, which shows its status;
+- ``GET /stats``: the run's statistics with the charts of ``stackcurate stats --html`` (computed on the first
+  visit, then kept).
 
 Defences: every input is validated with the CLI's rules (``stackcurate.optout.store``); Jinja escapes all
 output; the form carries a CSRF token (Flask-WTF); request bodies are capped (``max_body_bytes``); each
 client address gets ``rate_limit`` requests per ``rate_window_s`` (429 beyond); responses forbid scripts,
-framing and MIME sniffing (Content-Security-Policy ``default-src 'none'``).
+framing and MIME sniffing (Content-Security-Policy ``default-src 'none'``; ``/stats`` also allows ``data:``
+images, its charts).
 """
 
 from __future__ import annotations
@@ -28,9 +31,12 @@ import polars as pl
 from stackcurate.errors import FatalError
 from stackcurate.optout.apply import OptOutList
 from stackcurate.optout.store import OptOutError, OptOutStore, normalize_target
+from stackcurate.stats.html import TEMPLATES as STATS_TEMPLATES
 
 REQUEST_ID = re.compile(r"req-\d{6}")
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+#: the statistics page embeds its charts as PNG data URIs
+STATS_CSP = f"{CSP}; img-src data:"
 
 
 class RateLimiter:
@@ -77,13 +83,17 @@ def create_app(
     try:
         from flask import Flask, abort, redirect, render_template, request, url_for
         from flask_wtf.csrf import CSRFError, CSRFProtect
+        from jinja2 import ChoiceLoader, FileSystemLoader
     except ImportError:
         raise FatalError("stackcurate serve needs Flask: pip install flask flask-wtf") from None
     root = Path(run_dir)
     owners = owner_index(root)
     store = OptOutStore(opt_out_dir)
     limiter = RateLimiter(rate_limit, rate_window_s)
-    app = Flask(__name__, template_folder=str(Path(__file__).with_name("templates")))
+    templates = Path(__file__).with_name("templates")
+    app = Flask(__name__, template_folder=str(templates))
+    # stats.html includes the statistics body (stats/templates/) that the standalone report shows too
+    app.jinja_loader = ChoiceLoader([FileSystemLoader(str(path)) for path in (templates, STATS_TEMPLATES)])
     app.config.update(
         SECRET_KEY=os.urandom(32),
         MAX_CONTENT_LENGTH=max_body_bytes,
@@ -105,7 +115,7 @@ def create_app(
 
     @app.after_request
     def headers(response: Any) -> Any:
-        response.headers["Content-Security-Policy"] = CSP
+        response.headers["Content-Security-Policy"] = STATS_CSP if request.endpoint == "stats" else CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -167,6 +177,24 @@ def create_app(
 
             attributor.append(Attributor(root))
         return page("attribute.html", result=attributor[0].attribute(snippet), snippet=snippet)
+
+    statistics: dict[str, Any] = {}
+    statistics_lock = threading.Lock()
+
+    @app.get("/stats")
+    def stats() -> Any:
+        with statistics_lock:  # one computation, however many visitors arrive at once
+            if not statistics:
+                from stackcurate.stats.html import report_context
+                from stackcurate.stats.report import collect_report
+
+                try:
+                    report = collect_report(root)
+                except FatalError as error:
+                    return page("stats.html", 404, error=str(error))
+                report["run"] = root.name  # not the server's path
+                statistics.update(report_context(report))
+        return page("stats.html", **statistics)
 
     @app.get("/requests/<request_id>")
     def show_request(request_id: str) -> Any:
