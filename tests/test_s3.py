@@ -48,7 +48,10 @@ def s3_env() -> Iterator[dict[str, str]]:
 
 
 def test_a_run_reads_its_list_from_and_writes_its_output_to_s3(
-    s3_env: dict[str, str], git_repo_factory: Callable[..., Path], tmp_path: Path
+    s3_env: dict[str, str],
+    git_repo_factory: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import fsspec
 
@@ -92,6 +95,15 @@ def test_a_run_reads_its_list_from_and_writes_its_output_to_s3(
     # nothing half-written is left under a final name, and the credentials are nowhere in the run
     assert not [path for path in fs.find("corpus/runs/starcoder") if path.endswith(".tmp")]
     assert SECRET not in fs.cat("corpus/runs/starcoder/run.json").decode()
+
+    # the statistics read the run where it is
+    capsys.readouterr()
+    assert main(["stats", str(reference), "--json"]) == 0
+    local_stats = json.loads(capsys.readouterr().out)
+    assert main(["stats", "s3://corpus/runs/starcoder", "--json"]) == 0
+    remote_stats = json.loads(capsys.readouterr().out)
+    assert remote_stats["dataset"] == local_stats["dataset"] and remote_stats["dataset"]["files"] > 0
+    assert remote_stats["languages"] == local_stats["languages"]
 
     # a rerun of the finished run does nothing
     again = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **s3_env}, timeout=300)
