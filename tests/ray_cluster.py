@@ -5,7 +5,8 @@ namespace: ``netns.run_in_netns``).
 
 starts ``ray start --head`` and a second node with ``ray start --address`` (each its own raylet, object
 store and workers), runs ``stackcurate run ARGS --ray-address 127.0.0.1:PORT`` in a scenario, writes what
-happened to ``WORK_DIR/scenario.json`` and stops the cluster. Scenarios:
+happened to ``WORK_DIR/scenario.json`` and stops the cluster (its own processes only: the cluster has its own
+temp dir, which its daemons' command lines name). Scenarios:
 
 - ``plain``: one run.
 - ``kill-task``: once a pass has a completed task and another running, SIGKILL a running task's worker
@@ -16,6 +17,7 @@ happened to ``WORK_DIR/scenario.json`` and stops the cluster. Scenarios:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -52,12 +54,42 @@ def completions(out: Path, pass_name: str) -> int:
     return len(list(folder.iterdir())) if folder.is_dir() else 0
 
 
-def task_workers() -> list[psutil.Process]:
-    found = []
+def cluster_processes(temp_dir: str) -> list[psutil.Process]:
+    """This cluster's daemons (their command lines name its temp dir) and every process under them; other
+    Ray instances on the machine are left alone."""
+    found: dict[int, psutil.Process] = {}
     for process in psutil.process_iter(["cmdline"]):
-        if any("RankWorker.run_for_rank" in part for part in process.info["cmdline"] or []):
-            found.append(process)
+        if any(temp_dir in part for part in process.info["cmdline"] or []):
+            try:
+                for member in [process, *process.children(recursive=True)]:
+                    found[member.pid] = member
+            except psutil.NoSuchProcess:
+                continue
+    return list(found.values())
+
+
+def task_workers(temp_dir: str) -> list[psutil.Process]:
+    """The cluster's processes running a pipeline task (datatrove's ``RankWorker`` actors)."""
+    found = []
+    for process in cluster_processes(temp_dir):
+        try:
+            if any("RankWorker.run_for_rank" in part for part in process.cmdline()):
+                found.append(process)
+        except psutil.NoSuchProcess:
+            continue
     return found
+
+
+def stop_cluster(temp_dir: str) -> None:
+    """SIGKILL this cluster's processes (``ray stop`` would stop every Ray instance of the machine)."""
+    for _ in range(3):
+        processes = cluster_processes(temp_dir)
+        if not processes:
+            return
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(processes, timeout=10)
 
 
 def run(command: list[str]) -> subprocess.Popen[str]:
@@ -86,7 +118,7 @@ def main() -> int:
             killed: list[int] = []
             while not killed and process.poll() is None and time.monotonic() < deadline:
                 if completions(out, "clone") >= 1:
-                    for worker in task_workers()[:1]:
+                    for worker in task_workers(temp_dir)[:1]:
                         tree = [worker, *worker.children(recursive=True)]
                         for victim in tree:
                             victim.send_signal(signal.SIGKILL)
@@ -109,7 +141,7 @@ def main() -> int:
         report["returncode"] = process.returncode
         report["output"] = output[-6000:]
     finally:
-        ray("stop", "--force")
+        stop_cluster(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
     (work / "scenario.json").write_text(json.dumps(report, indent=2))
     return 0
