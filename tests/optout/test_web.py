@@ -109,6 +109,7 @@ def test_in_headless_chromium(served: tuple[str, Path]) -> None:
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(flag)
     driver: Any = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.implicitly_wait(15)  # a click submits a form: look up elements of the next page once it is there
     try:
         driver.get(base + "/")
         driver.find_element(By.ID, "name").send_keys("alice")
@@ -134,6 +135,7 @@ def test_in_headless_chromium(served: tuple[str, Path]) -> None:
         error = driver.find_element(By.ID, "form-error").text
         assert "invalid contact" in error and INJECTED in error  # shown as text, not run
         assert driver.title != "pwned"
+        driver.implicitly_wait(0)  # expecting none: do not wait for one
         assert driver.find_elements(By.TAG_NAME, "script") == []
         requests = OptOutStore(record).requests()
         assert [(r.target, r.status) for r in requests.values()] == [("alice", "pending")]
