@@ -36,6 +36,9 @@ class CloneStage(Section):
     timeout_s: float = Field(600.0, gt=0)
     retries: int = Field(2, ge=0)
     work_dir: str | None = None
+    crash_limit: int = Field(
+        2, ge=1, description="a repository whose task died this many times while on it is skipped"
+    )
 
 
 class LicenseStage(Section):
@@ -279,6 +282,7 @@ class PipelineConfig(Section):
         data["stages"]["clone"].pop("work_dir", None)
         data["stages"]["clone"].pop("timeout_s")
         data["stages"]["clone"].pop("retries")
+        data["stages"]["clone"].pop("crash_limit")
         if data["stages"].get("licenses"):
             for key in ("memo", "memo_path", "batch_repos"):
                 data["stages"]["licenses"].pop(key, None)

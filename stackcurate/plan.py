@@ -118,6 +118,7 @@ def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pa
         failures_folder=layout.failures("clone"),
         progress_folder=layout.logs("clone"),
         opt_out=opt_out_list(cfg),
+        crash_limit=clone.crash_limit,
     )
     steps: list[PipelineStep] = [reader]
     licenses = cfg.stages.licenses

@@ -157,3 +157,52 @@ def test_a_run_killed_midway_resumes_to_the_same_output(
         if (resumed / "01_clone" / ".tmp").exists()
         else True
     )
+
+
+@pytest.mark.slow
+def test_a_repository_that_keeps_killing_its_task_is_skipped_and_recorded(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The task dies (SIGKILL, as the OOM killer would) whenever it is on one repository: after
+    ``crash_limit`` (2) deaths there the repository is skipped and recorded, and the rest is kept."""
+    healthy = make_repos(git_repo_factory, tmp_path, count=3, files=3)
+    poison = git_repo_factory(
+        "evil/huge", {"LICENSE": MIT_TEXT, **{f"gen/m{i}.py": python_file(5000 + i) for i in range(1500)}}
+    )
+    lines = healthy.read_text().splitlines()
+    listing = tmp_path / "with-poison.csv"
+    listing.write_text("\n".join([*lines[:3], f"{poison},1,0", *lines[3:]]) + "\n")
+    reference, out = tmp_path / "reference", tmp_path / "run"
+    common = ["--tasks", "1", "--workers", "1"]
+    assert main(["run", PIPELINE, "--repos", str(healthy), "--out", str(reference), *common]) == 0
+
+    command = [sys.executable, "-m", "stackcurate.cli", "run", PIPELINE, "--repos", str(listing)]
+    command += ["--out", str(out), *common]
+    marker = out / "failures" / "clone" / "in_progress" / "00000.json"
+    for death in (1, 2):
+        process = subprocess.Popen(
+            command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                on = json.loads(marker.read_text())
+            except (OSError, ValueError):
+                on = {}
+            if on.get("repo") == "evil/huge" and on.get("starts") == death:
+                os.killpg(process.pid, signal.SIGKILL)
+                break
+            time.sleep(0.005)
+        assert process.wait() == -signal.SIGKILL, f"death {death}: the task was not on evil/huge in time"
+
+    assert main(["run", *command[4:]]) == 0
+    assert sorted_rows(out / "curated") == sorted_rows(reference / "curated")
+    failures = [
+        json.loads(line) for line in (out / "failures" / "clone" / "00000.jsonl").read_text().splitlines()
+    ]
+    assert [(f["repo"], f["reason"]) for f in failures] == [("evil/huge", "crashed")]
+    assert "died 2 times" in failures[0]["error"]
+    assert not marker.exists()
+    stats = json.loads((out / "logs" / "clone" / "stats" / "00000.json").read_text())
+    clone = next(step for step in stats if step["name"].endswith(": clone"))
+    assert clone["stats"]["repos_failed_crashed"] == 1

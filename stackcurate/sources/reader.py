@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
@@ -33,6 +33,14 @@ class GitRepoReader(PipelineStep):
     are never cloned; counted by task 0 only), ``files_in``/``bytes_in``
     (every tree entry; bytes as git records them), ``skipped_<reason>``, ``files_out``, ``bytes_out``.
     Failed repositories are also written to ``failures_folder/<rank>.jsonl`` with their error message.
+
+    Repositories that kill their task: before each repository the task records which one it is on, and
+    how many times it has been started, in ``failures_folder/in_progress/<rank>.json`` (removed when the
+    task's repositories are done). A task that died (killed, out of memory, an unexpected error) is run
+    again by the executor (``executor.max_retries``) or by a rerun of the command; when it comes back to
+    the repository it died on and that repository has already been started ``crash_limit`` times, the
+    repository is skipped and recorded as failed (``repos_failed_crashed``), so one poisonous repository
+    cannot stop a run.
     """
 
     name = "clone"
@@ -51,6 +59,7 @@ class GitRepoReader(PipelineStep):
         failures_folder: DataFolderLike | None = None,
         progress_folder: DataFolderLike | None = None,
         opt_out: OptOutList | None = None,
+        crash_limit: int = 2,
     ):
         super().__init__()
         self.repos_list = repos_list
@@ -63,6 +72,7 @@ class GitRepoReader(PipelineStep):
         self.failures_folder = get_datafolder(failures_folder) if failures_folder is not None else None
         self.progress_folder = get_datafolder(progress_folder) if progress_folder is not None else None
         self.opt_out = opt_out
+        self.crash_limit = crash_limit
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
@@ -84,9 +94,19 @@ class GitRepoReader(PipelineStep):
         failures: list[dict[str, object]] = []
         if self.work_dir:
             Path(self.work_dir).mkdir(parents=True, exist_ok=True)
-        for entry in mine:
+        died_on = self._read_in_progress(rank)
+        for index, entry in enumerate(mine):
             self.stat_update("repos_in")
+            starts = 1
+            if died_on is not None and died_on.get("index") == index and died_on.get("repo") == entry.name:
+                starts = int(died_on.get("starts", 0)) + 1
             try:
+                if starts > self.crash_limit:
+                    raise ItemError(
+                        "crashed",
+                        f"{entry.name}: its task died {starts - 1} times while on this repository; skipped",
+                    )
+                self._write_in_progress(rank, {"index": index, "repo": entry.name, "starts": starts})
                 yield from self._read_repository(entry)
                 self.stat_update("repos_ok")
             except ItemError as error:
@@ -104,6 +124,33 @@ class GitRepoReader(PipelineStep):
             if progress:
                 progress.advance()
         self._write_failures(rank, failures)
+        if self.failures_folder is not None and self.failures_folder.exists(f"in_progress/{rank:05d}.json"):
+            self.failures_folder.rm(f"in_progress/{rank:05d}.json")
+
+    def _read_in_progress(self, rank: int) -> dict[str, Any] | None:
+        """The repository an earlier attempt of this task was on when it died, if it did."""
+        name = f"in_progress/{rank:05d}.json"
+        if self.failures_folder is None or not self.failures_folder.exists(name):
+            return None
+        try:
+            with self.failures_folder.open(name, "r") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return None  # unreadable: count from zero again
+        if isinstance(data, dict):
+            logger.warning(
+                f"task {rank}: an earlier attempt died on {data.get('repo')} (started {data.get('starts')}x)"
+            )
+            return data
+        return None
+
+    def _write_in_progress(self, rank: int, data: dict[str, object]) -> None:
+        if self.failures_folder is None:
+            return
+        name = f"in_progress/{rank:05d}.json"
+        with self.failures_folder.open(name + ".tmp", "w") as handle:
+            json.dump(data, handle)
+        self.failures_folder.mv(name + ".tmp", name)
 
     def _read_repository(self, entry: RepoEntry) -> Iterator[Document]:
         languages = load_language_map(self.rules_dir)
