@@ -147,10 +147,10 @@ class GitRepoReader(PipelineStep):
     def _write_in_progress(self, rank: int, data: dict[str, object]) -> None:
         if self.failures_folder is None:
             return
-        name = f"in_progress/{rank:05d}.json"
-        with self.failures_folder.open(name + ".tmp", "w") as handle:
+        # written in place, one small write per repository (a single PUT on object storage); a copy torn by
+        # a kill mid-write reads as unreadable, which counts from zero again
+        with self.failures_folder.open(f"in_progress/{rank:05d}.json", "w") as handle:
             json.dump(data, handle)
-        self.failures_folder.mv(name + ".tmp", name)
 
     def _read_repository(self, entry: RepoEntry) -> Iterator[Document]:
         languages = load_language_map(self.rules_dir)
