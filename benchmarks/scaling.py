@@ -54,20 +54,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from stackcurate.config import PASS_NAMES
 from stackcurate.sources.sample import make_sample_repos
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ROOT / "pipelines" / "starcoder.yaml"
-PASSES = (
-    "clone",
-    "filter",
-    "exact_hash",
-    "exact_decide",
-    "near_signatures",
-    "near_pairs",
-    "near_clusters",
-    "curate",
-)
+PASSES = PASS_NAMES  # the StarCoder pipeline has every pass
 SHORT = ("clone", "filter", "ex_hash", "ex_dec", "near_sig", "near_pr", "near_cl", "curate")
 PASS_LINE = re.compile(r"^pass (\w+): (\d+) tasks done in ([\d.]+)\s*s", re.MULTILINE)
 WORKERS = (1, 2)
