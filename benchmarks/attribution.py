@@ -72,6 +72,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from common import candidate_files
 
 from stackcurate.attribution.index import (
     BLOOM_HASH,
@@ -114,22 +115,7 @@ class SourceFile:
 def collect_corpus(root: Path, mb: float, seed: int) -> tuple[list[SourceFile], int, Counter[str]]:
     """Shuffled candidate files under ``root`` until ``mb`` MB of content; the number of candidates and what
     was skipped on the way."""
-    candidates: list[str] = []
-    seen: set[str] = set()
-    for folder, dirs, names in os.walk(root):
-        dirs.sort()
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in sorted(names):
-            ext = name.rsplit(".", 1)[-1] if "." in name else ""
-            if ext not in EXTENSIONS or name.startswith("__editable__"):
-                continue  # __editable__ finders are made by pip for this project's own install
-            full = os.path.join(folder, name)
-            real = os.path.realpath(full)
-            if real in seen or not os.path.isfile(real):
-                continue
-            seen.add(real)
-            if 0 < os.path.getsize(real) < MAX_BYTES:
-                candidates.append(full)
+    candidates = candidate_files(root, EXTENSIONS, MAX_BYTES)
     random.Random(seed).shuffle(candidates)
     budget = int(mb * 1e6)
     corpus: list[SourceFile] = []

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from common import first_repos
 from datatrove.data import Document
 
 from stackcurate.config import DecontaminateStage, QualityStage
@@ -58,7 +59,6 @@ from stackcurate.filters.language import LanguageFilter
 from stackcurate.filters.notebooks import NOTEBOOK_LANGUAGE, NotebookConverter
 from stackcurate.filters.quality import QualityFilter, load_quality_rules, score_batch
 from stackcurate.schema import rows_to_documents
-from stackcurate.sources.sample import make_sample_repos
 
 BATCH = 256
 QUICK_REPOS = 40
@@ -70,15 +70,7 @@ QUICK_FILES = 2000
 
 def clone_run(sample_dir: Path, work_dir: Path, repos: int | None) -> Path:
     """Run the clone pass (``stackcurate run``, clone stage only) once; return the run directory."""
-    repos_csv = sample_dir / "repos.csv"
-    if not repos_csv.exists():
-        made = make_sample_repos(sample_dir)
-        print(f"made {len(made)} sample repositories in {sample_dir}")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    if repos:
-        lines = repos_csv.read_text().splitlines()
-        repos_csv = work_dir / f"repos-first-{repos}.csv"
-        repos_csv.write_text("\n".join(lines[: repos + 1]) + "\n")
+    repos_csv = first_repos(sample_dir, work_dir, repos)
     run_dir = work_dir / (f"run-first-{repos}" if repos else "run-all")
     pipeline = work_dir / f"{run_dir.name}.yaml"
     pipeline.write_text(

@@ -55,6 +55,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from common import candidate_files
+
 from stackcurate.pii.recognizers import PiiRules, load_pii_rules
 from stackcurate.pii.redact import PiiScanner, Span, redact
 
@@ -95,23 +97,7 @@ class SourceFile:
 def collect_corpus(root: Path, files: int, seed: int) -> tuple[list[SourceFile], int, int]:
     """The first ``files`` readable source files of the shuffled candidates under ``root``; the number of
     candidates (by extension and size), and how many were skipped on the way (not UTF-8, unreadable)."""
-    candidates: list[str] = []
-    seen: set[str] = set()
-    for folder, dirs, names in os.walk(root):
-        dirs.sort()
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in sorted(names):
-            ext = name.rsplit(".", 1)[-1] if "." in name else ""
-            if ext not in EXTENSIONS or name.startswith("__editable__"):
-                continue  # __editable__ finders are made by pip for this project's own install
-            full = os.path.join(folder, name)
-            real = os.path.realpath(full)
-            if real in seen or not os.path.isfile(real):
-                continue
-            seen.add(real)
-            size = os.path.getsize(real)
-            if 0 < size < MAX_BYTES:
-                candidates.append(full)
+    candidates = candidate_files(root, EXTENSIONS, MAX_BYTES)
     random.Random(seed).shuffle(candidates)
     corpus: list[SourceFile] = []
     skipped = 0

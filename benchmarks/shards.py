@@ -78,6 +78,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from common import candidate_files
 
 from stackcurate.shards.build import build_shards, format_document, iter_curated_rows, verify_shards
 from stackcurate.shards.tokenizer import (
@@ -119,21 +120,7 @@ CURATED_SCHEMA = pa.schema(
 def collect_files(root: Path, files: int, seed: int) -> tuple[list[tuple[str, str]], int]:
     """The first ``files`` readable ``*.py`` files of the shuffled candidates under ``root`` as (path under
     root, text); and how many candidates there were."""
-    candidates: list[str] = []
-    seen: set[str] = set()
-    for folder, dirs, names in os.walk(root):
-        dirs.sort()
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in sorted(names):
-            if not name.endswith(".py") or name.startswith("__editable__"):
-                continue  # __editable__ finders are made by pip for this project's own install
-            full = os.path.join(folder, name)
-            real = os.path.realpath(full)
-            if real in seen or not os.path.isfile(real):
-                continue
-            seen.add(real)
-            if 0 < os.path.getsize(real) < MAX_BYTES:
-                candidates.append(full)
+    candidates = candidate_files(root, ("py",), MAX_BYTES)
     # a seeded order that a package installed later does not reshuffle: by a hash of (seed, path)
     candidates.sort(key=lambda full: hashlib.sha1(f"{seed}|{os.path.relpath(full, root)}".encode()).digest())
     corpus: list[tuple[str, str]] = []

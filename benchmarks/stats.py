@@ -45,6 +45,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import first_repos
+
 ROOT = Path(__file__).resolve().parents[1]
 STARCODER = ROOT / "pipelines" / "starcoder.yaml"
 QUICK_REPOS, QUICK_SCALE = 20, 3
@@ -58,17 +60,7 @@ MODES = ("report", "content", "html")
 
 def make_run(sample_dir: Path, work_dir: Path, repos: int | None) -> Path:
     """``stackcurate run pipelines/starcoder.yaml`` over the (first ``repos``) sample repositories, once."""
-    repos_csv = sample_dir / "repos.csv"
-    if not repos_csv.exists():
-        from stackcurate.sources.sample import make_sample_repos
-
-        made = make_sample_repos(sample_dir)
-        print(f"made {len(made)} sample repositories in {sample_dir}")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    if repos:
-        lines = repos_csv.read_text().splitlines()
-        repos_csv = work_dir / f"repos-first-{repos}.csv"
-        repos_csv.write_text("\n".join(lines[: repos + 1]) + "\n")
+    repos_csv = first_repos(sample_dir, work_dir, repos)
     run_dir = work_dir / (f"run-first-{repos}" if repos else "run-all")
     if (run_dir / "run.json").exists() and "completed" in json.loads((run_dir / "run.json").read_text()):
         return run_dir
