@@ -20,7 +20,7 @@ def cmd_request(args: argparse.Namespace) -> int:
     filed = _store(args).request(kind, target, args.contact)
     print(
         f"{filed.id}: {filed.kind} {filed.target} is pending; a maintainer approves it with "
-        f"`stackcurate opt-out approve {filed.id}`"
+        f"`stackcurate opt-out approve {filed.id}` (or `approve --{filed.kind} {filed.target}`)"
     )
     return 0
 
@@ -33,7 +33,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     for filed in requests:
         note = f"  ({filed.reason})" if filed.reason else ""
-        print(f"{filed.id}  {filed.status:<8}  {filed.kind:<5}  {filed.target}  {filed.created}{note}")
+        contact = filed.contact or "-"  # contacts are shown here, to maintainers, and never on the web
+        head = f"{filed.id}  {filed.status:<8}  {filed.kind:<5}  {filed.target}"
+        print(f"{head}  {contact}  {filed.created}{note}")
     if not requests:
         print("no requests" + (f" with status {args.status}" if args.status else ""))
     return 0
@@ -43,9 +45,25 @@ def cmd_decide(args: argparse.Namespace) -> int:
     from stackcurate.optout.apply import OptOutList
 
     status = "approved" if args.opt_out_command == "approve" else "rejected"
-    decided = _store(args).decide(args.request_id, status, getattr(args, "reason", None))
+    store = _store(args)
+    request_id = args.request_id
+    if args.owner or args.repo:
+        if request_id:
+            raise FatalError("give a request ID or --owner/--repo, not both")
+        kind, target = ("owner", args.owner) if args.owner else ("repo", args.repo)
+        pending = store.pending_for(kind, target)
+        if not pending:
+            raise FatalError(f"no pending request for {kind} {target}; see `stackcurate opt-out list`")
+        request_id = pending[0].id
+    elif not request_id:
+        raise FatalError("give a request ID, or --owner NAME / --repo OWNER/NAME")
+    decided = store.decide(request_id, status, getattr(args, "reason", None))
     digest = OptOutList.load(args.opt_out_dir).digest
-    print(f"{decided.id}: {decided.kind} {decided.target} {decided.status}; opt-out list version {digest}")
+    for each in decided:
+        print(f"{each.id}: {each.kind} {each.target} {each.status}; opt-out list version {digest}")
+    contacts = sorted({each.contact for each in decided if each.contact})
+    if contacts:
+        print(f"tell the requesters: {', '.join(contacts)}")
     if status == "approved":
         print("new runs leave it out; purge runs already written: `stackcurate opt-out purge RUN_DIR`")
     return 0
@@ -116,11 +134,18 @@ def add_parsers(commands: Any) -> None:
     listing.add_argument("--status", choices=["pending", "approved", "rejected"])
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_list)
-    approve = actions.add_parser("approve", parents=[common], help="approve a pending request")
-    approve.add_argument("request_id", metavar="ID")
+    decide = argparse.ArgumentParser(add_help=False)
+    decide.add_argument("request_id", metavar="ID", nargs="?", help="a request id (from `list`)")
+    by_target = decide.add_mutually_exclusive_group()
+    by_target.add_argument("--owner", metavar="NAME", help="the pending requests for this owner")
+    by_target.add_argument("--repo", metavar="OWNER/NAME", help="the pending requests for this repository")
+    approve = actions.add_parser(
+        "approve", parents=[common, decide], help="approve a pending request (and its target's others)"
+    )
     approve.set_defaults(func=cmd_decide)
-    reject = actions.add_parser("reject", parents=[common], help="reject a pending request")
-    reject.add_argument("request_id", metavar="ID")
+    reject = actions.add_parser(
+        "reject", parents=[common, decide], help="reject a pending request (and its target's others)"
+    )
     reject.add_argument("--reason", required=True)
     reject.set_defaults(func=cmd_decide)
     check = actions.add_parser("check", parents=[common], help="an owner's repositories and files in a run")

@@ -5,11 +5,20 @@ from it, kept in a folder versioned with the pipeline (``opt_out/`` by default).
 ("owner" or "repo"), "target", "contact", "status": "pending"}``; a decision appends the same ``id`` with
 ``status`` ``approved`` or ``rejected``, ``decided`` and (for a rejection) ``reason``. A request's state is
 its last line. Nothing is ever rewritten, so the file's history (and git's) is the audit trail.
+
+The record is private by design. Request ids are unguessable (``req-`` and 128 random bits,
+``secrets.token_urlsafe``), so nobody can walk the log through the web page; logs written before that
+(ids ``req-000001``...) are read as they are. Contacts leave the record only through the command line
+(``opt-out list``): ``Request.public()`` is what pages show. Several people may ask for the same target
+(the real owner after a stranger, say): each request is recorded, and a decision applies to every pending
+request for that target, so every requester's page shows the outcome and ``opt-out approve`` prints every
+contact to tell. Only the same contact asking again for a live target is refused.
 ``approved.txt`` (one ``owner`` or ``owner/name`` per line, lower case, sorted) is regenerated from the log
 after every decision; its sha256 is the list's version, which every run records.
 
 Writers take an exclusive ``flock`` on ``requests.jsonl.lock`` for the read-check-append cycle, so two
-processes filing requests at once neither lose a line nor interleave bytes, and a duplicate is caught.
+processes filing requests at once neither lose a line nor interleave bytes, and a repeat from the same
+contact is caught.
 Targets follow GitHub's naming rules (owner: 1-39 letters, digits or single hyphens, not at either end;
 repository: 1-100 letters, digits, ``.``, ``_``, ``-``, not ``.`` or ``..``) and match case-insensitively.
 """
@@ -21,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,7 +85,17 @@ class Request:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field that is set, contact included: for the command line and the log only."""
         return {key: value for key, value in self.__dict__.items() if value is not None}
+
+    def public(self) -> dict[str, str]:
+        """What anyone may see: kind, target and status (never the contact, nor when it was filed)."""
+        return {"id": self.id, "kind": self.kind, "target": self.target, "status": self.status}
+
+
+def new_request_id() -> str:
+    """An unguessable request id: ``req-`` and 22 URL-safe characters (128 random bits)."""
+    return "req-" + secrets.token_urlsafe(16)
 
 
 def _now() -> str:
@@ -138,52 +158,72 @@ class OptOutStore:
             os.close(fd)
 
     def request(self, kind: str, target: str, contact: str | None = None) -> Request:
-        """File a pending request. Raises ``OptOutError`` for a malformed target or contact, or when the
-        same target already has a pending or approved request (or is covered by an approved owner)."""
+        """File a pending request. Raises ``OptOutError`` for a malformed target or contact, when the target
+        is already approved (or covered by an approved owner), or when the same contact already has a live
+        request for it. A request for a target someone else asked for is recorded: the decision covers both.
+        No message names another request's id or contact."""
         canonical = normalize_target(kind, target)
         if contact is not None:
             contact = contact.strip() or None
         if contact is not None and (len(contact) > 254 or not EMAIL.fullmatch(contact)):
-            raise OptOutError(f"invalid contact {contact!r}: an email address")
+            raise OptOutError("invalid contact: an email address such as name@example.org")
         with self._locked():
-            existing = self.requests()
-            for other in existing.values():
-                live = other.status in ("pending", "approved")
-                if live and (other.kind, other.target) == (kind, canonical):
-                    raise OptOutError(
-                        f"duplicate request: {other.id} already asks for {kind} {canonical} ({other.status})"
-                    )
+            for other in self.requests().values():
+                same = (other.kind, other.target) == (kind, canonical)
+                if same and other.status == "approved":
+                    raise OptOutError(f"{kind} {canonical} is already opted out (approved)")
+                if same and other.status == "pending" and contact is not None and other.contact == contact:
+                    raise OptOutError(f"this contact already asked for {kind} {canonical} (pending)")
                 covering = other.kind == "owner" and other.status == "approved"
                 if kind == "repo" and covering and canonical.split("/")[0] == other.target:
-                    raise OptOutError(
-                        f"{canonical} is already covered by {other.id}, approved for owner {other.target}"
-                    )
-            request = Request(f"req-{len(existing) + 1:06d}", _now(), kind, canonical, contact, "pending")
+                    raise OptOutError(f"{canonical} is already opted out: owner {other.target} is approved")
+            request = Request(new_request_id(), _now(), kind, canonical, contact, "pending")
             self._append(request.to_dict())
         return request
 
+    def pending_for(self, kind: str, target: str) -> list[Request]:
+        """The pending requests for one target (canonical form), in filing order."""
+        canonical = normalize_target(kind, target)
+        return [
+            r
+            for r in self.requests().values()
+            if (r.kind, r.target) == (kind, canonical) and r.status == "pending"
+        ]
+
     def decide(
         self, request_id: str, status: Literal["approved", "rejected"], reason: str | None = None
-    ) -> Request:
-        """Approve or reject a pending request; regenerates ``approved.txt``."""
+    ) -> list[Request]:
+        """Approve or reject a pending request and every other pending request for the same target (each
+        gets its own decision line, so each requester sees the outcome); regenerates ``approved.txt``.
+        Returns the decided requests, ``request_id``'s first."""
         if status == "rejected" and not (reason or "").strip():
             raise OptOutError("a rejection needs a reason (--reason)")
         with self._locked():
-            current = self.requests().get(request_id)
+            known = self.requests()
+            current = known.get(request_id)
             if current is None:
                 raise OptOutError(f"no request {request_id!r}; see `stackcurate opt-out list`")
             if current.status != "pending":
                 raise OptOutError(f"request {request_id} is already {current.status}")
-            event: dict[str, Any] = {"id": request_id, "status": status, "decided": _now()}
-            if reason:
-                event["reason"] = reason.strip()
-            self._append(event)
+            same = [
+                r.id
+                for r in known.values()
+                if (r.kind, r.target) == (current.kind, current.target) and r.status == "pending"
+            ]
+            ids = [request_id, *(other for other in same if other != request_id)]
+            decided = _now()
+            for each in ids:
+                event: dict[str, Any] = {"id": each, "status": status, "decided": decided}
+                if reason:
+                    event["reason"] = reason.strip()
+                self._append(event)
             self._write_approved()
-        return self.requests()[request_id]
+        after = self.requests()
+        return [after[each] for each in ids]
 
     def approved(self) -> list[tuple[str, str]]:
         """``(kind, target)`` of every approved request, sorted."""
-        return sorted((r.kind, r.target) for r in self.requests().values() if r.status == "approved")
+        return sorted({(r.kind, r.target) for r in self.requests().values() if r.status == "approved"})
 
     def _write_approved(self) -> None:
         lines = "".join(f"{target}\n" for _, target in self.approved())

@@ -5,15 +5,19 @@
 - ``GET|POST /attribute``: paste code, see whether it is in the dataset and its likely sources (needs
   ``stackcurate index build RUN_DIR``);
 - ``POST /opt-out`` files a *pending* request in the opt-out log (approval only from the CLI) and redirects
-  to ``GET /requests/<id>``, which shows its status;
+  to ``GET /requests/<id>``, which shows its kind, target and status (``GET /api/requests/<id>`` the same
+  as JSON). Ids are unguessable and no page, JSON or log line carries a requester's contact: contacts are
+  read with ``stackcurate opt-out list`` only;
 - ``GET /stats``: the run's statistics with the charts of ``stackcurate stats --html`` (computed on the first
   visit, then kept).
 
 Defences: every input is validated with the CLI's rules (``stackcurate.optout.store``); Jinja escapes all
 output; the form carries a CSRF token (Flask-WTF); request bodies are capped (``max_body_bytes``); each
-client address gets ``rate_limit`` requests per ``rate_window_s`` (429 beyond); responses forbid scripts,
-framing and MIME sniffing (Content-Security-Policy ``default-src 'none'``; ``/stats`` also allows ``data:``
-images, its charts).
+client address gets ``rate_limit`` requests per ``rate_window_s`` (429 beyond; the table forgets clients
+idle for a window and holds at most ``max_clients``, so a flood of addresses cannot grow it); ``HEAD`` is
+answered as ``GET`` (never runs an attribution, which needs a CSRF-checked ``POST``); responses forbid
+scripts, framing and MIME sniffing (Content-Security-Policy ``default-src 'none'``; ``/stats`` also
+allows ``data:`` images, its charts).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import os
 import re
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from pathlib import Path
 from typing import Any
 
@@ -33,30 +37,45 @@ from stackcurate.optout.apply import OptOutList
 from stackcurate.optout.store import OptOutError, OptOutStore, normalize_target
 from stackcurate.stats.html import TEMPLATES as STATS_TEMPLATES
 
-REQUEST_ID = re.compile(r"req-\d{6}")
+#: new ids (``req-`` + token_urlsafe(16)) and the sequential ids of logs written before them
+REQUEST_ID = re.compile(r"req-(?:\d{6}|[A-Za-z0-9_-]{22})")
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 #: the statistics page embeds its charts as PNG data URIs
 STATS_CSP = f"{CSP}; img-src data:"
 
 
 class RateLimiter:
-    """At most ``limit`` requests per ``window_s`` seconds per client (sliding window, in memory)."""
+    """At most ``limit`` requests per ``window_s`` seconds per client (sliding window, in memory).
 
-    def __init__(self, limit: int, window_s: float):
+    The table is bounded: clients are kept in order of their last request, those idle for a whole window
+    are forgotten, and beyond ``max_clients`` (default 10,000, about 1 MB) the least recent one is dropped.
+    A dropped client starts afresh, which lets a flood of addresses through at worst ``limit`` requests
+    each, the same as without the table; memory no longer grows with the number of addresses seen."""
+
+    def __init__(self, limit: int, window_s: float, max_clients: int = 10_000):
         self.limit = limit
         self.window_s = window_s
-        self.hits: dict[str, deque[float]] = defaultdict(deque)
+        self.max_clients = max_clients
+        self.hits: OrderedDict[str, deque[float]] = OrderedDict()
         self.lock = threading.Lock()
 
     def allow(self, client: str) -> bool:
         now = time.monotonic()
         with self.lock:
-            hits = self.hits[client]
+            while self.hits:  # forget clients whose last request left the window
+                oldest = next(iter(self.hits.values()))
+                if oldest and now - oldest[-1] <= self.window_s:
+                    break
+                self.hits.popitem(last=False)
+            hits = self.hits.setdefault(client, deque())
+            self.hits.move_to_end(client)
             while hits and now - hits[0] > self.window_s:
                 hits.popleft()
             if len(hits) >= self.limit:
                 return False
             hits.append(now)
+            while len(self.hits) > self.max_clients:
+                self.hits.popitem(last=False)
             return True
 
 
@@ -81,7 +100,7 @@ def create_app(
     csrf: bool = True,
 ) -> Any:
     try:
-        from flask import Flask, abort, redirect, render_template, request, url_for
+        from flask import Flask, abort, jsonify, redirect, render_template, request, url_for
         from flask_wtf.csrf import CSRFError, CSRFProtect
         from jinja2 import ChoiceLoader, FileSystemLoader
     except ImportError:
@@ -156,10 +175,12 @@ def create_app(
         try:
             filed = store.request(kind, target, contact)
         except OptOutError as error:
-            return page("index.html", 400, repos=None, target=target, contact=contact, form_error=str(error))
+            # the contact is neither echoed back nor logged: the page shows the rule it broke only
+            return page("index.html", 400, repos=None, target=target, form_error=str(error))
         return redirect(url_for("show_request", request_id=filed.id), code=303)
 
     attributor: list[Any] = []
+    app.extensions["stackcurate_attributor"] = attributor  # built on the first POST, never before
 
     @app.route("/attribute", methods=["GET", "POST"])
     def attribute() -> Any:
@@ -167,7 +188,7 @@ def create_app(
             return page(
                 "attribute.html", 404, error=f"no attribution index: run `stackcurate index build {root}`"
             )
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD: the empty form; only a CSRF-checked POST attributes
             return page("attribute.html", result=None, snippet="")
         snippet = request.form.get("snippet", "")
         if not snippet.strip():
@@ -203,7 +224,14 @@ def create_app(
         filed = store.requests().get(request_id)
         if filed is None:
             abort(404)
-        return page("request.html", request=filed)
+        return page("request.html", request=filed.public())
+
+    @app.get("/api/requests/<request_id>")
+    def request_json(request_id: str) -> Any:
+        filed = store.requests().get(request_id) if REQUEST_ID.fullmatch(request_id) else None
+        if filed is None:
+            abort(404)
+        return jsonify(filed.public())
 
     return app
 

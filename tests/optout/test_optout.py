@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -54,38 +55,109 @@ def test_malformed_targets_are_refused(tmp_path: Path, kind: str, target: str, m
     assert not (tmp_path / "requests.jsonl").exists() or not (tmp_path / "requests.jsonl").read_text()
 
 
+def filed_id(output: str) -> str:
+    match = re.search(r"^(req-[A-Za-z0-9_-]{22}): ", output, flags=re.MULTILINE)
+    assert match, output
+    return match.group(1)
+
+
 def test_request_approve_reject_and_duplicates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = ["--opt-out-dir", str(tmp_path)]
     assert main(["opt-out", "request", "--owner", "Alice", "--contact", "alice@mail.org", *store]) == 0
-    assert "req-000001: owner alice is pending" in capsys.readouterr().out
-    assert main(["opt-out", "request", "--owner", "ALICE", *store]) == 2
-    assert "duplicate request: req-000001" in capsys.readouterr().err
+    out = capsys.readouterr().out
+    first = filed_id(out)
+    assert f"{first}: owner alice is pending" in out
+    assert main(["opt-out", "request", "--owner", "ALICE", "--contact", "alice@mail.org", *store]) == 2
+    err = capsys.readouterr().err
+    assert "this contact already asked for owner alice" in err and first not in err
     assert main(["opt-out", "request", "--repo", "bob/lib", "--contact", "not-an-email", *store]) == 2
     assert "invalid contact" in capsys.readouterr().err
     assert main(["opt-out", "request", "--repo", "bob/lib", *store]) == 0
-    assert main(["opt-out", "approve", "req-000001", *store]) == 0
-    assert main(["opt-out", "reject", "req-000002", "--reason", "not the owner", *store]) == 0
-    assert main(["opt-out", "approve", "req-000002", *store]) == 2
+    second = filed_id(capsys.readouterr().out)
+    assert main(["opt-out", "approve", first, *store]) == 0
+    assert main(["opt-out", "reject", "--repo", "Bob/lib", "--reason", "not the owner", *store]) == 0
+    assert main(["opt-out", "approve", second, *store]) == 2
     assert "already rejected" in capsys.readouterr().err
     assert main(["opt-out", "request", "--repo", "alice/site", *store]) == 2
-    assert "already covered by req-000001" in capsys.readouterr().err
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    assert "already opted out: owner alice is approved" in err and first not in err
     assert main(["opt-out", "list", "--status", "approved", "--json", *store]) == 0
     [approved] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert approved["target"] == "alice" and approved["decided"]
+    assert approved["target"] == "alice" and approved["decided"] and approved["contact"] == "alice@mail.org"
     assert (tmp_path / "approved.txt").read_text() == "alice\n"
     # the log is append-only: 2 requests + 2 decisions, each a JSON line
     events = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
     assert [(e["id"], e["status"]) for e in events] == [
-        ("req-000001", "pending"),
-        ("req-000002", "pending"),
-        ("req-000001", "approved"),
-        ("req-000002", "rejected"),
+        (first, "pending"),
+        (second, "pending"),
+        (first, "approved"),
+        (second, "rejected"),
     ]
     opt_out = OptOutList.load(tmp_path)
     assert (
         opt_out.covers("alice/anything") and opt_out.covers("ALICE/Tools") and not opt_out.covers("bob/lib")
     )
+
+
+def test_request_ids_are_unguessable(tmp_path: Path) -> None:
+    store = OptOutStore(tmp_path)
+    ids = [store.request("repo", f"owner/repo{i}").id for i in range(20)]
+    assert all(re.fullmatch(r"req-[A-Za-z0-9_-]{22}", each) for each in ids)
+    assert len(set(ids)) == 20 and ids != sorted(ids)  # neither sequential nor ordered
+
+
+def test_a_second_requester_is_recorded_and_told_the_outcome(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stranger filing first for an owner does not block the owner: both requests are recorded and one
+    decision answers both, with every contact printed for the maintainer to tell."""
+    store = ["--opt-out-dir", str(tmp_path)]
+    assert main(["opt-out", "request", "--owner", "alice", "--contact", "squatter@evil.example", *store]) == 0
+    squatter = filed_id(capsys.readouterr().out)
+    assert main(["opt-out", "request", "--owner", "Alice", "--contact", "alice@mail.org", *store]) == 0
+    owner = filed_id(capsys.readouterr().out)
+    assert squatter != owner
+    assert main(["opt-out", "list", *store]) == 0
+    listed = capsys.readouterr().out  # maintainers see contacts on the command line
+    assert "squatter@evil.example" in listed and "alice@mail.org" in listed
+    assert main(["opt-out", "approve", owner, *store]) == 0
+    out = capsys.readouterr().out
+    assert f"{owner}: owner alice approved" in out and f"{squatter}: owner alice approved" in out
+    assert "tell the requesters: alice@mail.org, squatter@evil.example" in out
+    requests = OptOutStore(tmp_path).requests()
+    assert {requests[owner].status, requests[squatter].status} == {"approved"}
+    assert (tmp_path / "approved.txt").read_text() == "alice\n"
+
+
+def test_logs_with_sequential_ids_are_still_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = [
+        {
+            "id": "req-000001",
+            "created": "2025-01-01T00:00:00+00:00",
+            "kind": "owner",
+            "target": "alice",
+            "contact": "alice@mail.org",
+            "status": "pending",
+        },
+        {
+            "id": "req-000002",
+            "created": "2025-01-01T00:00:00+00:00",
+            "kind": "repo",
+            "target": "bob/lib",
+            "status": "pending",
+        },
+        {"id": "req-000001", "status": "approved", "decided": "2025-01-02T00:00:00+00:00"},
+    ]
+    (tmp_path / "requests.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    requests = OptOutStore(tmp_path).requests()
+    assert [(r.id, r.status) for r in requests.values()] == [
+        ("req-000001", "approved"),
+        ("req-000002", "pending"),
+    ]
+    assert main(["opt-out", "approve", "req-000002", "--opt-out-dir", str(tmp_path)]) == 0
+    assert OptOutList.load(tmp_path).repos == frozenset({"bob/lib"})
+    new = OptOutStore(tmp_path).request("repo", "carol/app").id  # new requests get the new ids
+    assert re.fullmatch(r"req-[A-Za-z0-9_-]{22}", new)
 
 
 def test_concurrent_requests_do_not_corrupt_the_log(tmp_path: Path) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from test_optout import STARCODER, make_listing
 
 from stackcurate.cli import main
 from stackcurate.optout.store import OptOutStore
-from stackcurate.optout.web import create_app
+from stackcurate.optout.web import RateLimiter, create_app
 
 INJECTED = '<script>document.title="pwned"</script>'
 
@@ -48,8 +50,11 @@ def test_search_request_and_status(run_dir: Path, tmp_path: Path) -> None:
     status = client.get(response.headers["Location"]).get_data(as_text=True)
     assert 'id="request-status">pending<' in status
     assert [r.target for r in OptOutStore(tmp_path / "record").requests().values()] == ["alice"]
+    # someone else asking for the same owner is recorded too, under another unguessable id
     again = client.post("/opt-out", data={"kind": "owner", "target": "Alice", "csrf_token": token})
-    assert again.status_code == 400 and "duplicate request" in again.get_data(as_text=True)
+    assert again.status_code == 303 and again.headers["Location"] != response.headers["Location"]
+    assert [r.target for r in OptOutStore(tmp_path / "record").requests().values()] == ["alice", "alice"]
+    assert client.get("/requests/req-000001").status_code == 404
 
 
 def test_forms_need_a_csrf_token_and_small_bodies(run_dir: Path, tmp_path: Path) -> None:
@@ -75,6 +80,93 @@ def test_clients_are_rate_limited(run_dir: Path, tmp_path: Path) -> None:
     client = create_app(run_dir, tmp_path / "record", rate_limit=5, rate_window_s=60).test_client()
     codes = [client.get("/").status_code for _ in range(7)]
     assert codes == [200] * 5 + [429] * 2
+
+
+def test_no_page_json_or_log_line_shows_a_contact(
+    run_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The served app over HTTP (Werkzeug's server, as `serve` runs it): contacts go in, none comes out."""
+    import http.cookiejar
+    import logging
+    import urllib.parse
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    contacts = ["private.person@example.org", "second.person@example.org", "bad contact@x"]
+    record = tmp_path / "record"
+    caplog.set_level(logging.DEBUG)
+    server = make_server("127.0.0.1", 0, create_app(run_dir, record), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    bodies: list[str] = []
+
+    def fetch(path: str, form: dict[str, str] | None = None) -> str:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        try:
+            with opener.open(base + path, data=data, timeout=30) as reply:
+                body = reply.read().decode()
+        except urllib.error.HTTPError as error:
+            body = error.read().decode()
+        bodies.append(body)
+        return body
+
+    try:
+        token = csrf_token(fetch("/"))
+        for contact in contacts:
+            fetch("/opt-out", {"kind": "owner", "target": "alice", "contact": contact, "csrf_token": token})
+            fetch("/opt-out", {"kind": "owner", "target": "-bad-", "contact": contact, "csrf_token": token})
+        ids = list(OptOutStore(record).requests())
+        assert len(ids) == 2  # the two valid contacts, both recorded
+        store = OptOutStore(record)
+        store.decide(ids[0], "approved")
+        for each in ids:
+            page = fetch(f"/requests/{each}")
+            assert 'id="request-status">approved<' in page  # both requesters see the outcome
+            assert json.loads(fetch(f"/api/requests/{each}")) == {
+                "id": each,
+                "kind": "owner",
+                "target": "alice",
+                "status": "approved",
+            }
+        for path in ("/", "/owner?name=alice", "/attribute", "/stats", "/requests/" + ids[0][:-1] + "x"):
+            fetch(path)
+    finally:
+        server.shutdown()
+    assert len(bodies) > 15
+    logged = [record.getMessage() for record in caplog.records]
+    assert any("/opt-out" in line for line in logged)  # the server did log its requests
+    for text in [*bodies, *logged]:
+        for contact in contacts:
+            assert contact not in text and contact.split("@")[0] not in text
+
+
+def test_the_rate_limit_table_is_bounded() -> None:
+    limiter = RateLimiter(limit=2, window_s=0.2, max_clients=100)
+    assert all(limiter.allow(f"10.0.{i // 256}.{i % 256}") for i in range(5000))
+    assert len(limiter.hits) == 100  # the least recent clients were forgotten
+    assert limiter.allow("10.0.0.1") and limiter.allow("10.0.0.1") and not limiter.allow("10.0.0.1")
+    time.sleep(0.3)
+    assert limiter.allow("192.168.0.1")
+    assert list(limiter.hits) == ["192.168.0.1"]  # idle clients leave the table after a window
+
+
+def test_head_on_attribute_runs_no_attribution(run_dir: Path, tmp_path: Path) -> None:
+    from stackcurate.attribution.index import build_index
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)  # the shared run stays without an index
+    build_index(run)
+    app = create_app(run, tmp_path / "record")
+    client = app.test_client()
+    snippet = {"snippet": "def function_0():\n    return 0\n"}
+    head = client.open("/attribute", method="HEAD", data=snippet)
+    assert head.status_code == 200 and head.get_data() == b""
+    assert app.extensions["stackcurate_attributor"] == []  # nothing was attributed
+    forged = client.post("/attribute", data=snippet)  # POST without the CSRF token
+    assert forged.status_code == 400 and app.extensions["stackcurate_attributor"] == []
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -133,7 +225,7 @@ def test_in_headless_chromium(served: tuple[str, Path]) -> None:
         target.send_keys("bob")
         driver.find_element(By.CSS_SELECTOR, "#opt-out button").click()
         error = driver.find_element(By.ID, "form-error").text
-        assert "invalid contact" in error and INJECTED in error  # shown as text, not run
+        assert "invalid contact" in error and INJECTED not in driver.page_source  # never echoed back
         assert driver.title != "pwned"
         driver.implicitly_wait(0)  # expecting none: do not wait for one
         assert driver.find_elements(By.TAG_NAME, "script") == []
