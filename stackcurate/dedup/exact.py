@@ -8,8 +8,9 @@
              tie-break; every row gets a decision, written per origin task
              -> <out>/dedup/exact/decisions/<origin>/<bucket>.parquet
     filter   (part of the curate pass) each task reads its shard again, in the same order, with its own
-             decisions: drops the copies (``dropped_exact_duplicate``) and records on the kept copy how many
-             duplicates it had and in which other repositories (``duplicate_repos``), so attribution survives.
+             decisions, each checked against the file's id, repo and path (``join.DecisionJoin``): drops
+             the copies (``dropped_exact_duplicate``) and records on the kept copy how many duplicates it
+             had and in which other repositories (``duplicate_repos``), so attribution survives.
 
 Memory: the hash pass holds one batch of small rows; the decide pass one bucket at a time
 (``buckets`` sets how finely the hash space is cut); the filter pass the decisions of its own shard.
@@ -30,6 +31,7 @@ from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
+from stackcurate.dedup.join import DecisionJoin
 from stackcurate.parquet_io import write_table_atomic
 from stackcurate.stage import FileFilter
 
@@ -38,6 +40,7 @@ HASH_SCHEMA = pa.schema(
         ("hash", pa.string()),
         ("origin", pa.int32()),
         ("index", pa.int64()),
+        ("id", pa.string()),
         ("permissive", pa.bool_()),
         ("stars", pa.int64()),
         ("forks", pa.int64()),
@@ -45,9 +48,13 @@ HASH_SCHEMA = pa.schema(
         ("path", pa.string()),
     ]
 )
+#: a decision names its file by position and by identity (id, repo, path), checked by the filter
 DECISION_SCHEMA = pa.schema(
     [
         ("index", pa.int64()),
+        ("id", pa.string()),
+        ("repo", pa.string()),
+        ("path", pa.string()),
         ("keep", pa.bool_()),
         ("duplicate_count", pa.int64()),
         ("duplicate_repos", pa.list_(pa.string())),
@@ -87,6 +94,7 @@ class ExactDedupHashes(PipelineStep):
                     "hash": digest,
                     "origin": rank,
                     "index": index,
+                    "id": doc.id,
                     "permissive": meta.get("license_class") == "permissive",
                     "stars": meta.get("stars"),
                     "forks": meta.get("forks"),
@@ -163,6 +171,9 @@ class ExactDedupDecide(PipelineStep):
             for origin, part in decided.partition_by("origin", as_dict=True).items():
                 table = part.select(
                     "index",
+                    "id",
+                    "repo",
+                    "path",
                     "keep",
                     "duplicate_count",
                     pl.when(pl.col("keep"))
@@ -191,26 +202,25 @@ class ExactDedupFilter(FileFilter):
     def __init__(self, decisions: DataFolderLike, exclusion_writer: DiskWriter | None = None):
         super().__init__(exclusion_writer)
         self.decisions = get_datafolder(decisions)
-        self._table: dict[int, tuple[bool, int, list[str] | None]] = {}
-        self._index = 0
+        self._join = DecisionJoin(self.name, complete=True)
 
     def _load(self, rank: int) -> None:
-        self._table = {}
-        self._index = 0
+        # every file the hash pass saw has a decision: a file without one is an error, not a keep
+        self._join = DecisionJoin(self.name, complete=True)
         if not self.decisions.isdir(f"{rank:05d}"):
             return
         for path in self.decisions.list_files(f"{rank:05d}", glob_pattern="*.parquet"):
             with self.decisions.open(path, "rb") as handle:
                 for row in pq.read_table(handle).to_pylist():
-                    self._table[row["index"]] = (row["keep"], row["duplicate_count"], row["duplicate_repos"])
+                    self._join.add(row, row["keep"], row["duplicate_count"], row["duplicate_repos"])
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         self._load(rank)
         yield from super().run(data, rank, world_size)
+        self._join.finish()
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        keep, count, repos = self._table.get(self._index, (True, 0, None))
-        self._index += 1
+        keep, count, repos = self._join.next(doc) or (True, 0, None)
         doc.metadata["duplicate_count"] = count
         doc.metadata["duplicate_repos"] = repos or []
         return True if keep else (False, "exact_duplicate")

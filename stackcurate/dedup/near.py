@@ -16,7 +16,8 @@
                 ``cluster_size``.
 
 Files are named by ``(task, position in the task's stream)``: the curate pass reads the same shard in the
-same order, so decisions need no content. Files with fewer than ``ngram`` tokens get no signature: they are
+same order, so decisions need no content; each decision also carries the file's id, repo and path, which the
+filter checks (``join.DecisionJoin``). Files with fewer than ``ngram`` tokens get no signature: they are
 counted (``too_short``) and kept as singletons.
 
 Memory: the signatures pass holds one batch; the pairs pass one group (about ``files * bands / groups``
@@ -41,6 +42,7 @@ from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
+from stackcurate.dedup.join import DecisionJoin
 from stackcurate.dedup.minhash import MinHasher, band_keys, pair_jaccard, shingle_hashes
 from stackcurate.parquet_io import write_table_atomic
 from stackcurate.stage import FileFilter
@@ -63,9 +65,13 @@ DOC_SCHEMA = pa.schema(
 )
 SHINGLE_SCHEMA = pa.schema([("doc", pa.int64()), ("shingles", pa.large_list(pa.uint32()))])
 PAIR_SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.int64())])
+#: a decision names its file by position and by identity (id, repo, path), checked by the filter
 DECISION_SCHEMA = pa.schema(
     [
         ("index", pa.int64()),
+        ("id", pa.string()),
+        ("repo", pa.string()),
+        ("path", pa.string()),
         ("keep", pa.bool_()),
         ("cluster_id", pa.string()),
         ("cluster_size", pa.int64()),
@@ -347,6 +353,9 @@ class NearDedupClusters(PipelineStep):
         return ranked.select(
             (pl.col("doc") // (1 << 32)).alias("origin"),
             (pl.col("doc") % (1 << 32)).alias("index"),
+            "id",
+            "repo",
+            "path",
             "keep",
             "cluster_id",
             "cluster_size",
@@ -385,26 +394,25 @@ class NearDedupFilter(FileFilter):
     def __init__(self, folder: DataFolderLike, exclusion_writer: DiskWriter | None = None):
         super().__init__(exclusion_writer)
         self.folder = get_datafolder(folder)
-        self._table: dict[int, tuple[bool, str, int]] = {}
-        self._index = 0
+        self._join = DecisionJoin(self.name, complete=False)
 
     def _load(self, rank: int) -> None:
-        self._table = {}
-        self._index = 0
+        # only clustered files have a decision; each one must name the file at its position
+        self._join = DecisionJoin(self.name, complete=False)
         name = f"clusters/{rank:05d}.parquet"
         if not self.folder.exists(name):
             return
         with self.folder.open(name, "rb") as handle:
             for row in pq.read_table(handle).to_pylist():
-                self._table[row["index"]] = (row["keep"], row["cluster_id"], row["cluster_size"])
+                self._join.add(row, row["keep"], row["cluster_id"], row["cluster_size"])
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         self._load(rank)
         yield from super().run(data, rank, world_size)
+        self._join.finish()
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        keep, cluster_id, size = self._table.get(self._index, (True, doc.id, 1))
-        self._index += 1
+        keep, cluster_id, size = self._join.next(doc) or (True, doc.id, 1)
         doc.metadata["cluster_id"] = cluster_id
         doc.metadata["cluster_size"] = size
         return True if keep else (False, "near_duplicate")
