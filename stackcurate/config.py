@@ -165,13 +165,16 @@ class ShardsStage(Section):
     """Training shards written after the curated output (``<out>/shards/``). ``tokenizer``: a
     ``tokenizer.json`` to use; without one, ``train_vocab_size`` trains StarCoder's byte-level BPE on the
     curated files into ``<out>/tokenizer.json``. ``encoder``: ``auto`` (tiktoken with the same vocabulary
-    when possible, ~5x faster), ``hf`` (the tokenizers library) or ``tiktoken``."""
+    when possible, ~5x faster), ``hf`` (the tokenizers library) or ``tiktoken``. ``row_group_rows``: rows
+    per Parquet row group (default 1024), the unit a reader streams."""
 
     tokenizer: str | None = None
     train_vocab_size: int = Field(49152, ge=300)
     seed: int = 0
     shard_tokens: int = Field(50_000_000, ge=1000)
     encoder: Literal["auto", "hf", "tiktoken"] = "auto"
+    # None (not 1024) so that the identity of runs made before the setting existed stays the same
+    row_group_rows: int | None = Field(None, ge=1)
 
 
 class Stages(Section):

@@ -137,7 +137,12 @@ def opt_out_list(cfg: PipelineConfig) -> OptOutList | None:
 
 
 def _filter_steps(cfg: PipelineConfig, layout: RunLayout, steps: list[PipelineStep]) -> list[PipelineStep]:
-    """The per-file filters, in DESIGN.md's order, appended to ``steps`` (which start with the reader)."""
+    """The per-file filters, in docs/architecture.md's order, appended to ``steps`` (which start with the
+    reader). The opt-out filter comes first: opted-out files never reach dedup, so none of them can be the
+    kept copy of a duplicate group (which would take the other repositories' copies out with it)."""
+    opt_out = opt_out_list(cfg)
+    if opt_out is not None:
+        steps.append(OptOutFilter(opt_out))
     if cfg.stages.licenses is not None:
         steps.append(LicenseFilter(cfg.stages.licenses.keep, _rejects_writer(cfg, layout, "licenses", steps)))
     if cfg.stages.notebooks is not None:
@@ -296,9 +301,6 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
     if pii is not None:
         audit = layout.join("pii_audit") if pii.audit else None
         steps.append(PiiRedactor(cfg.rules_dir, pii.names, pii.keep_public_ips_only, audit))
-    opt_out = opt_out_list(cfg)
-    if opt_out is not None:
-        steps.append(OptOutFilter(opt_out))
     steps.append(StageParquetWriter(layout.curated, _schema_for(steps)))
     return Pass("curate", layout.curated, tasks, steps, "files", files)
 
@@ -321,7 +323,7 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
         filters.append(f"decontaminate({', '.join(names)})")
     redaction = ["PII redaction"] if cfg.stages.pii is not None else []
     if cfg.stages.opt_out is not None:
-        redaction.append(f"opt-out filter ({cfg.stages.opt_out.folder})")
+        filters.insert(0, f"opt-out filter ({cfg.stages.opt_out.folder})")  # before dedup, see _filter_steps
         clone_steps = f"skip opted-out repos -> {clone_steps}"
     specs = [PassSpec("clone", "01_clone", f"{clone_steps} -> write 01_clone", build_clone)]
     if not _multi_pass(cfg):

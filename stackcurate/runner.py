@@ -3,6 +3,8 @@
 Resuming is datatrove's: a task with a completion marker is skipped. On top of that the run directory's
 ``run.json`` records the config's identity digest and each pass's task count; a rerun with a config that
 would change the output is refused (use another ``--out``), and a rerun of a finished run does nothing.
+``identity`` adds the digests of the input files (a changed one is refused) and the outputs each pass
+wrote (a rerun of a finished run redoes a pass whose output was lost).
 """
 
 from __future__ import annotations
@@ -216,8 +218,14 @@ def _record_opt_out(cfg: PipelineConfig, manifest: dict[str, Any], console: Cons
     )
 
 
-def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResult:
-    """Run every pass of ``cfg`` that is not complete yet. Raises ``FatalError`` when a pass fails."""
+def run_pipeline(cfg: PipelineConfig, console: Console | None = None, check_inputs: bool = True) -> RunResult:
+    """Run every pass of ``cfg`` that is not complete yet. Raises ``FatalError`` when a pass fails.
+
+    ``check_inputs``: refuse a run whose input files changed since it started (``identity``); a purge
+    that reruns the passes after the filters turns it off (those passes read only the run's own folders).
+    """
+    from stackcurate import identity
+
     console = console or Console(stderr=True)
     layout = RunLayout(cfg.out)
     # datatrove's driver-side messages go to the run's log; the console keeps progress and warnings
@@ -243,6 +251,12 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
         "passes": {},
     }
     get_datafolder(layout.out).makedirs("", exist_ok=True)
+    if check_inputs:
+        identity.check_inputs(cfg, manifest)
+    if "completed" in manifest:  # a finished run: redo any pass whose recorded output was lost
+        for name, problem in identity.damaged_passes(layout, manifest).items():
+            console.print(f"warning: pass {name}'s output is damaged ({problem}); running {name} again")
+            identity.forget_completions(layout, name)
     _record_opt_out(cfg, manifest, console)
     result = RunResult()
     ray_started = False
@@ -274,6 +288,7 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
             result.ran.append("shards")
         if result.ran:
             manifest["completed"] = datetime.now(UTC).isoformat(timespec="seconds")
+            identity.record_outputs(layout, manifest)
             _write_manifest(layout, manifest)
     finally:
         if ray_started:

@@ -1,17 +1,22 @@
 """Removing opted-out repositories from a run already written, and the membership check.
 
 ``purge_run`` rewrites every Parquet file of a finished run that has a ``repo`` column -- stage outputs,
-curated files, rejects, PII audit, dedup tables, training shards -- without the rows of approved targets
-(then refreshes the shards' manifests and rebuilds the attribution index when the run has them):
-each changed file is written under a temporary name and renamed over the old one, so a file is always
-either the old or the new version. It then reads everything again and fails if any covered row is left.
-The run's ``run.json`` records each purge (list digest, rows removed). A run that is not finished is
-refused: its later passes name files by position, which a purge would shift.
+rejects, PII audit -- without the rows of approved targets; each changed file is written under a
+temporary name and renamed over the old one, so a file is always either the old or the new version.
+Opting out must remove only the opted-out code: when covered rows reached dedup, a purged row may have
+been the kept copy of a duplicate group, so the passes after the filters run again on the purged input
+(``rerun``) and the next copy by the same priority is kept, in the curated output and the shards alike,
+with ``duplicate_repos`` and cluster sizes recounted. The training shards are rebuilt, never filtered, so
+they keep their configured layout and an exact manifest; the attribution index is rebuilt. It then reads
+everything again and fails if any covered row is left. The run's ``run.json`` records each purge (list
+digest, rows removed, passes rerun). A run that is not finished is refused: its later passes name files
+by position, which a purge would shift.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,18 +57,67 @@ def _check_finished(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def purge_run(run_dir: str | Path, opt_out: OptOutList) -> dict[str, Any]:
-    """Remove the rows of ``opt_out``'s targets from every Parquet file of ``run_dir``.
+def _covered_rows(path: Path, opt_out: OptOutList) -> bool:
+    if "repo" not in pq.read_schema(path).names:
+        return False
+    repos = pq.read_table(path, columns=["repo"]).column("repo").to_pylist()
+    return any(opt_out.covers(repo) for repo in repos)
 
-    Returns ``{"digest", "files_changed", "rows_removed", "by_repo": {repo: rows}, "by_folder": {...}}``.
+
+def _save_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    run_json = root / "run.json"
+    tmp_json = run_json.with_suffix(".json.tmp")
+    tmp_json.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp_json.replace(run_json)
+
+
+def _rebuild_shards(root: Path, manifest: dict[str, Any]) -> None:
+    """Tokenize the purged curated output again with the run's settings and tokenizer, so the shards keep
+    their layout (shard size, row groups) and the manifest describes them exactly."""
+    from rich.console import Console
+
+    from stackcurate.config import PipelineConfig
+    from stackcurate.shards.stage import write_shards
+
+    cfg = PipelineConfig.model_validate(manifest["config"])
+    cfg.out = str(root)
+    shutil.rmtree(root / "shards")
+    summary = write_shards(cfg, Console(stderr=True))
+    if summary is not None:
+        manifest["shards"] = summary
+
+
+def purge_run(run_dir: str | Path, opt_out: OptOutList) -> dict[str, Any]:
+    """Remove the rows of ``opt_out``'s targets from ``run_dir`` and redo what they took part in.
+
+    When covered rows reached dedup (``02_filtered``), the passes after the filters run again
+    (``rerun.rerun_downstream``): the next copy of a group whose kept copy was purged takes its place in
+    the curated output and the shards. Otherwise each file is rewritten without the covered rows and the
+    shards are rebuilt from the purged curated output.
+    Returns ``{"digest", "files_changed", "rows_removed", "by_repo": {repo: rows}, "by_folder": {...},
+    "rerun": [passes run again]}``.
     """
+    from stackcurate.optout.rerun import downstream_folders, reached_dedup, rerun_downstream
+
     root = Path(run_dir)
     manifest = _check_finished(root)
+    rerun = reached_dedup(root, manifest) and any(
+        _covered_rows(path, opt_out) for path in run_parquet_files(root / "02_filtered")
+    )
+    # shards are rebuilt, never filtered (filtering would leave short row groups and a stale layout);
+    # with a rerun, everything after the filters is recomputed
+    regenerated = {"shards", *(downstream_folders(manifest) if rerun else ())}
     by_repo: Counter[str] = Counter()
     by_folder: Counter[str] = Counter()
     changed = 0
     for path in run_parquet_files(root):
         if "repo" not in pq.read_schema(path).names:
+            continue
+        relative = path.relative_to(root).as_posix()
+        if any(relative.startswith(folder + "/") for folder in regenerated):
+            if relative.startswith(("curated/", "shards/")):  # reported; the folder is rebuilt below
+                table = pq.read_table(path, columns=["repo"])
+                by_folder[str(path.parent.relative_to(root))] += sum(_covered_mask(table, opt_out))
             continue
         table = pq.read_table(path)
         mask = _covered_mask(table, opt_out)
@@ -79,14 +133,22 @@ def purge_run(run_dir: str | Path, opt_out: OptOutList) -> dict[str, Any]:
         tmp.replace(path)
         changed += 1
         by_folder[str(path.parent.relative_to(root))] += removed
-    for shard_manifest in root.rglob("manifest.json"):
-        if '"stackcurate-shards/1"' in shard_manifest.read_text():
-            refresh_manifest(shard_manifest.parent)  # the shards' sizes and checksums changed
+    for shard_manifest in root.rglob("manifest.json"):  # shards built by hand elsewhere in the run
+        inside = shard_manifest.parent.relative_to(root).as_posix()
+        if inside != "shards" and '"stackcurate-shards/1"' in shard_manifest.read_text():
+            refresh_manifest(shard_manifest.parent)
+    ran: list[str] = []
+    if rerun:
+        ran = rerun_downstream(root, manifest, lambda saved: _save_manifest(root, saved))
+        manifest = _check_finished(root)
+    elif by_folder.get("curated") and (root / "shards" / "manifest.json").exists():
+        _rebuild_shards(root, manifest)
+        ran = ["shards"]
     left = verify_purged(root, opt_out)
     if left:
         raise FatalError(f"purge incomplete: covered rows remain in {left}")
     index_meta = root / "index" / "meta.json"
-    if changed and index_meta.exists():  # the attribution index must stop finding purged code
+    if (changed or ran) and index_meta.exists():  # the attribution index must stop finding purged code
         from stackcurate.attribution.index import build_index
 
         settings = json.loads(index_meta.read_text())
@@ -103,12 +165,10 @@ def purge_run(run_dir: str | Path, opt_out: OptOutList) -> dict[str, Any]:
         "rows_removed": sum(by_repo.values()),
         "by_repo": dict(sorted(by_repo.items())),
         "by_folder": dict(sorted(by_folder.items())),
+        "rerun": ran,
     }
     manifest.setdefault("purges", []).append(report)
-    run_json = root / "run.json"
-    tmp_json = run_json.with_suffix(".json.tmp")
-    tmp_json.write_text(json.dumps(manifest, indent=2) + "\n")
-    tmp_json.replace(run_json)
+    _save_manifest(root, manifest)
     return report
 
 

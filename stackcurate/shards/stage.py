@@ -54,6 +54,7 @@ def write_shards(cfg: PipelineConfig, console: Console) -> dict[str, Any] | None
         seed=settings.seed,
         shard_tokens=settings.shard_tokens,
         encoder=settings.encoder,
+        row_group_rows=settings.row_group_rows or 1024,
     )
     console.print(
         f"shards: {manifest['total_rows']:,} documents, {manifest['total_tokens']:,} tokens in "
