@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -45,15 +44,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from stackcurate.shards.build import verify_shards
+    from stackcurate.shards.verify import load_manifest, verify_manifest
 
-    problems = verify_shards(args.shards_dir)
+    problems, notes = verify_manifest(args.shards_dir, args.tokenizer)
     if problems:
         raise FatalError(f"{args.shards_dir} does not match its manifest:\n  " + "\n  ".join(problems))
-    manifest = json.loads((Path(args.shards_dir) / "manifest.json").read_text())
+    manifest = load_manifest(Path(args.shards_dir))
+    for note in notes:
+        print(f"note: {note}")
     print(
         f"{args.shards_dir}: {len(manifest['shards'])} shards, {manifest['total_rows']:,} documents, "
-        f"{manifest['total_tokens']:,} tokens match the manifest"
+        f"{manifest['total_tokens']:,} tokens match the manifest and the tokenizer"
     )
     return 0
 
@@ -89,6 +90,11 @@ def add_parsers(commands: Any) -> None:
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--shard-tokens", type=int, default=50_000_000, help="tokens per shard (default 50M)")
     build.set_defaults(func=cmd_build)
-    verify = actions.add_parser("verify", help="check shards against their manifest")
+    verify = actions.add_parser(
+        "verify", help="check shards and their tokenizer against the manifest (every figure it states)"
+    )
     verify.add_argument("shards_dir", metavar="SHARDS_DIR")
+    verify.add_argument(
+        "--tokenizer", metavar="tokenizer.json", help="the tokenizer file (default: the manifest's path)"
+    )
     verify.set_defaults(func=cmd_verify)
