@@ -103,9 +103,10 @@ class ExactDedupStage(Section):
 
 
 class NearDedupStage(Section):
-    """Near dedup with MinHash LSH (StarCoder's parameters by default, DESIGN.md). ``bands`` x ``rows``:
-    the LSH banding (default: the optimal-parameter search for ``threshold`` and ``num_perm``, weighing false
-    positives and false negatives by ``fp_weight`` / ``fn_weight``: 0.5 / 0.5 gives StarCoder's 25 x 10).
+    """Near dedup with MinHash LSH (StarCoder's parameters by default: docs/architecture.md). ``bands`` x
+    ``rows``: the LSH banding (default: the optimal-parameter search for ``threshold`` and ``num_perm``,
+    weighing false positives and false negatives by ``fp_weight`` / ``fn_weight``: 0.5 / 0.5 gives
+    StarCoder's 25 x 10).
     ``verify``: check each candidate pair's true shingle Jaccard before joining clusters (removes LSH false
     positives; pairs every member of buckets up to ``verify_max_bucket``). ``bucket_memory_mb``: the memory
     one task of the bucket-pairs pass may use; the bucket space is cut into as many groups as that needs."""
@@ -178,7 +179,8 @@ class ShardsStage(Section):
 
 
 class Stages(Section):
-    """The stages of the pipeline, in the order DESIGN.md gives; a stage runs when its section is present.
+    """The stages of the pipeline, in the order of docs/architecture.md; a stage runs when its section is
+    present.
 
     ``clone`` always runs (it is the source)."""
 

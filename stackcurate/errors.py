@@ -1,4 +1,4 @@
-"""The small error vocabulary the runner acts on (STYLE.md rule 7).
+"""The small error vocabulary the runner acts on (docs/architecture.md, "Code layout").
 
 - ``FatalError``: stop the run with a clear message (bad config, unreadable repos list, run-dir mismatch).
 - ``ItemError``: one item (repository, file) is skipped; the stage counts ``reason``, logs, and goes on.

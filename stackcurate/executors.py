@@ -3,7 +3,7 @@
 Both subclasses run a task the same way (``run_task``): skip it when its completion marker exists, log to a
 per-task file (console gets warnings only, so progress bars stay readable), pipe the steps, save the task's
 stats JSON atomically, then write the completion marker. Processes, Ray and Slurm live here only; stages
-never import ray (STYLE.md rule 1).
+never import ray (docs/architecture.md, "Code layout").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where a run keeps what (DESIGN.md, "Run directory")::
+"""Where a run keeps what (docs/architecture.md, "Passes and folders")::
 
 <out>/run.json                 identity digest, resolved config, passes and their task counts
 <out>/01_clone/*.parquet       files as cloned (one row per file)

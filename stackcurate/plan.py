@@ -1,6 +1,6 @@
-"""Turn a ``PipelineConfig`` into passes: datatrove pipelines joined by folders (STYLE.md rule 5).
+"""Turn a ``PipelineConfig`` into passes: datatrove pipelines joined by folders (docs/architecture.md).
 
-A pass is one executor run over ``tasks`` shards. The passes, in DESIGN.md's order::
+A pass is one executor run over ``tasks`` shards. The passes (docs/architecture.md)::
 
     clone         repos list -> GitRepoReader -> [LicenseAnnotator] -> <out>/01_clone/
     curate        <out>/01_clone/ -> [LicenseFilter] -> [LanguageFilter] -> <out>/curated/

@@ -1,4 +1,4 @@
-"""Load the data-driven rules in ``rules/*.yaml`` (STYLE.md rule 3: rules are data).
+"""Load the data-driven rules in ``rules/*.yaml`` (rules are data: docs/architecture.md, "Code layout").
 
 Rules are looked up in this order: the ``rules_dir`` named in the pipeline file, then the ``rules/`` folder
 shipped with the package. Every loader validates what it reads and raises ``FatalError`` naming the file and

@@ -31,7 +31,7 @@ class FileFilter(BaseFilter):
     """A datatrove ``BaseFilter`` that also counts files and bytes in and out.
 
     Subclasses implement ``filter(doc) -> bool | (False, reason)``; scoring belongs in columns so that a
-    threshold change never needs a re-score (STYLE.md rule 2).
+    threshold change never needs a re-score (docs/architecture.md, "Code layout").
     """
 
     adds_columns: ClassVar[dict[str, pa.DataType]] = {}

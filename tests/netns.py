@@ -1,4 +1,4 @@
-"""Run commands inside a private network namespace (DESIGN.md: Ray and the network rule).
+"""Run commands inside a private network namespace (tests send traffic only to loopback or their own).
 
 Ray registers on the machine's interface address even when told to use loopback, and tests may only send
 traffic to loopback or to namespaces they made themselves. ``unshare -n`` (root) gives a namespace whose only

@@ -1,4 +1,4 @@
-"""Exact deduplication by content hash, in three passes joined by folders (STYLE.md rule 5)::
+"""Exact deduplication by content hash, in three passes joined by folders (docs/architecture.md)::
 
     hash     each task hashes its shard of the input (xxh3-128 of the UTF-8 content) and writes, per hash
              bucket, one small row per file: hash, origin task, position in the task's stream, priority fields

@@ -1,6 +1,6 @@
 """MinHash signatures and LSH band keys, computed over whole batches outside the interpreter (numba).
 
-StarCoder's near-dedup parameters (DESIGN.md): tokens are the runs of ``[A-Za-z_0-9]`` (everything
+StarCoder's near-dedup parameters (docs/architecture.md): tokens are the runs of ``[A-Za-z_0-9]`` (everything
 else separates), shingles are 5-grams of consecutive tokens, 256 permutations, Jaccard threshold 0.7 with
 25 bands of 10 rows. Files with fewer than 5 tokens have no shingle and no signature (the caller skips and
 counts them).

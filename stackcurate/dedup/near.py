@@ -1,4 +1,4 @@
-"""Near deduplication with MinHash LSH, in four passes joined by folders (STYLE.md rule 5)::
+"""Near deduplication with MinHash LSH, in four passes joined by folders (docs/architecture.md)::
 
     signatures  each task computes the MinHash signatures of its shard in batches (``minhash.MinHasher``),
                 cuts each into bands and writes one row per (file, band) -- band, band key, file -- into

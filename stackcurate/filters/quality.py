@@ -1,4 +1,4 @@
-"""StarCoder's quality filters (arXiv 2305.06161 sec. 3, DESIGN.md), scored over batches with polars.
+"""StarCoder's quality filters (arXiv 2305.06161 sec. 3; docs/architecture.md), scored in polars batches.
 
 Every file gets its scores as columns (``SCORE_COLUMNS``), computed once, over a whole batch with polars
 string expressions (Rust, no per-character Python), so a threshold can change later without re-scoring

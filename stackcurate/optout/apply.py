@@ -1,6 +1,8 @@
 """Applying the approved opt-out list: before cloning (the clone stage skips listed repositories, counted
-as ``list_skipped_opted_out``) and again on output (``OptOutFilter``, ``dropped_opted_out``), so opted-out
-code is neither fetched nor emitted even when a repository's name changed between listing and output."""
+as ``list_skipped_opted_out``) and again in the filter pass, before dedup (``OptOutFilter``,
+``dropped_opted_out``), so opted-out code is neither fetched nor emitted, and never the kept copy of a
+duplicate group. Both checks use the repository name of the repos list (``repo``): a repository renamed
+on the forge is matched under the name the list gives, not under its new name."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Merge the per-task stats JSON files of a run into per-stage counts (STYLE.md rule 9).
+"""Merge the per-task stats JSON files of a run into per-stage counts (docs/architecture.md, "Code layout").
 
 Each task of each pass writes ``<out>/logs/<pass>/stats/<rank>.json`` (datatrove's ``PipelineStats``
 format). ``collect_run_stats`` adds them up per step and reports, per stage: files and bytes in and out,
