@@ -252,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     from stackcurate.attribution.cli import add_parsers as add_attribution_parsers
 
     add_attribution_parsers(commands)
+
+    from stackcurate.clean import add_parser as add_clean_parser
+
+    add_clean_parser(commands)
     return parser
 
 

@@ -264,6 +264,11 @@ class PipelineConfig(Section):
     keep_rejects: bool = Field(
         False, description="write dropped files to <out>/rejects/<stage>/ with reasons"
     )
+    clean_intermediates: bool = Field(
+        False,
+        description="when the run completes, remove the folders holding unredacted content "
+        "(as `stackcurate clean RUN_DIR --intermediates`)",
+    )
     executor: ExecutorSettings = ExecutorSettings()
     stages: Stages = Stages()
 
@@ -284,6 +289,7 @@ class PipelineConfig(Section):
         ):
             data["executor"].pop(key, None)
         data.pop("out")
+        data.pop("clean_intermediates", None)  # what is kept afterwards, not what is produced
         data["stages"]["clone"].pop("work_dir", None)
         data["stages"]["clone"].pop("timeout_s")
         data["stages"]["clone"].pop("retries")

@@ -290,6 +290,10 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None, check_inpu
             manifest["completed"] = datetime.now(UTC).isoformat(timespec="seconds")
             identity.record_outputs(layout, manifest)
             _write_manifest(layout, manifest)
+            if cfg.clean_intermediates:
+                from stackcurate.clean import clean_completed_run
+
+                clean_completed_run(layout, manifest)
     finally:
         if ray_started:
             import ray

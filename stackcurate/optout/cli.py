@@ -99,6 +99,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
         print(f"removed {rows} rows of {repo}")
     for folder, rows in report["by_folder"].items():
         print(f"  {folder}: {rows} rows")
+    if report.get("rerun"):
+        print(f"ran again on the purged input: {', '.join(report['rerun'])}")
+    if report.get("note"):
+        print(f"note: {report['note']}")
     print(
         f"purged {report['rows_removed']} rows from {report['files_changed']} files of {args.run_dir} "
         f"(opt-out list {report['digest']}); verified: none of the approved targets remain"

@@ -167,6 +167,11 @@ def purge_run(run_dir: str | Path, opt_out: OptOutList) -> dict[str, Any]:
         "by_folder": dict(sorted(by_folder.items())),
         "rerun": ran,
     }
+    if manifest.get("cleaned"):
+        report["note"] = (
+            "the run's intermediates were cleaned: rows were removed, but a purged kept copy could not hand "
+            "its place to the next copy; rerun the pipeline into a new --out to have them"
+        )
     manifest.setdefault("purges", []).append(report)
     _save_manifest(root, manifest)
     return report

@@ -1,0 +1,86 @@
+"""``stackcurate clean RUN_DIR --intermediates``: remove every folder of a finished run that holds
+unredacted content, keeping what is published and what explains it.
+
+Removed (``RAW_FOLDERS``): ``01_clone`` and ``02_filtered`` (files as cloned and as filtered, before PII
+redaction), ``rejects`` (dropped files, as they were) and ``pii_audit`` (each PII span with its original
+text). Kept: ``curated``, ``shards``, ``tokenizer.json``, ``stats``, ``logs``, ``index``, the dedup tables
+(hashes, repository and path: no content) and ``run.json``, which records the clean (``cleaned``) and
+stops listing the removed outputs, so a rerun neither redoes those passes nor brings the content back.
+The pipeline setting ``clean_intermediates: true`` does the same when a run completes.
+
+After a clean, ``opt-out purge`` can only remove rows: the other copies of a duplicate group held by an
+opted-out repository are gone with ``02_filtered`` (see docs/architecture.md, "Opt-out").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from datatrove.io import get_datafolder
+
+from stackcurate.errors import FatalError
+from stackcurate.layout import RunLayout, read_manifest
+
+#: run-relative folders that hold unredacted file content
+RAW_FOLDERS = ("01_clone", "02_filtered", "rejects", "pii_audit")
+
+
+def clean_intermediates(run_dir: str) -> list[str]:
+    """Remove ``RAW_FOLDERS`` from a finished run (local or fsspec URL); returns the folders removed."""
+    layout = RunLayout(run_dir)
+    manifest = read_manifest(layout)
+    if manifest is None:
+        raise FatalError(f"{run_dir} is not a stackcurate run directory (no run.json)")
+    if "completed" not in manifest:
+        raise FatalError(f"{run_dir} is not finished; its intermediates are still needed to resume it")
+    return _clean(layout, manifest)
+
+
+def _clean(layout: RunLayout, manifest: dict[str, Any]) -> list[str]:
+    run = get_datafolder(layout.out)
+    removed = [folder for folder in RAW_FOLDERS if run.isdir(folder)]
+    outputs = manifest.get("outputs", {})
+    for name, recorded in manifest.get("passes", {}).items():
+        if str(recorded["output"]).split("/", 1)[0] in RAW_FOLDERS:
+            outputs.pop(name, None)  # gone on purpose: not a damaged output to redo
+    history = manifest.setdefault("cleaned", [])
+    history.append({"folders": removed, "at": datetime.now(UTC).isoformat(timespec="seconds")})
+    # run.json first: a clean stopped half-way leaves a run that says what it removed
+    with run.open("run.json.tmp", "w") as handle:
+        json.dump(manifest, handle, indent=2)
+    run.mv("run.json.tmp", "run.json")
+    for folder in removed:
+        run.rm(folder, recursive=True)
+    return removed
+
+
+def clean_completed_run(layout: RunLayout, manifest: dict[str, Any]) -> list[str]:
+    """The runner's call when a run with ``clean_intermediates: true`` completes (manifest in hand)."""
+    return _clean(layout, manifest)
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    if not args.intermediates:
+        raise FatalError("say what to clean: --intermediates (the folders holding unredacted content)")
+    removed = clean_intermediates(args.run_dir)
+    kept = "curated, shards, stats, logs and the attribution index are kept"
+    print(
+        f"removed {', '.join(removed) if removed else 'nothing (already clean)'} from {args.run_dir}; {kept}"
+    )
+    return 0
+
+
+def add_parser(commands: Any) -> None:
+    clean = commands.add_parser(
+        "clean",
+        help="remove a finished run's folders that hold unredacted content",
+        description="Remove 01_clone, 02_filtered, rejects and pii_audit from a finished run.",
+    )
+    clean.add_argument("run_dir", metavar="RUN_DIR")
+    clean.add_argument(
+        "--intermediates", action="store_true", help="the folders holding raw (unredacted) content"
+    )
+    clean.set_defaults(func=cmd_clean)
