@@ -15,23 +15,26 @@ def cmd_build(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
 
     from stackcurate.attribution.index import build_index, curated_bytes
+    from stackcurate.staging import staged_run
 
-    total = curated_bytes(args.run_dir)
-    with Progress(
-        TextColumn("index"),
-        BarColumn(),
-        TransferSpeedColumn(),
-        TextColumn("{task.fields[files]} files"),
-        disable=not sys.stderr.isatty(),
-    ) as progress:
-        task = progress.add_task("index", total=total, files=0)
-        meta = build_index(
-            args.run_dir,
-            fp_rate=args.fp_rate,
-            window=args.window,
-            guard=args.guard,
-            progress=lambda files, nbytes: progress.update(task, completed=nbytes, files=files),
-        )
+    # an s3:// run: built from a local copy of its curated output, the index uploaded
+    with staged_run(args.run_dir, folders=["curated", "index"], write=True) as local:
+        total = curated_bytes(local)
+        with Progress(
+            TextColumn("index"),
+            BarColumn(),
+            TransferSpeedColumn(),
+            TextColumn("{task.fields[files]} files"),
+            disable=not sys.stderr.isatty(),
+        ) as progress:
+            task = progress.add_task("index", total=total, files=0)
+            meta = build_index(
+                local,
+                fp_rate=args.fp_rate,
+                window=args.window,
+                guard=args.guard,
+                progress=lambda files, nbytes: progress.update(task, completed=nbytes, files=files),
+            )
     print(
         f"indexed {meta['files']:,} files ({meta['bytes'] / 1e6:.1f} MB, "
         f"{meta['fingerprints']:,} fingerprints) in "

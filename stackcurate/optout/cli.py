@@ -91,7 +91,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
     opt_out = OptOutList.load(args.opt_out_dir)
     if not len(opt_out):
         raise FatalError(f"no approved requests in {args.opt_out_dir}; nothing to purge")
-    report = purge_run(args.run_dir, opt_out)
+    from stackcurate.staging import staged_run
+
+    with staged_run(args.run_dir, write=True) as local:  # an s3:// run: purged in a local copy, uploaded
+        report = purge_run(local, opt_out)
     if args.json:
         print(json.dumps(report))
         return 0

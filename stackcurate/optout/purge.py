@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stackcurate.errors import FatalError
 from stackcurate.layout import RunLayout, read_manifest
 from stackcurate.optout.apply import OptOutList
+from stackcurate.parquet_io import iter_rows, list_parquet_files
 from stackcurate.shards.build import refresh_manifest
 
 
@@ -189,19 +189,15 @@ def verify_purged(run_dir: str | Path, opt_out: OptOutList) -> list[str]:
 
 
 def owner_files(run_dir: str | Path, owner: str) -> list[tuple[str, int]]:
-    """``(repo, files)`` of ``owner``'s repositories (case-insensitive) in the run's curated output."""
-    curated = Path(run_dir) / "curated"
-    files = [path for path in sorted(curated.glob("*.parquet"))] if curated.is_dir() else []
-    if not files:
+    """``(repo, files)`` of ``owner``'s repositories (case-insensitive) in the run's curated output (a
+    local folder or an fsspec URL: only the ``repo`` column is read)."""
+    curated = f"{str(run_dir).rstrip('/')}/curated"
+    if not list_parquet_files(curated):
         raise FatalError(f"{run_dir} has no curated output (expected {curated}/*.parquet)")
     prefix = owner.lower() + "/"
-    counts = (
-        pl.scan_parquet(files)
-        .select("repo")
-        .filter(pl.col("repo").str.to_lowercase().str.starts_with(prefix))
-        .group_by("repo")
-        .len()
-        .sort("repo")
-        .collect()
+    counts: Counter[str] = Counter(
+        str(row["repo"])
+        for row in iter_rows(curated, columns=["repo"])
+        if str(row["repo"]).lower().startswith(prefix)
     )
-    return [(str(repo), int(n)) for repo, n in counts.iter_rows()]
+    return sorted(counts.items())

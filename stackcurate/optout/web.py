@@ -22,19 +22,20 @@ allows ``data:`` images, its charts).
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import threading
 import time
-from collections import OrderedDict, defaultdict, deque
+from collections import Counter, OrderedDict, defaultdict, deque
 from pathlib import Path
 from typing import Any
-
-import polars as pl
 
 from stackcurate.errors import FatalError
 from stackcurate.optout.apply import OptOutList
 from stackcurate.optout.store import OptOutError, OptOutStore, normalize_target
+from stackcurate.parquet_io import iter_rows, list_parquet_files
+from stackcurate.staging import is_remote, staged_run
 from stackcurate.stats.html import TEMPLATES as STATS_TEMPLATES
 
 #: new ids (``req-`` + token_urlsafe(16)) and the sequential ids of logs written before them
@@ -79,15 +80,16 @@ class RateLimiter:
             return True
 
 
-def owner_index(run_dir: Path) -> dict[str, list[tuple[str, int]]]:
-    """owner (lower case) -> [(repo, files)] of the run's curated output, read once at start."""
-    files = sorted((run_dir / "curated").glob("*.parquet"))
-    if not files:
-        raise FatalError(f"{run_dir} has no curated output (expected {run_dir}/curated/*.parquet)")
-    counts = pl.scan_parquet(files).select("repo").group_by("repo").len().sort("repo").collect()
+def owner_index(run_dir: str | Path) -> dict[str, list[tuple[str, int]]]:
+    """owner (lower case) -> [(repo, files)] of the run's curated output (local or an fsspec URL), read
+    once at start (the ``repo`` column only)."""
+    curated = f"{str(run_dir).rstrip('/')}/curated"
+    if not list_parquet_files(curated):
+        raise FatalError(f"{run_dir} has no curated output (expected {curated}/*.parquet)")
+    counts = Counter(str(row["repo"]) for row in iter_rows(curated, columns=["repo"]))
     index: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for repo, n in counts.iter_rows():
-        index[str(repo).split("/", 1)[0].lower()].append((str(repo), int(n)))
+    for repo, n in sorted(counts.items()):
+        index[repo.split("/", 1)[0].lower()].append((repo, n))
     return dict(index)
 
 
@@ -105,8 +107,13 @@ def create_app(
         from jinja2 import ChoiceLoader, FileSystemLoader
     except ImportError:
         raise FatalError("stackcurate serve needs Flask: pip install flask flask-wtf") from None
+    owners = owner_index(run_dir)
+    run_name = str(run_dir).rstrip("/").rsplit("/", 1)[-1]
     root = Path(run_dir)
-    owners = owner_index(root)
+    if is_remote(run_dir):  # an s3:// run: its attribution index is read from a local copy
+        staging = staged_run(run_dir, folders=["index"])
+        root = staging.__enter__()
+        atexit.register(staging.__exit__, None, None, None)
     store = OptOutStore(opt_out_dir)
     limiter = RateLimiter(rate_limit, rate_window_s)
     templates = Path(__file__).with_name("templates")
@@ -123,7 +130,7 @@ def create_app(
 
     def page(template: str, code: int = 200, **context: Any) -> Any:
         digest = OptOutList.load(opt_out_dir).digest
-        return render_template(template, run_name=root.name, digest=digest, **context), code
+        return render_template(template, run_name=run_name, digest=digest, **context), code
 
     @app.before_request
     def limit() -> Any:
@@ -186,7 +193,7 @@ def create_app(
     def attribute() -> Any:
         if not (root / "index" / "meta.json").exists():
             return page(
-                "attribute.html", 404, error=f"no attribution index: run `stackcurate index build {root}`"
+                "attribute.html", 404, error=f"no attribution index: run `stackcurate index build {run_dir}`"
             )
         if request.method != "POST":  # GET and HEAD: the empty form; only a CSRF-checked POST attributes
             return page("attribute.html", result=None, snippet="")
@@ -210,10 +217,10 @@ def create_app(
                 from stackcurate.stats.report import collect_report
 
                 try:
-                    report = collect_report(root)
+                    report = collect_report(str(run_dir))
                 except FatalError as error:
                     return page("stats.html", 404, error=str(error))
-                report["run"] = root.name  # not the server's path
+                report["run"] = run_name  # not the server's path
                 statistics.update(report_context(report))
         return page("stats.html", **statistics)
 

@@ -1,0 +1,83 @@
+"""Local copies of a run on object storage, for tools that work on local files.
+
+``staged_run(run_dir, folders, write)`` yields ``run_dir`` itself when it is local. For an fsspec URL
+(``s3://...``) it downloads ``folders`` of the run (all of it by default) and ``run.json`` into a
+temporary folder and yields that; with ``write``, it then uploads what the tool created or changed
+(``run.json`` last, so the run never claims what its files do not yet hold) and deletes what it removed,
+then drops the copy. JSON files that name the staging folder (a shards manifest's ``source``, a rebuilt
+run's paths) are rewritten to name ``run_dir``. The machine needs local disk for the folders staged
+(``docs/scaling.md``). Uploads use the same credentials as the run (the environment).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import fsspec
+
+from stackcurate.errors import FatalError
+
+
+def is_remote(path: str | Path) -> bool:
+    """Whether ``path`` is an fsspec URL other than ``file://``."""
+    text = str(path)
+    return "://" in text and not text.startswith("file://")
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): _digest(p) for p in root.rglob("*") if p.is_file()}
+
+
+@contextmanager
+def staged_run(run_dir: str | Path, folders: list[str] | None = None, write: bool = False) -> Iterator[Path]:
+    """A local folder holding ``run_dir`` (or the named ``folders`` of it); see the module docstring."""
+    if not is_remote(run_dir):
+        yield Path(run_dir)
+        return
+    url = str(run_dir).rstrip("/")
+    fs, base = fsspec.core.url_to_fs(url)
+    if not fs.exists(f"{base}/run.json"):
+        raise FatalError(f"{url} is not a stackcurate run directory (no run.json)")
+    staging = Path(tempfile.mkdtemp(prefix="stackcurate-run-"))
+    try:
+        fs.get(f"{base}/run.json", str(staging / "run.json"))
+        for folder in folders if folders is not None else [p.rsplit("/", 1)[-1] for p in fs.ls(base)]:
+            if fs.isdir(f"{base}/{folder}"):
+                fs.get(f"{base}/{folder}", str(staging / folder), recursive=True)
+        before = _snapshot(staging)
+        yield staging
+        if write:
+            _upload(fs, base, url, staging, before)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _upload(
+    fs: fsspec.AbstractFileSystem, base: str, url: str, staging: Path, before: dict[str, str]
+) -> None:
+    for path in staging.rglob("*.json"):  # name the bucket, not the staging folder
+        text = path.read_text(encoding="utf-8")
+        if str(staging) in text:
+            path.write_text(text.replace(str(staging), url), encoding="utf-8")
+    after = _snapshot(staging)
+    changed = sorted(name for name, digest in after.items() if before.get(name) != digest)
+    for name in [n for n in changed if n != "run.json"]:
+        fs.put_file(str(staging / name), f"{base}/{name}")
+    for name in sorted(set(before) - set(after)):
+        fs.rm_file(f"{base}/{name}")
+    if "run.json" in changed:
+        fs.put_file(str(staging / "run.json"), f"{base}/run.json")
+    fs.invalidate_cache()
