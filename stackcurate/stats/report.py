@@ -230,7 +230,11 @@ def _pii(stages: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _purged_rows(out: str | Path) -> int:
     """Curated rows ``stackcurate opt-out purge`` removed after the run finished (run.json's record)."""
     manifest = read_manifest(RunLayout(str(out))) or {}
-    return sum(int(purge.get("by_folder", {}).get("curated", 0)) for purge in manifest.get("purges", []))
+    # a purge that reran dedup removed its rows before dedup (02_filtered), and the rerun's counts start there
+    return sum(
+        int(purge.get("by_folder", {}).get("02_filtered" if purge.get("rerun") else "curated", 0))
+        for purge in manifest.get("purges", [])
+    )
 
 
 def waterfall(stages: list[dict[str, Any]], kept: int, purged: int = 0) -> dict[str, Any]:
