@@ -87,6 +87,19 @@ def _rebuild_shards(root: Path, manifest: dict[str, Any]) -> None:
         manifest["shards"] = summary
 
 
+def _check_tokenizer(root: Path, manifest: dict[str, Any]) -> None:
+    """Before touching anything: the shards can be rebuilt only with the tokenizer they were made with."""
+    settings = (manifest.get("config", {}).get("stages") or {}).get("shards")
+    if not settings or not (root / "shards" / "manifest.json").exists():
+        return
+    tokenizer = Path(settings["tokenizer"]) if settings.get("tokenizer") else root / "tokenizer.json"
+    if not tokenizer.is_file():
+        raise FatalError(
+            f"the run's tokenizer {tokenizer} is missing: the shards could not be rebuilt after the purge; "
+            "restore it, then purge"
+        )
+
+
 def purge_run(run_dir: str | Path, opt_out: OptOutList) -> dict[str, Any]:
     """Remove the rows of ``opt_out``'s targets from ``run_dir`` and redo what they took part in.
 
@@ -101,6 +114,7 @@ def purge_run(run_dir: str | Path, opt_out: OptOutList) -> dict[str, Any]:
 
     root = Path(run_dir)
     manifest = _check_finished(root)
+    _check_tokenizer(root, manifest)
     rerun = reached_dedup(root, manifest) and any(
         _covered_rows(path, opt_out) for path in run_parquet_files(root / "02_filtered")
     )

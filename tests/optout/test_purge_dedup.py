@@ -64,6 +64,10 @@ def test_purge_promotes_the_next_copy_into_curated_and_shards(
 
     store = OptOutStore(record)
     store.decide(store.request("owner", "big").id, "approved")
+    (out / "tokenizer.json").rename(tmp_path / "tokenizer.json")
+    assert main(["opt-out", "purge", str(out), "--opt-out-dir", str(record)]) == 2  # refused, nothing touched
+    assert "tokenizer" in capsys.readouterr().err and ("big/star", "shared.py") in files_of(out / "curated")
+    (tmp_path / "tokenizer.json").rename(out / "tokenizer.json")
     assert main(["opt-out", "purge", str(out), "--opt-out-dir", str(record)]) == 0
     for folder in ("curated", "shards"):
         assert ("small/one", "shared.py") in files_of(out / folder), folder
