@@ -16,7 +16,14 @@ Validators (``checks:`` in the rules):
                      with ``keep_public_ips_only=False``)
     not_version      not preceded on its line by a version word (``version = "1.2.3.4"``)
     high_entropy     Shannon entropy >= ``min_entropy`` bits per character, with digits or mixed case
-    not_placeholder  not a placeholder value (``changeme``, ``${PASSWORD}``, ``<token>``, ``xxxx``)
+    not_placeholder  not a placeholder value (``changeme``, ``${PASSWORD}``, ``$DB_PASS``, ``<token>``,
+                     ``xxxx``); never decided by the value being short or common (``admin``, ``1234``)
+    not_field_name   not the name of a field or setting (``user_password``, ``current-password``,
+                     ``self.password``, ``get_password()``): words from ``field_words``
+    prose_password   a value after a prose cue ("the password is X") is not a word of ``prose_stopwords``
+                     ("the password is required") and has 4 characters or more
+    strong_secret    letters and digits (a key in prose: "use token X")
+    not_code         not a call (``Tokenizer(Unigram(vocab))``, ``f.read().splitlines()``)
     not_identifier   not a bare identifier, attribute path or name (``settings.db_password``,
                      ``s3.secret-access-key``, ``PublicKey``)
     not_path         not a file path (``./data/test.csv``, ``/var/run/secrets/...``)
@@ -44,6 +51,17 @@ NAME_LIKE = re.compile(r"[a-z][a-z0-9]*(?:[_.-][a-z][a-z0-9]*)+")
 #: CamelCase names made of words of 3+ letters (``MLKEM768X25519PublicKey`` has ``Public``, ``Key``)
 CAMEL_CASE = re.compile(r"(?:[A-Z0-9]*[A-Z][a-z]{2,}[0-9]*)+|[a-z]{3,}(?:[A-Z][a-z]{2,}[0-9]*)+")
 FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")
+#: a call in code: a name, an opening parenthesis, the closing one last (``f.read()``, ``Foo(bar)``)
+CODE_CALL = re.compile(r"^[A-Za-z_][\w.]*\(|[A-Za-z_]\w*\([^()]*\)[\W]*$")
+#: a reference to the environment, not a value: $DB_PASSWORD, $(cat secret), ${X}
+ENV_REFERENCE = re.compile(r"\$(?:[A-Za-z_]\w*|\(.*\)|\{.*\})")
+
+
+def words_of(value: str) -> list[str]:
+    """The lower-case words of a name: split at non-alphanumerics and CamelCase (``dbPassword_hash`` ->
+    db, password, hash)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", value)
+    return [word for word in re.split(r"[^a-z0-9]+", spaced.lower()) if word]
 
 
 @dataclass(frozen=True)
@@ -57,6 +75,9 @@ class PiiRules:
     placeholder_email_domains: frozenset[str]
     popular_dns: frozenset[str]
     version_words: tuple[str, ...]
+    field_words: frozenset[str]
+    code_objects: frozenset[str]
+    prose_stopwords: frozenset[str]
     min_entropy: float
     ip_replacements: dict[str, tuple[str, ...]]
 
@@ -93,6 +114,9 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
         ),
         popular_dns=frozenset(str(ip) for ip in data.get("popular_dns", [])),
         version_words=tuple(str(w).lower() for w in data.get("version_words", [])),
+        field_words=frozenset(str(w).lower() for w in data.get("field_words", [])),
+        code_objects=frozenset(str(w).lower() for w in data.get("code_objects", [])),
+        prose_stopwords=frozenset(str(w).lower() for w in data.get("prose_stopwords", [])),
         min_entropy=float(data.get("min_entropy", 3.0)),
         ip_replacements={
             "ipv4": tuple(replacements.get("ipv4", ["10.0.0.1"])),
@@ -130,14 +154,12 @@ class Validators:
         if value in self.rules.popular_dns or str(address) in self.rules.popular_dns:
             return False
         # is_global is False for private, shared (100.64/10), loopback, link-local, documentation, reserved
-        # and unspecified ranges; an address ending in :: is a network prefix, not a host
-        # (is_reserved too: some Python versions call ::/8 global, and `a[1::2]` is 1::2)
-        return (
-            address.is_global
-            and not address.is_reserved
-            and not address.is_multicast
-            and not value.endswith("::")
-        )
+        # and unspecified ranges (is_reserved too: some Python versions call ::/8 global, and `a[1::2]` is
+        # 1::2). An address ending in :: (2a01:4f8:c0c:1234::) is a site's prefix, as identifying as a
+        # host, when it names at least three groups; `2002::` alone is a protocol's range.
+        if value.endswith("::") and value.count(":") < 4:
+            return False
+        return address.is_global and not address.is_reserved and not address.is_multicast
 
     def not_version(self, text: str, match: re.Match[str]) -> bool:
         parts = match.group("value").split(".")
@@ -158,17 +180,37 @@ class Validators:
         return (has_digit or mixed_case) and shannon_entropy(value) >= self.rules.min_entropy
 
     def not_placeholder(self, text: str, match: re.Match[str]) -> bool:
-        value = match.group("value").lower()
-        if value in self.rules.placeholders or len(set(value)) == 1:
-            return False
         original = match.group("value")
-        words = set(re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", original).lower()))
+        value = original.lower()
+        if value in self.rules.placeholders or len(set(value)) == 1 or ENV_REFERENCE.fullmatch(original):
+            return False
+        words = set(words_of(original))
         for word in self.rules.placeholder_words:
-            # a placeholder word counts as a whole word (my_fake_token, yourSecretHere), not inside
-            # random characters (...zfAke7...)
-            if word in words or value.startswith(word) or (not word.isalnum() and word in value):
+            # a placeholder word counts as a whole word (my_fake_token, yourSampleKey), not inside
+            # random characters (...zfAke7...) nor as a prefix of a real password (samples2024)
+            if word in words or (not word.isalnum() and word in value):
                 return False
         return not value.startswith(self.rules.placeholder_prefixes)
+
+    def not_field_name(self, text: str, match: re.Match[str]) -> bool:
+        value = match.group("value")
+        if value.endswith(("()", ")")) and IDENTIFIER.match(value):
+            return False
+        if IDENTIFIER.fullmatch(value) and "." in value:
+            if value.split(".", 1)[0].lower() in self.rules.code_objects:
+                return False
+        return not any(word in self.rules.field_words for word in words_of(value))
+
+    def prose_password(self, text: str, match: re.Match[str]) -> bool:
+        value = match.group("value").strip(".,;:)")
+        return len(value) >= 4 and value.lower() not in self.rules.prose_stopwords
+
+    def not_code(self, text: str, match: re.Match[str]) -> bool:
+        return CODE_CALL.search(match.group("value")) is None
+
+    def strong_secret(self, text: str, match: re.Match[str]) -> bool:
+        value = match.group("value")
+        return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
 
     def not_identifier(self, text: str, match: re.Match[str]) -> bool:
         value = match.group("value")
@@ -183,6 +225,8 @@ class Validators:
 
     def not_path(self, text: str, match: re.Match[str]) -> bool:
         value = match.group("value")
+        if "+" in value or "=" in value:  # base64 (/xla+viWb...), not a path
+            return True
         if value.startswith(("/", "./", "../", "~/")) or "..." in value:
             return False
         return not ("/" in value and FILE_SUFFIX.search(value))
@@ -196,7 +240,33 @@ CHECKS: dict[str, Callable[[Validators, str, re.Match[str]], bool]] = {
     "not_placeholder": Validators.not_placeholder,
     "not_identifier": Validators.not_identifier,
     "not_path": Validators.not_path,
+    "not_field_name": Validators.not_field_name,
+    "prose_password": Validators.prose_password,
+    "strong_secret": Validators.strong_secret,
+    "not_code": Validators.not_code,
 }
+
+
+def trigger_lines(text: str, haystack: str, triggers: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The ``(start, end)`` character ranges of the lines of ``text`` where a trigger occurs in ``haystack``
+    (``text`` or its lower-cased copy, same length), sorted and merged."""
+    lines: list[tuple[int, int]] = []
+    for trigger in triggers:
+        position = haystack.find(trigger)
+        while position >= 0:
+            start = text.rfind("\n", 0, position) + 1
+            end = text.find("\n", position)
+            end = len(text) if end < 0 else end
+            lines.append((start, end))
+            position = haystack.find(trigger, end)
+    lines.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in lines:
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def make_code_recognizer(entry: dict[str, Any], validators: Validators) -> Any:
@@ -214,6 +284,9 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators) -> Any:
                 re.compile(entry["trigger_pattern"]) if entry.get("trigger_pattern") else None
             )
             self.checks = [CHECKS[name] for name in entry.get("checks", [])]
+            # `scope: line`: the pattern never spans lines, so only the lines holding a trigger are
+            # searched (the keyword recognizers: a few lines of a file instead of all of it)
+            self.line_scope = entry.get("scope") == "line"
             self.score = float(entry.get("score", 0.9))
             super().__init__(supported_entities=[entry["entity"]], name=entry["name"])
 
@@ -232,9 +305,13 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators) -> Any:
                 lowered = text.lower() if self.ignore_case else text
             if not self.triggered(text, lowered):
                 return []
+            haystack = lowered if self.ignore_case else text
+            regions = trigger_lines(text, haystack, self.triggers) if self.line_scope else [(0, len(text))]
             results = []
-            for match in self.pattern.finditer(text):
-                if all(check(validators, text, match) for check in self.checks):
+            for start, end in regions:
+                for match in self.pattern.finditer(text, start, end):
+                    if not all(check(validators, text, match) for check in self.checks):
+                        continue
                     results.append(
                         RecognizerResult(
                             entity_type=self.supported_entities[0],
