@@ -147,9 +147,8 @@ def report_untouched(corpus: list[SourceFile], found: list[list[Span]], examples
             else:
                 false_positives[key] += 1
             if len(shown[key]) < examples:
-                shown[key].append(
-                    f"{Path(source.path).name}: {short(line_of(source.text, span.start, span.end))}"
-                )
+                line = short(line_of(source.text, span.start, span.end))
+                shown[key].append(f"{Path(source.path).name}: {span.text!r} in: {line}")
     total = sum(false_positives.values())
     print(f"\n1. untouched files: {len(corpus)} files, {mb:.2f} MB")
     print(

