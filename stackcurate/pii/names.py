@@ -18,7 +18,10 @@ from functools import lru_cache
 from stackcurate.errors import FatalError
 
 #: name particles that stay lower-case inside a name (``Ludwig van Beethoven``, ``Ana da Silva``)
-PARTICLES = frozenset("van von de da del della der den di du dos das la le ten ter bin ibn al y".split())
+PARTICLES = frozenset(
+    {"van", "von", "de", "da", "del", "della", "der", "den", "di", "du", "dos", "das", "la", "le", "ten"}
+    | {"ter", "bin", "ibn", "al", "y"}
+)
 
 
 @lru_cache(maxsize=1)
@@ -66,10 +69,11 @@ def name_span(
     while tokens and (tokens[0][0].lower() in stopwords or not is_name_token(tokens[0][0])):
         tokens.pop(0)
     kept: list[tuple[str, int, int]] = []
-    for token in tokens:
-        if token[0] not in PARTICLES and (token[0].lower() in stopwords or not is_name_token(token[0])):
+    for item in tokens:
+        word = item[0]
+        if word not in PARTICLES and (word.lower() in stopwords or not is_name_token(word)):
             break
-        kept.append(token)
+        kept.append(item)
     while kept and kept[-1][0] in PARTICLES:
         kept.pop()
     names_kept = [t for t, _, _ in kept if t not in PARTICLES]
