@@ -167,7 +167,9 @@ def test_the_stage_redacts_curated_output_and_writes_an_audit(
     secret = "ghp_8fQ2vLr0ZkX1mN7pT4sB9cW3yH6jD5aE0uKg"
     files = {
         "LICENSE": MIT_TEXT,
-        "app/config.py": f'# Author: Mirela Vuković\nGITHUB_TOKEN = "{secret}"\nOWNER = "ana.perez@protonmail.com"\n',
+        "app/config.py": (
+            f'# Author: Mirela Vuković\nGITHUB_TOKEN = "{secret}"\nOWNER = "ana.perez@protonmail.com"\n'
+        ),
         "app/clean.py": "def add(a, b):\n    return a + b\n",
     }
     listing = tmp_path / "repos.txt"
