@@ -169,3 +169,22 @@ def test_copyright_keeps_its_structure_and_organisations_stay() -> None:
 
 def test_names_are_off_without_names() -> None:
     assert [s.type for s in PiiScanner().scan("# Author: Mirela Vuković\n")] == []
+
+
+def test_the_benchmark_generator_knows_nothing_of_the_detector() -> None:
+    """benchmarks/pii_plants.py makes the planted values; it may not import stackcurate.pii nor read the
+    rules, and the detector may not import it (the benchmark would measure the rules against themselves)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    source = (root / "benchmarks" / "pii_plants.py").read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+    assert imported and not any(name.startswith("stackcurate") for name in imported)
+    assert "pii.yaml" not in source and "rules" not in imported
+    for module in (root / "stackcurate" / "pii").glob("*.py"):
+        assert "pii_plants" not in module.read_text()
