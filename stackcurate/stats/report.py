@@ -13,7 +13,7 @@ these sections added:
   ``repos`` lists repositories removed before or while cloning (opt-out list, failed clones);
 - ``near_dup_clusters``: how many near-duplicate clusters (two files or more) have each size, from
   ``<out>/minhash/clusters/`` (else the curated ``cluster_size`` column); null without near dedup;
-- ``pii``: values replaced per type, per recognizer (``by_recognizer``: type, recognizer, values) and files
+- ``pii``: values replaced per type, per recognizer (``by_recognizer``: type, recognizer, count) and files
   with PII (the PII stage's counters); null without that stage;
 - ``distributions``: file size (bytes), longest line and mean line length (characters) of the curated
   files: power-of-two histograms (``low`` <= value < ``high``; a first bin [0, 1)) and min, mean, p50, p90,
@@ -230,7 +230,7 @@ def _pii(stages: list[dict[str, Any]]) -> dict[str, Any] | None:
                 _, kind, name = counter.split(":", 2)
                 recognizers[kind, name] = recognizers.get((kind, name), 0) + value
     by_recognizer = [
-        {"type": kind, "recognizer": name, "values": value}
+        {"type": kind, "recognizer": name, "count": value}
         for (kind, name), value in sorted(recognizers.items(), key=lambda item: (-item[1], item[0]))
     ]
     return {
