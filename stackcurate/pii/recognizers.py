@@ -53,6 +53,8 @@ IDENTIFIER = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*(?:\(\))?")
 NAME_LIKE = re.compile(r"[a-z][a-z0-9]*(?:[_.-][a-z][a-z0-9]*)+")
 #: CamelCase names made of words of 3+ letters (``MLKEM768X25519PublicKey`` has ``Public``, ``Key``)
 CAMEL_CASE = re.compile(r"(?:[A-Z0-9]*[A-Z][a-z]{2,}[0-9]*)+|[a-z]{3,}(?:[A-Z][a-z]{2,}[0-9]*)+")
+#: words joined by - _ . with no digit (``X-Xet-Access-Token``, ``Content_Security_Policy``): a name
+WORDS_JOINED = re.compile(r"[A-Za-z]+(?:[-_.][A-Za-z]+)+")
 FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")
 #: a call in code: a name, an opening parenthesis, the closing one last (``f.read()``, ``Foo(bar)``)
 CODE_CALL = re.compile(r"^[A-Za-z_][\w.]*\(|[A-Za-z_]\w*\([^()]*\)[\W]*$")
@@ -247,7 +249,7 @@ class Validators:
         value = match.group("value")
         if IDENTIFIER.fullmatch(value) and ("." in value or "_" in value or value.endswith("()")):
             return False
-        if NAME_LIKE.fullmatch(value) or CAMEL_CASE.fullmatch(value):
+        if NAME_LIKE.fullmatch(value) or CAMEL_CASE.fullmatch(value) or WORDS_JOINED.fullmatch(value):
             return False
         mixed_case = any(c.isupper() for c in value) and any(c.islower() for c in value)
         return (
