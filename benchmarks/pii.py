@@ -50,8 +50,8 @@ from pii_plants import (
     load_names,
     make_snippet,
     plant,
-    words,
 )
+from pii_values import words
 
 from stackcurate.pii.redact import PiiScanner, Span, redact
 
