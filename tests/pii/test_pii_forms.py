@@ -194,3 +194,17 @@ def test_the_benchmark_generator_knows_nothing_of_the_detector(module: str) -> N
     assert not any("pii.yaml" in text for text in strings if text != docstring)
     for source in (root / "stackcurate" / "pii").glob("*.py"):
         assert module.removesuffix(".py") not in source.read_text()
+
+
+def test_code_around_passwords_and_tokens_is_left_alone() -> None:
+    text = (
+        "          secretKeyRef:\n            name: db-secret\n            key: password\n"
+        "    token: ${{ secrets.GITHUB_TOKEN }}\n    password: ${{ secrets.DB_PASSWORD }}\n"
+        "DATABASES = {'default': {'PASSWORD': '', 'HOST': 'localhost'}}\n"
+        'api_key = os.environ.get("API_KEY")\n'
+        'if not password: raise ValueError("password is required")\n'
+        "password_hash = bcrypt.hashpw(password, bcrypt.gensalt())\n"
+        "    :param token: the access token to use\n    Authorization: Bearer <token>\n"
+        'curl -u "$USER:$TOKEN" https://api.github.com\nmysql -u root -p\n'
+    )
+    assert SCANNER.scan(text) == []
