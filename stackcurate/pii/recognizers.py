@@ -56,8 +56,9 @@ CAMEL_CASE = re.compile(r"(?:[A-Z0-9]*[A-Z][a-z]{2,}[0-9]*)+|[a-z]{3,}(?:[A-Z][a
 #: words joined by - _ . with no digit (``X-Xet-Access-Token``, ``Content_Security_Policy``): a name
 WORDS_JOINED = re.compile(r"[A-Za-z]+(?:[-_.][A-Za-z]+)+")
 FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")
-#: a call in code: a name, an opening parenthesis, the closing one last (``f.read()``, ``Foo(bar)``)
-CODE_CALL = re.compile(r"^[A-Za-z_][\w.]*\(|[A-Za-z_]\w*\([^()]*\)[\W]*$")
+#: a call or a parenthesised expression in code: a name, an opening parenthesis, a parenthesis last
+#: (``f.read()``, ``Foo(bar)``, ``Sequence(``); a random key with a parenthesis inside is no call
+CODE_CALL = re.compile(r"^[A-Za-z_][\w.]*\((?:.*[()])?$|^\(.*\)$|[A-Za-z_]\w*\([^()]*\)[\W]*$")
 #: a reference to the environment, not a value: $DB_PASSWORD, $(cat secret), ${X}
 ENV_REFERENCE = re.compile(r"\$(?:[A-Za-z_]\w*|\(.*\)|\{.*\})")
 
