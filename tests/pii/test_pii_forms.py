@@ -115,6 +115,7 @@ def test_each_form_is_found(text: str, expected: tuple[str, str]) -> None:
         'field = "user_password"\nautocomplete = "current-password"\n',
         "tokenizer = Tokenizer(Unigram(vocab))\n",
         "webhdfs(host, password=None, user=None)\n",
+        "    password=parts['password'],\n",
     ],
 )
 def test_placeholders_and_code_are_left_alone(text: str) -> None:
