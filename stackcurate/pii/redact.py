@@ -73,11 +73,10 @@ class PiiScanner:
         engine = self.engine
         artifacts = engine.nlp_engine.process_text(text, "en")
         artifacts.stackcurate_lowered = text.lower()
-        entities = [e if e != "NAME" else "PERSON" for e in self.entities]
-        results = engine.analyze(text, language="en", entities=entities, nlp_artifacts=artifacts)
+        results = engine.analyze(text, language="en", entities=list(self.entities), nlp_artifacts=artifacts)
         spans = []
         for result in results:
-            kind = "NAME" if result.entity_type == "PERSON" else result.entity_type
+            kind = result.entity_type
             metadata = result.recognition_metadata or {}
             name = str(metadata.get("recognizer_name", kind))
             spans.append(Span(kind, result.start, result.end, text[result.start : result.end], name))

@@ -69,6 +69,9 @@ class PiiRedactor(PipelineStep):
                 for entity, count in counts.items():
                     if count:
                         self.stat_update(f"redacted_{entity}", value=count)
+                # per recognizer too (`recognizer:<TYPE>:<name>`), so a curator sees which rule redacted what
+                for span in spans:
+                    self.stat_update(f"recognizer:{span.type}:{span.recognizer}")
                 if self.audit_folder is not None:
                     meta = doc.metadata
                     audit_rows.extend(

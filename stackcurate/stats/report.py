@@ -13,7 +13,8 @@ these sections added:
   ``repos`` lists repositories removed before or while cloning (opt-out list, failed clones);
 - ``near_dup_clusters``: how many near-duplicate clusters (two files or more) have each size, from
   ``<out>/minhash/clusters/`` (else the curated ``cluster_size`` column); null without near dedup;
-- ``pii``: values replaced per type and files with PII (the PII stage's counters); null without that stage;
+- ``pii``: values replaced per type, per recognizer (``by_recognizer``: type, recognizer, count) and files
+  with PII (the PII stage's counters); null without that stage;
 - ``distributions``: file size (bytes), longest line and mean line length (characters) of the curated
   files: power-of-two histograms (``low`` <= value < ``high``; a first bin [0, 1)) and min, mean, p50, p90,
   p99, max. Line lengths are the quality filter's score columns when the run has them (scored before PII
@@ -217,6 +218,7 @@ def _pii(stages: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not entries:
         return None
     redacted: dict[str, int] = {}
+    recognizers: dict[tuple[str, str], int] = {}
     files_with_pii = 0
     for stage in entries:
         files_with_pii += stage["counters"].get("files_with_pii", 0)
@@ -224,7 +226,18 @@ def _pii(stages: list[dict[str, Any]]) -> dict[str, Any] | None:
             if counter.startswith("redacted_"):
                 kind = counter.removeprefix("redacted_")
                 redacted[kind] = redacted.get(kind, 0) + value
-    return {"files_with_pii": files_with_pii, "redacted": dict(sorted(redacted.items()))}
+            elif counter.startswith("recognizer:"):
+                _, kind, name = counter.split(":", 2)
+                recognizers[kind, name] = recognizers.get((kind, name), 0) + value
+    by_recognizer = [
+        {"type": kind, "recognizer": name, "count": value}
+        for (kind, name), value in sorted(recognizers.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    return {
+        "files_with_pii": files_with_pii,
+        "redacted": dict(sorted(redacted.items())),
+        "by_recognizer": by_recognizer,
+    }
 
 
 def _purged_rows(out: str | Path) -> int:

@@ -173,6 +173,13 @@ def report_tables(report: dict[str, Any], rows: int = 20) -> Group:
         for kind, count in pii["redacted"].items():
             redacted.add_row(kind, f"{count:,}")
         parts.append(redacted)
+        if pii.get("by_recognizer"):
+            rules = _table(
+                "PII by recognizer (rules/pii.yaml)", ["type", "recognizer", "values replaced"], left=2
+            )
+            for row in pii["by_recognizer"]:
+                rules.add_row(row["type"], row["recognizer"], f"{row['count']:,}")
+            parts.append(rules)
     keys = ["min", "mean", "p50", "p90", "p99", "max"]
     distributions = _table("distributions", ["", "unit", *keys], left=2)
     for name, dist in (report["distributions"] or {}).items():

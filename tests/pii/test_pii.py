@@ -4,6 +4,7 @@ multi-byte text, the CLI, and the stage in a real run."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -167,7 +168,9 @@ def test_the_stage_redacts_curated_output_and_writes_an_audit(
     secret = "ghp_8fQ2vLr0ZkX1mN7pT4sB9cW3yH6jD5aE0uKg"
     files = {
         "LICENSE": MIT_TEXT,
-        "app/config.py": f'GITHUB_TOKEN = "{secret}"\nOWNER = "ana.perez@protonmail.com"\n',
+        "app/config.py": (
+            f'# Author: Mirela Vuković\nGITHUB_TOKEN = "{secret}"\nOWNER = "ana.perez@protonmail.com"\n'
+        ),
         "app/clean.py": "def add(a, b):\n    return a + b\n",
     }
     listing = tmp_path / "repos.txt"
@@ -177,19 +180,35 @@ def test_the_stage_redacts_curated_output_and_writes_an_audit(
     assert main(args) == 0
     rows = {row["path"]: row for row in iter_rows(str(out / "curated"))}
     config = rows["app/config.py"]
-    assert config["content"] == 'GITHUB_TOKEN = "<KEY>"\nOWNER = "<EMAIL>"\n'
-    assert config["pii_counts"] == {"EMAIL": 1, "IP_ADDRESS": 0, "KEY": 1, "PASSWORD": 0, "NAME": 0}
+    assert config["content"] == '# Author: <NAME>\nGITHUB_TOKEN = "<KEY>"\nOWNER = "<EMAIL>"\n'
+    assert config["pii_counts"] == {"EMAIL": 1, "IP_ADDRESS": 0, "KEY": 1, "PASSWORD": 0, "NAME": 1}
     assert config["size_bytes"] == len(config["content"].encode())
     assert rows["app/clean.py"]["pii_counts"]["KEY"] == 0
     audit = list(iter_rows(str(out / "pii_audit")))
     assert {(row["path"], row["type"], row["text"]) for row in audit} == {
         ("app/config.py", "KEY", secret),
         ("app/config.py", "EMAIL", "ana.perez@protonmail.com"),
+        ("app/config.py", "NAME", "Mirela Vuković"),
     }
     assert not any(secret in str(row.get("content")) for row in iter_rows(str(out / "curated")))
 
     capsys.readouterr()
     assert main(["stats", str(out), "--json"]) == 0
-    stages = {s["stage"]: s for s in json.loads(capsys.readouterr().out)["stages"]}
+    report = json.loads(capsys.readouterr().out)
+    stages = {s["stage"]: s for s in report["stages"]}
     assert stages["pii"]["counters"]["files_with_pii"] == 1
     assert stages["pii"]["counters"]["redacted_KEY"] == 1
+    # the stats' pii section: counts per type and per recognizer (the rule of rules/pii.yaml that fired)
+    assert report["pii"]["redacted"] == {"EMAIL": 1, "KEY": 1, "NAME": 1}
+    assert sorted((r["type"], r["recognizer"], r["count"]) for r in report["pii"]["by_recognizer"]) == [
+        ("EMAIL", "email", 1),
+        ("KEY", "github_token", 1),
+        ("NAME", "name_author", 1),
+    ]
+    assert main(["stats", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "PII by recognizer" in table and "github_token" in table and "name_author" in table
+    page = tmp_path / "report.html"
+    assert main(["stats", str(out), "--html", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    assert re.search(r'id="pii-recognizers">.*<td>KEY</td><td>github_token</td><td>1</td>', html, re.S)
