@@ -48,7 +48,11 @@ class LicenseStage(Section):
     license classes that pass. ``memo``: cache detector results across runs (SQLite at ``memo_path``,
     default ``~/.cache/stackcurate/license-memo.sqlite``)."""
 
-    engines: list[Literal["licensecheck", "scancode", "titles"]] = ["licensecheck", "titles"]
+    engines: list[Literal["spdx-match", "licensecheck", "scancode", "titles"]] = [
+        "spdx-match",
+        "licensecheck",
+        "titles",
+    ]
     keep: list[Literal["permissive", "no_license", "non_permissive"]] = ["permissive"]
     memo: bool = True
     memo_path: str | None = None

@@ -22,7 +22,7 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from stackcurate.licenses.engines import Detection, LicenseEngine, LicenseMemo, normalized_digest
+from stackcurate.licenses.engines import Detection, LicenseEngine, LicenseMemo, memo_key
 from stackcurate.licenses.evidence import is_manifest, manifest_licenses, spdx_header
 from stackcurate.licenses.policy import NO_LICENSE, UNKNOWN_TEXT, LicensePolicy, and_all, or_all
 
@@ -37,6 +37,7 @@ class Evidence:
     path: str
     license: str | None
     engine: str
+    unaccounted: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,18 @@ class RepoLicenses:
 class LicenseDetector:
     """Turn repositories' files into ``RepoLicenses``; one engine call per batch of unknown texts."""
 
-    def __init__(self, policy: LicensePolicy, engines: Sequence[LicenseEngine], memo: LicenseMemo):
+    def __init__(
+        self,
+        policy: LicensePolicy,
+        engines: Sequence[LicenseEngine],
+        memo: LicenseMemo,
+        rules_digest: str = "",
+    ):
         self.policy = policy
         self.engines = list(engines)
         self.memo = memo
+        #: what, besides the text, decides a verdict: a memo entry is reused only under the same engines+rules
+        self.memo_context = "|".join([*(f"{e.name}={e.version}" for e in self.engines), rules_digest])
         self.engine_calls = 0
         self.texts_identified = 0
 
@@ -120,7 +129,7 @@ class LicenseDetector:
             mine = {}
             for path, text in files:
                 if self.policy.is_license_file(path):
-                    digest = normalized_digest(text)
+                    digest = memo_key(self.memo_context, text)
                     texts.setdefault(digest, text)
                     mine[path] = digest
             digests.append(mine)
@@ -139,7 +148,7 @@ class LicenseDetector:
                 detection = detections.get(digests[path], Detection((), "none"))
                 expression = self._file_expression(detection)
                 by_dir_files.setdefault(directory, []).append((path, text, expression, detection.engine))
-                result.evidence.append(Evidence(path, expression, detection.engine))
+                result.evidence.append(Evidence(path, expression, detection.engine, detection.note))
             elif is_manifest(path):
                 declared = [self.policy.normalize_expression(v) for v in manifest_licenses(path, text)]
                 expression = and_all([d for d in declared if d])

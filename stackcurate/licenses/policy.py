@@ -95,7 +95,7 @@ class LicensePolicy:
             alias = self.aliases.get(key.lower())
             if alias:
                 mapping[key] = alias
-            elif key in unknown and not key.startswith("LicenseRef-"):
+            elif key in unknown and not key.startswith("LicenseRef-") and key not in spdx_list_ids():
                 mapping[key] = f"LicenseRef-{_slug(key)}"
         if not mapping:
             return expression
@@ -163,6 +163,15 @@ def and_all(expressions: list[str]) -> str | None:
 def or_all(expressions: list[str]) -> str | None:
     """``A OR B OR ...`` of the distinct expressions (a choice between them)."""
     return _combine(expressions, "OR")
+
+
+@lru_cache(maxsize=1)
+def spdx_list_ids() -> frozenset[str]:
+    """Every id of the shipped SPDX license list: known ids even where ``license-expression`` is older."""
+    from stackcurate.licenses.spdx_data import load_spdx_texts
+
+    data = load_spdx_texts()
+    return frozenset(data["licenses"]) | frozenset(i for ids in data["same_text"].values() for i in ids)
 
 
 @lru_cache(maxsize=1)

@@ -8,8 +8,9 @@ deciding file's path).
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,12 +21,28 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from stackcurate.errors import FatalError
 from stackcurate.licenses.detect import LicenseDetector
-from stackcurate.licenses.engines import LicensecheckEngine, LicenseMemo, ScancodeEngine, TitleEngine
+from stackcurate.licenses.engines import (
+    LicensecheckEngine,
+    LicenseEngine,
+    LicenseMemo,
+    ScancodeEngine,
+    TitleEngine,
+)
+from stackcurate.licenses.matcher import SpdxMatchEngine
 from stackcurate.licenses.policy import NO_LICENSE, NON_PERMISSIVE, PERMISSIVE, load_license_policy
+from stackcurate.rules import rules_path
 from stackcurate.stage import FileFilter, content_bytes
 
-ENGINES = {"licensecheck": LicensecheckEngine, "scancode": ScancodeEngine, "titles": TitleEngine}
-DEFAULT_ENGINES = ("licensecheck", "titles")
+ENGINES: dict[str, Callable[..., LicenseEngine]] = {
+    "spdx-match": SpdxMatchEngine,
+    "licensecheck": LicensecheckEngine,
+    "scancode": ScancodeEngine,
+    "titles": TitleEngine,
+}
+#: engines that read rules/licenses.yaml (they take ``rules_dir``)
+RULES_ENGINES = ("spdx-match", "titles")
+#: the SPDX-list matcher decides what it can account for; licensecheck and titles read the rest
+DEFAULT_ENGINES = ("spdx-match", "licensecheck", "titles")
 
 
 def default_memo_path() -> str:
@@ -41,8 +58,9 @@ def make_detector(
     unknown = [name for name in engines if name not in ENGINES]
     if unknown or not engines:
         raise FatalError(f"license engines must be among {sorted(ENGINES)}, got {engines}")
-    built = [TitleEngine(rules_dir) if name == "titles" else ENGINES[name]() for name in engines]
-    return LicenseDetector(load_license_policy(rules_dir), built, LicenseMemo(memo_path))
+    built = [ENGINES[name](rules_dir) if name in RULES_ENGINES else ENGINES[name]() for name in engines]
+    rules_digest = hashlib.sha256(rules_path("licenses.yaml", rules_dir).read_bytes()).hexdigest()[:16]
+    return LicenseDetector(load_license_policy(rules_dir), built, LicenseMemo(memo_path), rules_digest)
 
 
 class LicenseAnnotator(PipelineStep):
