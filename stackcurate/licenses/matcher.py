@@ -34,9 +34,10 @@ RESTRICTED_TERMS = "LicenseRef-restricted-terms"
 WORD = re.compile(r"[a-z0-9]+")
 #: ``<year>``, ``<copyright holders>``, ``<name@example.org>``: template fields and e-mail addresses.
 PLACEHOLDER = re.compile(r"<[^<>\n]{0,80}>")
-#: Posting lists longer than this are not used to find candidates (words every license shares).
-RARE_POSTINGS = 24
-CANDIDATES = 12
+#: Each license is found through its rarest shingles; the best-matching candidates are scored in full.
+KEYS_PER_LICENSE = 40
+CANDIDATES = 40
+CANDIDATES_CHECKED = 6
 NOTE_CHARS = 400
 
 
@@ -46,13 +47,15 @@ class MatcherRules:
 
     shingle: int
     min_license_coverage: float
+    max_missing_run: int
+    optional_after: re.Pattern[str]
     remainder_run_words: int
     remainder_words: int
     remainder_gap_words: int
     variants: dict[str, str]
-    terms_words: frozenset[str]
-    obligation_words: frozenset[str]
-    disclaimer: re.Pattern[str]
+    terms: tuple[re.Pattern[str], ...]
+    notices: tuple[tuple[re.Pattern[str], str], ...]
+    notice_ignore: re.Pattern[str]
     restricted: tuple[re.Pattern[str], ...]
     digest: str
 
@@ -65,13 +68,18 @@ def load_matcher_rules(rules_dir: str | None = None) -> MatcherRules:
         return MatcherRules(
             int(data["shingle"]),
             float(data["min_license_coverage"]),
+            int(data["max_missing_run"]),
+            re.compile(str(data["optional_after"])),
             int(data["remainder_run_words"]),
             int(data["remainder_words"]),
             int(data["remainder_gap_words"]),
             {str(k): str(v) for k, v in (data.get("variants") or {}).items()},
-            frozenset(str(w) for w in data["terms_words"]),
-            frozenset(str(w) for w in data["obligation_words"]),
-            re.compile(str(data["disclaimer"]), re.IGNORECASE),
+            tuple(re.compile(str(p), re.IGNORECASE) for p in data["terms_patterns"]),
+            tuple(
+                (re.compile(str(data["notice_prefix"]) + f"({p})", re.IGNORECASE), str(v))
+                for p, v in data["notices"].items()
+            ),
+            re.compile(str(data["notice_ignore"]), re.IGNORECASE),
             tuple(re.compile(str(p), re.IGNORECASE) for p in data["restricted_terms"]),
             hashlib.sha256(path.read_bytes()).hexdigest()[:16],
         )
@@ -101,7 +109,9 @@ class Match:
 
 
 class SpdxIndex:
-    """Shingle sets of every SPDX text, with an inverted index over rare shingles to find candidates."""
+    """Shingles of every SPDX text: all of them (they cover a file's words), the *required* ones in text order
+    (before an ``optional_after`` marker such as Apache's "END OF TERMS AND CONDITIONS": how-to-apply
+    appendices are often left out), and each license's rarest shingles as keys to find candidates."""
 
     def __init__(self, rules: MatcherRules):
         self.rules = rules
@@ -109,34 +119,60 @@ class SpdxIndex:
         self.source = str(data["source"])
         self.ids: list[str] = []
         self.sets: list[frozenset[int]] = []
-        postings: dict[int, list[int]] = {}
+        self.required: list[frozenset[int]] = []
+        self.order: list[tuple[int, ...]] = []
         for spdx_id, text in sorted(data["licenses"].items()):
             tokens, _ = words(text, rules.variants)
-            found = frozenset(shingles(tokens, rules.shingle))
+            found = shingles(tokens, rules.shingle)
             if not found:
                 continue
-            number = len(self.ids)
+            optional = rules.optional_after.search(" ".join(tokens))
+            required = found[: len(" ".join(tokens)[: optional.start()].split())] if optional else found
             self.ids.append(spdx_id)
-            self.sets.append(found)
-            for item in found:
-                postings.setdefault(item, []).append(number)
-        self.rare = {k: v for k, v in postings.items() if len(v) <= RARE_POSTINGS}
+            self.sets.append(frozenset(found))
+            self.required.append(frozenset(required or found))
+            self.order.append(tuple(required or found))
+        frequency = Counter(item for found in self.sets for item in found)
+        self.keys: dict[int, list[int]] = {}
+        self.key_counts: list[int] = []
+        for number, found in enumerate(self.sets):
+            rarest = sorted(found, key=lambda item: (frequency[item], item))[:KEYS_PER_LICENSE]
+            self.key_counts.append(len(rarest))
+            for item in rarest:
+                self.keys.setdefault(item, []).append(number)
+
+    def _missing_run(self, number: int, found: set[int]) -> int:
+        """The longest run of the license's required shingles, in its own order, absent from the file."""
+        longest = current = 0
+        for item in self.order[number]:
+            current = 0 if item in found else current + 1
+            longest = max(longest, current)
+        return longest
 
     def best(self, found: set[int]) -> int | None:
-        """The license found (nearly) whole in a text with these shingles, best Dice first; None if none."""
+        """The license found whole in a text with these shingles; None if none.
+
+        Candidates: the licenses with the largest share of their key shingles in the text. Score: the F1 of
+        the license's required shingles found (license coverage) and the text's shingles it covers. The best
+        scoring candidate wins unless a passage of it is missing (``max_missing_run`` shingles in a row): a
+        variant whose distinctive clause is absent (Pixar's trademark clause, BSD's no-nuclear clause) is
+        not the license of the file."""
         counts: Counter[int] = Counter()
         for item in found:
-            counts.update(self.rare.get(item, ()))
-        best, best_dice = None, 0.0
-        for number, _ in counts.most_common(CANDIDATES):
-            license_set = self.sets[number]
-            shared = len(license_set & found)
-            if shared < self.rules.min_license_coverage * len(license_set):
+            counts.update(self.keys.get(item, ()))
+        ranked = sorted(counts, key=lambda n: counts[n] / self.key_counts[n], reverse=True)[:CANDIDATES]
+        scored = []
+        for number in ranked:
+            license_cover = len(self.required[number] & found) / len(self.required[number])
+            if license_cover < self.rules.min_license_coverage:
                 continue
-            dice = 2 * shared / (len(license_set) + len(found))
-            if dice > best_dice:
-                best, best_dice = number, dice
-        return best
+            text_cover = len(self.sets[number] & found) / len(found)
+            scored.append((2 * license_cover * text_cover / (license_cover + text_cover), number))
+        scored.sort(reverse=True)
+        for _, number in scored[:CANDIDATES_CHECKED]:
+            if self._missing_run(number, found) < self.rules.max_missing_run:
+                return number
+        return scored[0][1] if scored else None
 
     def match(
         self, tokens: list[str], spans: list[tuple[int, int]], text: str, depth: int = 0
@@ -160,25 +196,34 @@ class SpdxIndex:
         for start, end in _merge(runs, self.rules.remainder_gap_words):
             span = (spans[start][0], spans[end - 1][1])
             segment = text[span[0] : span[1]]
-            other = self.match(tokens[start:end], spans[start:end], text, depth + 1) if depth < 3 else None
+            other = self.match(tokens[start:end], spans[start:end], text, depth + 1) if depth < 64 else None
             if other is not None:
                 ids.extend(other.ids)
                 unaccounted.extend(other.unaccounted)
-            elif not self._accounted(tokens[start:end], segment):
+                continue
+            accounted, named = self._accounted(segment)
+            ids.extend(named)
+            if not accounted:
                 unaccounted.append(span)
         if unaccounted:
             ids.append(UNKNOWN_TERMS)
         return Match(tuple(dict.fromkeys(ids)), tuple(unaccounted))
 
-    def _accounted(self, tokens: list[str], segment: str) -> bool:
-        """An attribution block (no word of obligation) or a plain warranty disclaimer explains itself."""
+    def _accounted(self, segment: str) -> tuple[bool, list[str]]:
+        """(explained?, licenses it names). A remainder is explained unless it holds a restricting phrase,
+        or terms of use (``terms_patterns``: "may not", "only for", ...) that are not a known license's
+        notice ("Licensed under the Apache License, Version 2.0 ... you may not use this file except ...",
+        which names that license instead). Prose, headings, attribution and pointers explain themselves."""
         if any(pattern.search(segment) for pattern in self.rules.restricted):
-            return False
-        if not self.rules.terms_words.intersection(tokens):
-            return True
-        return bool(self.rules.disclaimer.search(segment)) and not self.rules.obligation_words.intersection(
-            tokens
+            return False, []
+        named = (
+            []
+            if self.rules.notice_ignore.search(segment)
+            else [spdx for pattern, spdx in self.rules.notices if pattern.search(segment)]
         )
+        if named:
+            return True, named
+        return not any(pattern.search(segment) for pattern in self.rules.terms), []
 
 
 def _runs(covered: bytearray, minimum: int) -> list[tuple[int, int]]:
