@@ -135,8 +135,8 @@ class SpdxIndex:
         frequency = Counter(item for found in self.sets for item in found)
         self.keys: dict[int, list[int]] = {}
         self.key_counts: list[int] = []
-        for number, found in enumerate(self.sets):
-            rarest = sorted(found, key=lambda item: (frequency[item], item))[:KEYS_PER_LICENSE]
+        for number, license_set in enumerate(self.sets):
+            rarest = sorted(license_set, key=lambda item: (frequency[item], item))[:KEYS_PER_LICENSE]
             self.key_counts.append(len(rarest))
             for item in rarest:
                 self.keys.setdefault(item, []).append(number)
