@@ -23,7 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from stackcurate.licenses.engines import Detection, LicenseEngine, LicenseMemo, memo_key
-from stackcurate.licenses.evidence import is_manifest, manifest_licenses, spdx_header
+from stackcurate.licenses.evidence import (
+    is_manifest,
+    license_header,
+    manifest_directory,
+    manifest_licenses,
+    spdx_header,
+)
 from stackcurate.licenses.policy import NO_LICENSE, UNKNOWN_TEXT, LicensePolicy, and_all, or_all
 
 #: Documentation often quotes SPDX lines as examples; their headers are not taken as the file's license.
@@ -125,20 +131,39 @@ class LicenseDetector:
         """``repos``: for each repository, its (path, text) pairs. One engine call for all unknown texts."""
         texts: dict[str, str] = {}
         digests: list[dict[str, str]] = []
+        notices: list[dict[str, str]] = []
+        head = self.policy.spdx_header_bytes
         for files in repos:
-            mine = {}
+            mine: dict[str, str] = {}
+            headers: dict[str, str] = {}
             for path, text in files:
                 if self.policy.is_license_file(path):
                     digest = memo_key(self.memo_context, text)
                     texts.setdefault(digest, text)
                     mine[path] = digest
+                elif not path.endswith(DOC_SUFFIXES) and not spdx_header(text, head):
+                    notice = license_header(text, head)
+                    if notice:
+                        digest = memo_key(self.memo_context, notice)
+                        texts.setdefault(digest, notice)
+                        headers[path] = digest
             digests.append(mine)
+            notices.append(headers)
         detections = self._identify(texts) if texts else {}
-        return [self._decide(files, mine, detections) for files, mine in zip(repos, digests, strict=True)]
+        return [
+            self._decide(files, mine, headers, detections)
+            for files, mine, headers in zip(repos, digests, notices, strict=True)
+        ]
 
     def _decide(
-        self, files: Sequence[tuple[str, str]], digests: dict[str, str], detections: dict[str, Detection]
+        self,
+        files: Sequence[tuple[str, str]],
+        digests: dict[str, str],
+        notices: dict[str, str],
+        detections: dict[str, Detection],
     ) -> RepoLicenses:
+        """Evidence -> decisions. ``notices``: path -> key of a source file's license-notice comment block;
+        a notice an engine can read decides that file, as an SPDX header does."""
         result = RepoLicenses()
         by_dir_files: dict[str, list[tuple[str, str, str | None, str]]] = {}
         by_dir_manifest: dict[str, list[Evidence]] = {}
@@ -154,13 +179,21 @@ class LicenseDetector:
                 expression = and_all([d for d in declared if d])
                 if expression:
                     evidence = Evidence(path, expression, "manifest")
-                    by_dir_manifest.setdefault(directory, []).append(evidence)
+                    by_dir_manifest.setdefault(manifest_directory(path), []).append(evidence)
                     result.evidence.append(evidence)
             header = None if path.endswith(DOC_SUFFIXES) else spdx_header(text, self.policy.spdx_header_bytes)
             expression = self.policy.normalize_expression(header) if header else None
             if expression:
                 result.headers[path] = Decision(expression, self.policy.classify(expression), path)
                 result.evidence.append(Evidence(path, expression, "spdx-header"))
+            elif path in notices:
+                detection = detections.get(notices[path], Detection((), "none"))
+                expression = self._file_expression(detection) if detection.names else None
+                if expression:
+                    result.headers[path] = Decision(expression, self.policy.classify(expression), path)
+                    result.evidence.append(
+                        Evidence(path, expression, f"header:{detection.engine}", detection.note)
+                    )
         for directory in sorted(set(by_dir_files) | set(by_dir_manifest)):
             decision = self._decide_directory(
                 by_dir_files.get(directory, []), by_dir_manifest.get(directory, [])
