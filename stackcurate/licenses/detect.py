@@ -30,6 +30,7 @@ from stackcurate.licenses.evidence import (
     manifest_licenses,
     spdx_header,
 )
+from stackcurate.licenses.matcher import SpdxMatchEngine
 from stackcurate.licenses.policy import NO_LICENSE, UNKNOWN_TEXT, LicensePolicy, and_all, or_all
 
 #: Documentation often quotes SPDX lines as examples; their headers are not taken as the file's license.
@@ -97,6 +98,8 @@ class LicenseDetector:
         self.memo = memo
         #: what, besides the text, decides a verdict: a memo entry is reused only under the same engines+rules
         self.memo_context = "|".join([*(f"{e.name}={e.version}" for e in self.engines), rules_digest])
+        #: source-file license notices are read only with the SPDX matcher among the engines
+        self.notice_reader = next((e for e in self.engines if isinstance(e, SpdxMatchEngine)), None)
         self.engine_calls = 0
         self.texts_identified = 0
 
@@ -118,6 +121,15 @@ class LicenseDetector:
         self.memo.put_many(fresh)
         return {**known, **fresh}
 
+    def _identify_notices(self, texts: dict[str, str]) -> dict[str, Detection]:
+        """Source-file notices: read in-process by the SPDX matcher (never a subprocess per batch of
+        thousands of headers), memoised like license texts."""
+        known = self.memo.get_many(list(texts))
+        assert self.notice_reader is not None
+        fresh = {k: self.notice_reader.read_notice(v) for k, v in texts.items() if k not in known}
+        self.memo.put_many(fresh)
+        return {**known, **fresh}
+
     def _file_expression(self, detection: Detection) -> str | None:
         ids: set[str] = set()
         for name in detection.names:
@@ -130,6 +142,7 @@ class LicenseDetector:
     def detect_many(self, repos: Sequence[Sequence[tuple[str, str]]]) -> list[RepoLicenses]:
         """``repos``: for each repository, its (path, text) pairs. One engine call for all unknown texts."""
         texts: dict[str, str] = {}
+        notice_texts: dict[str, str] = {}
         digests: list[dict[str, str]] = []
         notices: list[dict[str, str]] = []
         head = self.policy.spdx_header_bytes
@@ -141,15 +154,17 @@ class LicenseDetector:
                     digest = memo_key(self.memo_context, text)
                     texts.setdefault(digest, text)
                     mine[path] = digest
-                elif not path.endswith(DOC_SUFFIXES) and not spdx_header(text, head):
+                elif self.notice_reader and not path.endswith(DOC_SUFFIXES) and not spdx_header(text, head):
                     notice = license_header(text, head)
                     if notice:
-                        digest = memo_key(self.memo_context, notice)
-                        texts.setdefault(digest, notice)
+                        digest = memo_key(f"notice|{self.memo_context}", notice)
+                        notice_texts.setdefault(digest, notice)
                         headers[path] = digest
             digests.append(mine)
             notices.append(headers)
         detections = self._identify(texts) if texts else {}
+        if notice_texts:
+            detections.update(self._identify_notices(notice_texts))
         return [
             self._decide(files, mine, headers, detections)
             for files, mine, headers in zip(repos, digests, notices, strict=True)

@@ -71,7 +71,10 @@ def _metadata_licenses(text: str) -> list[str]:
 
 def spdx_header(text: str, head_bytes: int) -> str | None:
     """The expression of the first ``SPDX-License-Identifier:`` line in the head of a file, if any."""
-    match = SPDX_HEADER.search(text[:head_bytes])
+    head = text[:head_bytes]
+    if "SPDX-License-Identifier" not in head:  # a plain substring test first: this runs on every file
+        return None
+    match = SPDX_HEADER.search(head)
     if not match:
         return None
     value = match.group(1).strip().strip("\"'`;,")
@@ -144,6 +147,7 @@ def manifest_licenses(path: str, text: str) -> list[str]:
     return []
 
 
+COMMENT_OPENERS = frozenset("#/-;%!*\"'R")
 LINE_COMMENT = re.compile(r"^\s*(#|//|--|;|%|!|\*|REM\b)")
 #: a comment block is license evidence only when it reads like a license notice, not any mention
 NOTICE_HINT = re.compile(
@@ -156,28 +160,22 @@ NOTICE_HINT = re.compile(
 def license_header(text: str, head_bytes: int) -> str | None:
     """The first comment block of a source file (after a shebang or encoding line) when it reads like a
     license notice; None otherwise. Handles ``#``/``//``/``--``/``;`` line comments, ``/* ... */`` blocks and
-    a Python module docstring."""
-    lines = text[:head_bytes].splitlines()
-    start = 0
-    while start < len(lines) and (
-        not lines[start].strip() or lines[start].startswith("#!") or "coding" in lines[start][:40]
-    ):
-        start += 1
-    if start >= len(lines):
+    a Python module docstring. Runs on every file, so a file that does not open with a comment is rejected
+    on its first characters."""
+    head = text[:head_bytes].lstrip()
+    while head.startswith("#!") or (head.startswith("#") and "coding" in head[:40].split("\n", 1)[0]):
+        head = head[head.find("\n") + 1 :].lstrip() if "\n" in head else ""
+    if not head or head[0] not in COMMENT_OPENERS:
         return None
-    first = lines[start].lstrip()
     block: list[str] = []
-    if first.startswith(('"""', "'''")):
-        quote = first[:3]
-        body = "\n".join(lines[start:]).lstrip()[3:]
-        end = body.find(quote)
-        block = [body[:end] if end >= 0 else body]
-    elif first.startswith("/*"):
-        body = "\n".join(lines[start:]).lstrip()
-        end = body.find("*/")
-        block = [body[2 : end if end >= 0 else len(body)]]
+    if head.startswith(('"""', "'''")):
+        end = head.find(head[:3], 3)
+        block = [head[3 : end if end >= 0 else len(head)]]
+    elif head.startswith("/*"):
+        end = head.find("*/")
+        block = [head[2 : end if end >= 0 else len(head)]]
     else:
-        for line in lines[start:]:
+        for line in head.splitlines():
             if not LINE_COMMENT.match(line):
                 break
             block.append(LINE_COMMENT.sub("", line, count=1))

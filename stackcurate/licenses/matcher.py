@@ -286,3 +286,15 @@ class SpdxMatchEngine:
 
     def identify(self, texts: dict[str, str]) -> dict[str, Detection]:
         return {key: self.read(text) for key, text in texts.items()}
+
+    def read_notice(self, text: str) -> Detection:
+        """A source file's license-notice comment block: a whole license text in it, a restricting phrase, or
+        a license named by a notice ("Licensed under the Apache License, Version 2.0"). In-process and
+        fast, since every source file of a repository may carry one."""
+        found = self.read(text)
+        if found.names:
+            return found
+        named = tuple(
+            dict.fromkeys(spdx for pattern, spdx in self.index.rules.notices if pattern.search(text))
+        )
+        return Detection(named, f"{self.name}-notice")
