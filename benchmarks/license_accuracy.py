@@ -121,7 +121,9 @@ def main() -> None:
     )
     parser.add_argument("--sample-dir", default="runs/sample")
     parser.add_argument("--npm-dir", default=None, help="a node_modules folder to add as a second corpus")
-    parser.add_argument("--engine", action="append", choices=["licensecheck", "titles", "scancode"])
+    parser.add_argument(
+        "--engine", action="append", choices=["spdx-match", "licensecheck", "titles", "scancode"]
+    )
     parser.add_argument("--show-misses", action="store_true")
     args = parser.parse_args()
     engines = args.engine or list(DEFAULT_ENGINES)

@@ -207,8 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument(
         "--engine",
         action="append",
-        choices=["licensecheck", "titles", "scancode"],
-        help="detector, repeat for fallbacks (default: licensecheck, then titles)",
+        choices=["spdx-match", "licensecheck", "titles", "scancode"],
+        help="detector, repeat for fallbacks (default: spdx-match, licensecheck, titles)",
     )
     detect.add_argument("--no-memo", action="store_true", help="do not read or write the detector memo")
     detect.set_defaults(func=_cmd_license_detect)

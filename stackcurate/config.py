@@ -48,11 +48,18 @@ class LicenseStage(Section):
     license classes that pass. ``memo``: cache detector results across runs (SQLite at ``memo_path``,
     default ``~/.cache/stackcurate/license-memo.sqlite``)."""
 
-    engines: list[Literal["licensecheck", "scancode", "titles"]] = ["licensecheck", "titles"]
+    engines: list[Literal["spdx-match", "licensecheck", "scancode", "titles"]] = [
+        "spdx-match",
+        "licensecheck",
+        "titles",
+    ]
     keep: list[Literal["permissive", "no_license", "non_permissive"]] = ["permissive"]
     memo: bool = True
     memo_path: str | None = None
     batch_repos: int = Field(32, ge=1)
+    batch_bytes: int = Field(
+        64 * 2**20, ge=1, description="license batch flushes at this many bytes buffered"
+    )
 
 
 class LanguageStage(Section):
@@ -295,7 +302,7 @@ class PipelineConfig(Section):
         data["stages"]["clone"].pop("retries")
         data["stages"]["clone"].pop("crash_limit")
         if data["stages"].get("licenses"):
-            for key in ("memo", "memo_path", "batch_repos"):
+            for key in ("memo", "memo_path", "batch_repos", "batch_bytes"):
                 data["stages"]["licenses"].pop(key, None)
         if data["stages"].get("quality"):
             data["stages"]["quality"].pop("batch_size")

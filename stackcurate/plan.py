@@ -124,7 +124,11 @@ def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pa
     licenses = cfg.stages.licenses
     if licenses is not None:
         memo_path = (licenses.memo_path or default_memo_path()) if licenses.memo else None
-        steps.append(LicenseAnnotator(licenses.engines, memo_path, licenses.batch_repos, cfg.rules_dir))
+        steps.append(
+            LicenseAnnotator(
+                licenses.engines, memo_path, licenses.batch_repos, cfg.rules_dir, licenses.batch_bytes
+            )
+        )
     steps.append(StageParquetWriter(layout.stage("01_clone"), _schema_for(steps)))
     return Pass("clone", layout.stage("01_clone"), tasks, steps, "repos", total)
 

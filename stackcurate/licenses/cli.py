@@ -11,6 +11,7 @@ import git
 from rich.table import Table
 
 from stackcurate.errors import FatalError
+from stackcurate.licenses.detect import Evidence
 from stackcurate.licenses.stage import default_memo_path, make_detector
 from stackcurate.rules import load_file_rules, load_language_map
 from stackcurate.sources.walk import WalkedFile, classify_content, walk_repository
@@ -49,6 +50,15 @@ def repository_files(path: Path) -> list[tuple[str, str]]:
         repo.close()
 
 
+def _evidence(evidence: Evidence) -> dict[str, Any]:
+    """One evidence entry; ``unaccounted`` (only when there is one) quotes the part of a license text no
+    license could account for: why a text is "X AND LicenseRef-unknown-terms", hence not permissive."""
+    entry: dict[str, Any] = {"path": evidence.path, "license": evidence.license, "engine": evidence.engine}
+    if evidence.unaccounted:
+        entry["unaccounted"] = evidence.unaccounted
+    return entry
+
+
 def detect_paths(paths: list[str], engines: list[str], memo: bool = True) -> list[dict[str, Any]]:
     """One report per path: repo, license, license_class, evidence [{path, license, engine}], directories."""
     detector = make_detector(engines, default_memo_path() if memo else None)
@@ -61,9 +71,7 @@ def detect_paths(paths: list[str], engines: list[str], memo: bool = True) -> lis
                 "repo": "/".join(root.parts[-2:]),
                 "license": result.root.license,
                 "license_class": result.root.license_class,
-                "evidence": [
-                    {"path": e.path, "license": e.license, "engine": e.engine} for e in result.evidence
-                ],
+                "evidence": [_evidence(e) for e in result.evidence],
                 "directories": {
                     directory or ".": {
                         "license": d.license,
@@ -78,6 +86,7 @@ def detect_paths(paths: list[str], engines: list[str], memo: bool = True) -> lis
 
 
 def render_detections(reports: list[dict[str, Any]]) -> Table:
+    """One row per directory with evidence; a license text with unaccounted terms gets a row quoting them."""
     table = Table(title="license detection", title_justify="left")
     for column in ("repo", "directory", "license", "class", "decided by"):
         table.add_column(column)
@@ -93,4 +102,13 @@ def render_detections(reports: list[dict[str, Any]]) -> Table:
                 decision["license_class"],
                 decision["evidence"] or "-",
             )
+        for evidence in report["evidence"]:
+            if evidence.get("unaccounted"):
+                table.add_row(
+                    report["repo"],
+                    evidence["path"],
+                    evidence["license"] or "-",
+                    "not accounted for:",
+                    evidence["unaccounted"],
+                )
     return table

@@ -22,8 +22,15 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from stackcurate.licenses.engines import Detection, LicenseEngine, LicenseMemo, normalized_digest
-from stackcurate.licenses.evidence import is_manifest, manifest_licenses, spdx_header
+from stackcurate.licenses.engines import Detection, LicenseEngine, LicenseMemo, memo_key
+from stackcurate.licenses.evidence import (
+    is_manifest,
+    license_header,
+    manifest_directory,
+    manifest_licenses,
+    spdx_header,
+)
+from stackcurate.licenses.matcher import SpdxMatchEngine
 from stackcurate.licenses.policy import NO_LICENSE, UNKNOWN_TEXT, LicensePolicy, and_all, or_all
 
 #: Documentation often quotes SPDX lines as examples; their headers are not taken as the file's license.
@@ -37,6 +44,7 @@ class Evidence:
     path: str
     license: str | None
     engine: str
+    unaccounted: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,10 +86,20 @@ class RepoLicenses:
 class LicenseDetector:
     """Turn repositories' files into ``RepoLicenses``; one engine call per batch of unknown texts."""
 
-    def __init__(self, policy: LicensePolicy, engines: Sequence[LicenseEngine], memo: LicenseMemo):
+    def __init__(
+        self,
+        policy: LicensePolicy,
+        engines: Sequence[LicenseEngine],
+        memo: LicenseMemo,
+        rules_digest: str = "",
+    ):
         self.policy = policy
         self.engines = list(engines)
         self.memo = memo
+        #: what, besides the text, decides a verdict: a memo entry is reused only under the same engines+rules
+        self.memo_context = "|".join([*(f"{e.name}={e.version}" for e in self.engines), rules_digest])
+        #: source-file license notices are read only with the SPDX matcher among the engines
+        self.notice_reader = next((e for e in self.engines if isinstance(e, SpdxMatchEngine)), None)
         self.engine_calls = 0
         self.texts_identified = 0
 
@@ -103,6 +121,15 @@ class LicenseDetector:
         self.memo.put_many(fresh)
         return {**known, **fresh}
 
+    def _identify_notices(self, texts: dict[str, str]) -> dict[str, Detection]:
+        """Source-file notices: read in-process by the SPDX matcher (never a subprocess per batch of
+        thousands of headers), memoised like license texts."""
+        known = self.memo.get_many(list(texts))
+        assert self.notice_reader is not None
+        fresh = {k: self.notice_reader.read_notice(v) for k, v in texts.items() if k not in known}
+        self.memo.put_many(fresh)
+        return {**known, **fresh}
+
     def _file_expression(self, detection: Detection) -> str | None:
         ids: set[str] = set()
         for name in detection.names:
@@ -115,21 +142,43 @@ class LicenseDetector:
     def detect_many(self, repos: Sequence[Sequence[tuple[str, str]]]) -> list[RepoLicenses]:
         """``repos``: for each repository, its (path, text) pairs. One engine call for all unknown texts."""
         texts: dict[str, str] = {}
+        notice_texts: dict[str, str] = {}
         digests: list[dict[str, str]] = []
+        notices: list[dict[str, str]] = []
+        head = self.policy.spdx_header_bytes
         for files in repos:
-            mine = {}
+            mine: dict[str, str] = {}
+            headers: dict[str, str] = {}
             for path, text in files:
                 if self.policy.is_license_file(path):
-                    digest = normalized_digest(text)
+                    digest = memo_key(self.memo_context, text)
                     texts.setdefault(digest, text)
                     mine[path] = digest
+                elif self.notice_reader and not path.endswith(DOC_SUFFIXES) and not spdx_header(text, head):
+                    notice = license_header(text, head)
+                    if notice:
+                        digest = memo_key(f"notice|{self.memo_context}", notice)
+                        notice_texts.setdefault(digest, notice)
+                        headers[path] = digest
             digests.append(mine)
+            notices.append(headers)
         detections = self._identify(texts) if texts else {}
-        return [self._decide(files, mine, detections) for files, mine in zip(repos, digests, strict=True)]
+        if notice_texts:
+            detections.update(self._identify_notices(notice_texts))
+        return [
+            self._decide(files, mine, headers, detections)
+            for files, mine, headers in zip(repos, digests, notices, strict=True)
+        ]
 
     def _decide(
-        self, files: Sequence[tuple[str, str]], digests: dict[str, str], detections: dict[str, Detection]
+        self,
+        files: Sequence[tuple[str, str]],
+        digests: dict[str, str],
+        notices: dict[str, str],
+        detections: dict[str, Detection],
     ) -> RepoLicenses:
+        """Evidence -> decisions. ``notices``: path -> key of a source file's license-notice comment block;
+        a notice an engine can read decides that file, as an SPDX header does."""
         result = RepoLicenses()
         by_dir_files: dict[str, list[tuple[str, str, str | None, str]]] = {}
         by_dir_manifest: dict[str, list[Evidence]] = {}
@@ -139,19 +188,27 @@ class LicenseDetector:
                 detection = detections.get(digests[path], Detection((), "none"))
                 expression = self._file_expression(detection)
                 by_dir_files.setdefault(directory, []).append((path, text, expression, detection.engine))
-                result.evidence.append(Evidence(path, expression, detection.engine))
+                result.evidence.append(Evidence(path, expression, detection.engine, detection.note))
             elif is_manifest(path):
                 declared = [self.policy.normalize_expression(v) for v in manifest_licenses(path, text)]
                 expression = and_all([d for d in declared if d])
                 if expression:
                     evidence = Evidence(path, expression, "manifest")
-                    by_dir_manifest.setdefault(directory, []).append(evidence)
+                    by_dir_manifest.setdefault(manifest_directory(path), []).append(evidence)
                     result.evidence.append(evidence)
             header = None if path.endswith(DOC_SUFFIXES) else spdx_header(text, self.policy.spdx_header_bytes)
             expression = self.policy.normalize_expression(header) if header else None
             if expression:
                 result.headers[path] = Decision(expression, self.policy.classify(expression), path)
                 result.evidence.append(Evidence(path, expression, "spdx-header"))
+            elif path in notices:
+                detection = detections.get(notices[path], Detection((), "none"))
+                expression = self._file_expression(detection) if detection.names else None
+                if expression:
+                    result.headers[path] = Decision(expression, self.policy.classify(expression), path)
+                    result.evidence.append(
+                        Evidence(path, expression, f"header:{detection.engine}", detection.note)
+                    )
         for directory in sorted(set(by_dir_files) | set(by_dir_manifest)):
             decision = self._decide_directory(
                 by_dir_files.get(directory, []), by_dir_manifest.get(directory, [])

@@ -9,9 +9,10 @@ as Python's license stack can be recognised by the bundle rules (``rules/license
 ``ScancodeEngine`` (optional, ``pip install scancode-toolkit-mini``) is asked about texts the first engine
 leaves unknown. It is accurate and slow (a few files per second).
 
-``LicenseMemo`` keeps results in SQLite keyed by engine version + digest of the text with copyright lines and
-whitespace removed: most repositories carry one of a few dozen license texts, so warm runs rarely call a
-detector at all.
+``LicenseMemo`` keeps results in SQLite keyed by ``memo_key``: a digest of the engines (names and versions, in
+order), the rules and the exact text. Nothing that could change a verdict is normalised away (an earlier key
+dropped copyright lines, so every one-line "Copyright ..., licensed under X" file shared the empty text's
+verdict). Most repositories carry one of a few dozen license texts, so warm runs rarely call a detector.
 """
 
 from __future__ import annotations
@@ -35,26 +36,30 @@ COPYRIGHT_LINE = re.compile(r"^\s*(copyright\b|\(c\)|©|portions copyright).*$",
 BATCH_FILES = 400
 
 
-def normalized_digest(text: str) -> str:
-    """sha256 of a license text without copyright lines, case or whitespace differences."""
-    body = COPYRIGHT_LINE.sub("", text).lower()
-    return hashlib.sha256(" ".join(body.split()).encode("utf-8")).hexdigest()
+def memo_key(context: str, text: str) -> str:
+    """sha256 of ``context`` (engines and rules, see ``LicenseDetector``) and the exact text (line ends as
+    ``\\n``): two texts share a key only when every engine would read the same bytes."""
+    body = text.replace("\r\n", "\n")
+    return hashlib.sha256(f"{context}\0{body}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class LicenseEngine(Protocol):
     """A detector: digest -> text in, digest -> ``Detection`` out, for a whole batch at once."""
 
     name: str
+    version: str
 
     def identify(self, texts: dict[str, str]) -> dict[str, Detection]: ...
 
 
 @dataclass(frozen=True)
 class Detection:
-    """What an engine read in one text: raw license names (empty = unknown) and the engine that read them."""
+    """What an engine read in one text: raw license names (empty = unknown), the engine that read them, and
+    the part of the text it could not account for (empty when none)."""
 
     names: tuple[str, ...]
     engine: str
+    note: str = ""
 
 
 class LicenseMemo:
@@ -73,7 +78,8 @@ class LicenseMemo:
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS memo (key TEXT PRIMARY KEY, names TEXT, engine TEXT)"
+                "CREATE TABLE IF NOT EXISTS detections "
+                "(key TEXT PRIMARY KEY, names TEXT, engine TEXT, note TEXT)"
             )
         return self._db
 
@@ -85,10 +91,10 @@ class LicenseMemo:
             for start in range(0, len(missing), 500):
                 chunk = missing[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                for key, names, engine in db.execute(
-                    f"SELECT key, names, engine FROM memo WHERE key IN ({marks})", chunk
+                for key, names, engine, note in db.execute(
+                    f"SELECT key, names, engine, note FROM detections WHERE key IN ({marks})", chunk
                 ):
-                    found[key] = self._memory[key] = Detection(tuple(json.loads(names)), engine)
+                    found[key] = self._memory[key] = Detection(tuple(json.loads(names)), engine, note)
         return found
 
     def put_many(self, results: dict[str, Detection]) -> None:
@@ -96,8 +102,8 @@ class LicenseMemo:
         db = self._connect()
         if db is not None and results:
             db.executemany(
-                "INSERT OR REPLACE INTO memo VALUES (?, ?, ?)",
-                [(k, json.dumps(list(d.names)), d.engine) for k, d in results.items()],
+                "INSERT OR REPLACE INTO detections VALUES (?, ?, ?, ?)",
+                [(k, json.dumps(list(d.names)), d.engine, d.note) for k, d in results.items()],
             )
 
     def __getstate__(self) -> dict[str, object]:  # connections do not pickle; each process opens its own
@@ -192,6 +198,7 @@ class TitleEngine:
         from stackcurate.licenses.policy import load_license_policy
 
         self.policy = load_license_policy(rules_dir)
+        self.version = "titles-1"  # the rules' digest is part of every memo key already
 
     def identify(self, texts: dict[str, str]) -> dict[str, Detection]:
         detections: dict[str, Detection] = {}
@@ -219,6 +226,7 @@ class ScancodeEngine:
             )
         self.binary = path
         self.processes = processes
+        self.version = "scancode"
 
     def identify(self, texts: dict[str, str]) -> dict[str, Detection]:
         if not texts:

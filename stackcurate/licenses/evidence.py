@@ -1,8 +1,13 @@
 """Where license evidence comes from: license files, ``SPDX-License-Identifier`` headers, package manifests.
 
 Manifests read (their ``license`` field, as the ecosystem spells it): ``package.json``,
-``composer.json``, ``Cargo.toml``, ``pyproject.toml`` (``project.license`` text/expression), ``setup.cfg``
-(``metadata.license``), ``*.gemspec`` (``license``/``licenses``), ``pom.xml`` (``<licenses>...<name>``).
+``composer.json``, ``Cargo.toml``, ``pyproject.toml`` (``project.license`` text/expression, ``License ::``
+classifiers), ``setup.cfg`` (``metadata.license``, classifiers), ``setup.py`` (a literal ``license=``
+argument, classifiers), ``PKG-INFO``/``METADATA`` (``License-Expression``, else a one-line ``License``, else
+the ``License ::`` classifiers), ``*.gemspec`` (``license``/``licenses``), ``pom.xml``
+(``<licenses>...<name>``). A source file's first comment block, when it reads like a license notice, is read
+by the engines like a license text and decides that file (``license_header``).
+A ``PKG-INFO``/``METADATA`` inside ``*.egg-info``/``*.dist-info`` speaks for the folder above it.
 A README that mentions a license is not evidence: prose such as "unlike the GPL" or "see LICENSE" would be
 misread too often.
 """
@@ -16,12 +21,60 @@ import tomllib
 from collections.abc import Iterator
 
 SPDX_HEADER = re.compile(r"SPDX-License-Identifier:\s*([^\n\r*]+?)\s*(?:\*/|-->|#}|\*\)|$)", re.MULTILINE)
-MANIFESTS = ("package.json", "composer.json", "Cargo.toml", "pyproject.toml", "setup.cfg", "pom.xml")
+MANIFESTS = (
+    "package.json",
+    "composer.json",
+    "Cargo.toml",
+    "pyproject.toml",
+    "setup.cfg",
+    "setup.py",
+    "pom.xml",
+    "PKG-INFO",
+    "METADATA",
+)
+CLASSIFIER = re.compile(r"""License\s+::\s+([^"'\n]+?)\s*(?:["']|$)""", re.MULTILINE)
+#: classifier levels that name no license
+CLASSIFIER_GROUPS = ("OSI Approved", "DFSG approved", "Freely Distributable", "Freeware")
+SETUP_PY_LICENSE = re.compile(r"""\blicense\s*=\s*(["'])([^"'\n]{1,100})\1""")
+
+
+def manifest_directory(path: str) -> str:
+    """The folder a manifest speaks for: its own, or the one above a ``*.egg-info``/``*.dist-info``."""
+    directory = path.rsplit("/", 1)[0] if "/" in path else ""
+    if directory.rsplit("/", 1)[-1].endswith((".egg-info", ".dist-info")):
+        return directory.rsplit("/", 1)[0] if "/" in directory else ""
+    return directory
+
+
+def classifier_licenses(text: str) -> list[str]:
+    """The license names of ``License :: ...`` trove classifiers ("License :: OSI Approved :: MIT License"
+    -> "MIT License"); several classifiers are a choice the package offers, hence one OR expression."""
+    names = []
+    for match in CLASSIFIER.finditer(text):
+        name = match.group(1).split("::")[-1].strip()
+        if name and name not in CLASSIFIER_GROUPS and name not in names:
+            names.append(name)
+    return [" OR ".join(f"({n})" if " " in n else n for n in names)] if len(names) > 1 else names
+
+
+def _metadata_licenses(text: str) -> list[str]:
+    headers = text.split("\n\n", 1)[0]
+    expression = re.search(r"^License-Expression:\s*(.+)$", headers, flags=re.MULTILINE)
+    if expression:
+        return [expression.group(1).strip()]
+    field = re.search(r"^License:\s*(.+)$", headers, flags=re.MULTILINE)
+    following = headers[field.end() :].lstrip("\n") if field else ""
+    if field and len(field.group(1).strip()) < 100 and not following.startswith((" ", "\t")):
+        return [field.group(1).strip()]  # a one-line name, not a whole license text folded into the field
+    return classifier_licenses(headers)
 
 
 def spdx_header(text: str, head_bytes: int) -> str | None:
     """The expression of the first ``SPDX-License-Identifier:`` line in the head of a file, if any."""
-    match = SPDX_HEADER.search(text[:head_bytes])
+    head = text[:head_bytes]
+    if "SPDX-License-Identifier" not in head:  # a plain substring test first: this runs on every file
+        return None
+    match = SPDX_HEADER.search(head)
     if not match:
         return None
     value = match.group(1).strip().strip("\"'`;,")
@@ -56,10 +109,17 @@ def manifest_licenses(path: str, text: str) -> list[str]:
     try:
         if name in ("package.json", "composer.json"):
             return [v for v in _json_licenses(json.loads(text)) if v.strip()]
+        if name in ("PKG-INFO", "METADATA"):
+            return [v for v in _metadata_licenses(text) if v.strip()]
+        if name == "setup.py":
+            literal = SETUP_PY_LICENSE.search(text)
+            return [literal.group(2).strip()] if literal else classifier_licenses(text)
         if name in ("Cargo.toml", "pyproject.toml"):
             data = tomllib.loads(text)
             section = data.get("package") if name == "Cargo.toml" else data.get("project")
             value = section.get("license") if isinstance(section, dict) else None
+            if value is None and isinstance(section, dict) and isinstance(section.get("classifiers"), list):
+                return classifier_licenses("\n".join(str(c) for c in section["classifiers"]))
             if isinstance(value, dict):
                 value = (
                     value.get("text")
@@ -71,7 +131,9 @@ def manifest_licenses(path: str, text: str) -> list[str]:
             parser = configparser.ConfigParser(interpolation=None)
             parser.read_string(text)
             value = parser.get("metadata", "license", fallback="").strip()
-            return [value] if value and "\n" not in value and len(value) < 100 else []
+            if not value:
+                return classifier_licenses(parser.get("metadata", "classifiers", fallback=""))
+            return [value] if "\n" not in value and len(value) < 100 else []
         if name.endswith(".gemspec"):
             found = re.findall(r"\.licen[cs]es?\s*=\s*\[?([^\]\n]+)\]?", text)
             values = [v.strip(" '\"") for group in found for v in group.split(",")]
@@ -83,3 +145,39 @@ def manifest_licenses(path: str, text: str) -> list[str]:
     except (ValueError, tomllib.TOMLDecodeError, configparser.Error, AttributeError):
         return []
     return []
+
+
+COMMENT_OPENERS = frozenset("#/-;%!*\"'R")
+LINE_COMMENT = re.compile(r"^\s*(#|//|--|;|%|!|\*|REM\b)")
+#: a comment block is license evidence only when it reads like a license notice, not any mention
+NOTICE_HINT = re.compile(
+    r"licen[cs]ed\s+under|under\s+the\s+terms\s+of|permission\s+is\s+hereby\s+granted|redistribution\s+and\s+use"
+    r"|free\s+software|public\s+domain|licen[cs]e:\s*\S",
+    re.IGNORECASE,
+)
+
+
+def license_header(text: str, head_bytes: int) -> str | None:
+    """The first comment block of a source file (after a shebang or encoding line) when it reads like a
+    license notice; None otherwise. Handles ``#``/``//``/``--``/``;`` line comments, ``/* ... */`` blocks and
+    a Python module docstring. Runs on every file, so a file that does not open with a comment is rejected
+    on its first characters."""
+    head = text[:head_bytes].lstrip()
+    while head.startswith("#!") or (head.startswith("#") and "coding" in head[:40].split("\n", 1)[0]):
+        head = head[head.find("\n") + 1 :].lstrip() if "\n" in head else ""
+    if not head or head[0] not in COMMENT_OPENERS:
+        return None
+    block: list[str] = []
+    if head.startswith(('"""', "'''")):
+        end = head.find(head[:3], 3)
+        block = [head[3 : end if end >= 0 else len(head)]]
+    elif head.startswith("/*"):
+        end = head.find("*/")
+        block = [head[2 : end if end >= 0 else len(head)]]
+    else:
+        for line in head.splitlines():
+            if not LINE_COMMENT.match(line):
+                break
+            block.append(LINE_COMMENT.sub("", line, count=1))
+    notice = "\n".join(block).strip()
+    return notice if notice and NOTICE_HINT.search(notice) else None

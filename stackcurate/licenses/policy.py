@@ -51,6 +51,7 @@ class LicensePolicy:
     spdx_header_bytes: int
     title_chars: int = 800
     titles: tuple[tuple[re.Pattern[str], str], ...] = ()
+    uninformative: frozenset[str] = frozenset({"unknown", "none", "see license file", "see license"})
 
     @property
     def licensing(self) -> Licensing:
@@ -65,7 +66,7 @@ class LicensePolicy:
     def normalize_name(self, name: str) -> str | None:
         """One license name (detector output or free text) -> SPDX expression string, or None if empty."""
         text = " ".join(name.split())
-        if not text or text.upper() in ("UNKNOWN", "NONE", "SEE LICENSE FILE", "SEE LICENSE"):
+        if not text or text.lower() in self.uninformative:
             return None
         alias = self.aliases.get(text.lower())
         if alias:
@@ -73,7 +74,13 @@ class LicensePolicy:
         return self.normalize_expression(text)
 
     def normalize_expression(self, text: str) -> str | None:
-        """An SPDX-ish expression -> normalised SPDX expression; unknown ids become ``LicenseRef-*`` ids."""
+        """An SPDX-ish expression -> normalised SPDX expression; unknown ids become ``LicenseRef-*`` ids;
+        None for a value that names no license (``uninformative``)."""
+        if " ".join(text.split()).lower() in self.uninformative:
+            return None
+        choices = re.split(r"\)\s+OR\s+\(", text.strip()[1:-1]) if text.strip().startswith("(") else []
+        if len(choices) > 1 and text.strip().endswith(")"):  # "(MIT License) OR (Apache ...)": classifiers
+            return or_all([n for n in (self.normalize_name(c) for c in choices) if n])
         alias = self.aliases.get(" ".join(text.split()).lower())
         if alias:
             return alias
@@ -95,7 +102,7 @@ class LicensePolicy:
             alias = self.aliases.get(key.lower())
             if alias:
                 mapping[key] = alias
-            elif key in unknown and not key.startswith("LicenseRef-"):
+            elif key in unknown and not key.startswith("LicenseRef-") and key not in spdx_list_ids():
                 mapping[key] = f"LicenseRef-{_slug(key)}"
         if not mapping:
             return expression
@@ -166,6 +173,15 @@ def or_all(expressions: list[str]) -> str | None:
 
 
 @lru_cache(maxsize=1)
+def spdx_list_ids() -> frozenset[str]:
+    """Every id of the shipped SPDX license list: known ids even where ``license-expression`` is older."""
+    from stackcurate.licenses.spdx_data import load_spdx_texts
+
+    data = load_spdx_texts()
+    return frozenset(data["licenses"]) | frozenset(i for ids in data["same_text"].values() for i in ids)
+
+
+@lru_cache(maxsize=1)
 def _licensing() -> Licensing:
     return get_spdx_licensing()
 
@@ -203,6 +219,7 @@ def load_license_policy(rules_dir: str | None = None) -> LicensePolicy:
                 (re.compile(pattern, re.IGNORECASE), str(spdx))
                 for pattern, spdx in ((data.get("titles") or {}).get("patterns") or {}).items()
             ),
+            frozenset(str(x).strip().lower() for x in data.get("uninformative") or ()),
         )
     except (KeyError, TypeError, ValueError, re.error) as error:
         raise FatalError(f"{path}: invalid license rules: {error!r}") from None

@@ -1,15 +1,17 @@
 """Pipeline steps: ``LicenseAnnotator`` tags every file with its license, ``LicenseFilter`` keeps permissive.
 
-The annotator runs in the clone pass, right after the reader, where a repository's files arrive together: it
-buffers ``batch_repos`` repositories, detects their licenses with one engine call for all unknown texts, and
-yields the files tagged with ``license`` (SPDX expression), ``license_class`` and ``license_evidence`` (the
+The annotator runs in the clone pass, right after the reader, where a repository's files arrive together:
+it buffers whole repositories until ``batch_bytes`` of content (64 MiB by default) or ``batch_repos``
+repositories are held, detects their licenses with one engine call for all unknown texts, and yields the
+files tagged with ``license`` (SPDX expression), ``license_class`` and ``license_evidence`` (the
 deciding file's path).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,12 +22,28 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from stackcurate.errors import FatalError
 from stackcurate.licenses.detect import LicenseDetector
-from stackcurate.licenses.engines import LicensecheckEngine, LicenseMemo, ScancodeEngine, TitleEngine
+from stackcurate.licenses.engines import (
+    LicensecheckEngine,
+    LicenseEngine,
+    LicenseMemo,
+    ScancodeEngine,
+    TitleEngine,
+)
+from stackcurate.licenses.matcher import SpdxMatchEngine
 from stackcurate.licenses.policy import NO_LICENSE, NON_PERMISSIVE, PERMISSIVE, load_license_policy
+from stackcurate.rules import rules_path
 from stackcurate.stage import FileFilter, content_bytes
 
-ENGINES = {"licensecheck": LicensecheckEngine, "scancode": ScancodeEngine, "titles": TitleEngine}
-DEFAULT_ENGINES = ("licensecheck", "titles")
+ENGINES: dict[str, Callable[..., LicenseEngine]] = {
+    "spdx-match": SpdxMatchEngine,
+    "licensecheck": LicensecheckEngine,
+    "scancode": ScancodeEngine,
+    "titles": TitleEngine,
+}
+#: engines that read rules/licenses.yaml (they take ``rules_dir``)
+RULES_ENGINES = ("spdx-match", "titles")
+#: the SPDX-list matcher decides what it can account for; licensecheck and titles read the rest
+DEFAULT_ENGINES = ("spdx-match", "licensecheck", "titles")
 
 
 def default_memo_path() -> str:
@@ -41,15 +59,16 @@ def make_detector(
     unknown = [name for name in engines if name not in ENGINES]
     if unknown or not engines:
         raise FatalError(f"license engines must be among {sorted(ENGINES)}, got {engines}")
-    built = [TitleEngine(rules_dir) if name == "titles" else ENGINES[name]() for name in engines]
-    return LicenseDetector(load_license_policy(rules_dir), built, LicenseMemo(memo_path))
+    built = [ENGINES[name](rules_dir) if name in RULES_ENGINES else ENGINES[name]() for name in engines]
+    rules_digest = hashlib.sha256(rules_path("licenses.yaml", rules_dir).read_bytes()).hexdigest()[:16]
+    return LicenseDetector(load_license_policy(rules_dir), built, LicenseMemo(memo_path), rules_digest)
 
 
 class LicenseAnnotator(PipelineStep):
     """Tag files with ``license``, ``license_class`` and ``license_evidence``; see the module docstring.
 
     Counters: ``repos_<class>`` (by the root directory's decision), ``files_<class>``,
-    ``license_engine_calls``.
+    ``license_engine_calls``, ``license_batches``.
     """
 
     name = "license detect"
@@ -66,11 +85,16 @@ class LicenseAnnotator(PipelineStep):
         memo_path: str | None = None,
         batch_repos: int = 32,
         rules_dir: str | None = None,
+        batch_bytes: int = 64 * 2**20,
     ):
         super().__init__()
         self.engines = list(engines or DEFAULT_ENGINES)
         self.memo_path = memo_path
         self.batch_repos = batch_repos
+        #: memory bound: a batch is flushed once it holds this many bytes of content. One repository is
+        #: always held whole (its files' decisions depend on all its license files), so a single repository
+        #: larger than this is a batch of its own.
+        self.batch_bytes = batch_bytes
         self.rules_dir = rules_dir
         make_detector(self.engines, None, rules_dir)  # fail at construction if an engine is missing
 
@@ -95,18 +119,22 @@ class LicenseAnnotator(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         detector = make_detector(self.engines, self.memo_path, self.rules_dir)
         batch: list[list[Document]] = []
+        held = 0
         current: str | None = None
         for doc in data or ():
             repo = doc.metadata["repo"]
             if repo != current:
-                if len(batch) >= self.batch_repos:
+                if batch and (len(batch) >= self.batch_repos or held >= self.batch_bytes):
+                    self.stat_update("license_batches")
                     with self.track_time("batch"):
                         yield from self._flush(detector, batch)
-                    batch = []
+                    batch, held = [], 0
                 batch.append([])
                 current = repo
             batch[-1].append(doc)
+            held += content_bytes(doc)
         if batch:
+            self.stat_update("license_batches")
             with self.track_time("batch"):
                 yield from self._flush(detector, batch)
 

@@ -41,7 +41,7 @@ def test_mit_repository(git_repo_factory: Factory) -> None:
     assert report["evidence"] == [
         {"path": "LICENSE", "license": "MIT", "engine": report["evidence"][0]["engine"]}
     ]
-    assert report["evidence"][0]["engine"].startswith("licensecheck")
+    assert report["evidence"][0]["engine"] == "spdx-match"
 
 
 def test_apache_with_notice(git_repo_factory: Factory) -> None:

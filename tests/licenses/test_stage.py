@@ -75,6 +75,44 @@ def test_memo_makes_repeated_detection_skip_the_engine(
     second = warm.detect_many([files, files])
     assert warm.engine_calls == 0
     assert second[0].root == second[1].root == first.root
-    # the memo key ignores copyright lines and whitespace
+    # another copyright line is another text: read again (the memo never merges texts), same decision
     relicensed = [(p, t.replace("2021 Example Author", "1999   Somebody Else")) for p, t in files]
-    assert warm.detect_many([relicensed])[0].root == first.root and warm.engine_calls == 0
+    assert warm.detect_many([relicensed])[0].root == first.root and warm.engine_calls == 1
+
+
+def test_license_batch_is_bounded_by_bytes() -> None:
+    """Issue 19: the annotator holds whole repositories until ``batch_bytes``, not a count of them (32
+    repositories of a monorepo's size were all in memory at once)."""
+    from datatrove.data import Document
+
+    from stackcurate.licenses.stage import LicenseAnnotator
+
+    repo_bytes = 0
+    docs: list[Document] = []
+    for r in range(12):
+        files = {"LICENSE": MIT if r % 2 else GPL3, **{f"m{i}.py": f"x = {i}\n" * 300 for i in range(4)}}
+        for path, text in files.items():
+            docs.append(Document(text=text, id=f"{r}/{path}", metadata={"repo": f"o/r{r}", "path": path}))
+        repo_bytes = max(repo_bytes, sum(len(t.encode()) for t in files.values()))
+    pulled = yielded = 0
+    held: list[int] = []
+
+    def source():
+        nonlocal pulled
+        for doc in docs:
+            pulled += len(doc.text.encode())
+            held.append(pulled - yielded)
+            yield doc
+
+    limit = 2 * repo_bytes
+    annotator = LicenseAnnotator(["spdx-match", "licensecheck"], None, batch_repos=1000, batch_bytes=limit)
+    tagged = {}
+    for doc in annotator.run(source()):
+        yielded += len(doc.text.encode())
+        tagged[doc.id] = doc.metadata["license_class"]
+    assert max(held) <= limit + repo_bytes  # a batch flushes once it reaches the limit: at most one repo over
+    assert annotator.stats["license_batches"].total >= 12 // 3
+    whole = LicenseAnnotator(["spdx-match", "licensecheck"], None, batch_repos=1000, batch_bytes=10**12)
+    assert {d.id: d.metadata["license_class"] for d in whole.run(iter(docs))} == tagged
+    assert whole.stats["license_batches"].total == 1
+    assert tagged["1/m0.py"] == "permissive" and tagged["0/m0.py"] == "non_permissive"

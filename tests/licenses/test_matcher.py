@@ -1,0 +1,113 @@
+"""The ``spdx-match`` engine on third-party texts: the SPDX list's canonical texts (npm spdx-license-list,
+shipped as package data), Debian's /usr/share/common-licenses, and the Commons Clause rider as
+commonsclause.com publishes it. A known license plus terms nobody accounted for is never permissive."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import MIT_TEXT as MIT
+from test_detect import APACHE, detect
+
+from stackcurate.cli import main
+from stackcurate.licenses.policy import PERMISSIVE, load_license_policy
+from stackcurate.licenses.spdx_data import load_spdx_texts
+from stackcurate.licenses.stage import DEFAULT_ENGINES, make_detector
+
+SPDX = load_spdx_texts()["licenses"]
+COMMONS_CLAUSE = """"Commons Clause" License Condition v1.0
+
+The Software is provided to you by the Licensor under the License, as defined below, subject to the
+following condition.
+
+Without limiting other conditions in the License, the grant of rights under the License will not include,
+and the License does not grant to you, the right to Sell the Software.
+
+For purposes of the foregoing, "Sell" means practicing any or all of the rights granted to you under the
+License to provide to third parties, for a fee or other consideration (including without limitation fees for
+hosting or consulting/ support services related to the Software), a product or service whose value derives,
+entirely or substantially, from the functionality of the Software. Any license notice or attribution required
+by the License must also include this Commons Clause License Condition notice.
+
+Software: Example
+License: Apache 2.0
+Licensor: Example Inc.
+"""
+Factory = Callable[..., Path]
+
+
+@pytest.mark.parametrize(
+    "spdx_id",
+    ["FSL-1.1-MIT", "FSL-1.1-ALv2", "GL2PS", "BUSL-1.1", "SSPL-1.0", "Elastic-2.0",
+     "PolyForm-Noncommercial-1.0.0", "CC-BY-NC-4.0"],
+)  # fmt: skip
+def test_source_available_and_non_commercial_texts_are_named_and_not_permissive(
+    git_repo_factory: Factory, spdx_id: str
+) -> None:
+    report = detect(git_repo_factory("sa/repo", {"LICENSE": SPDX[spdx_id], "a.py": "a = 1\n"}))
+    assert (report["license"], report["license_class"]) == (spdx_id, "non_permissive")
+
+
+@pytest.mark.parametrize(
+    "spdx_id",
+    ["WTFPL", "HPND", "blessing", "libpng-2.0", "zlib-acknowledgement", "BSD-Source-Code",
+     "BSD-3-Clause-Attribution", "ISC", "0BSD"],
+)  # fmt: skip
+def test_permissive_texts_licensecheck_missed_are_recognised(git_repo_factory: Factory, spdx_id: str) -> None:
+    report = detect(git_repo_factory("p/repo", {"LICENSE.rst": SPDX[spdx_id], "a.py": "a = 1\n"}))
+    assert (report["license"], report["license_class"]) == (spdx_id, "permissive")
+
+
+def test_license_plus_rider_is_not_the_license_and_the_rider_is_quoted(
+    git_repo_factory: Factory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rider = "This software may be used for non-commercial purposes only."
+    repos = {
+        "commons": git_repo_factory("r/commons", {"LICENSE": APACHE + "\n" + COMMONS_CLAUSE}),
+        "rider": git_repo_factory("r/rider", {"LICENSE": MIT + "\n" + rider + "\n"}),
+    }
+    commons, noncommercial = detect(repos["commons"]), detect(repos["rider"])
+    assert commons["license_class"] == noncommercial["license_class"] == "non_permissive"
+    assert "Apache-2.0" in commons["license"] and "LicenseRef-unknown-terms" in commons["license"]
+    assert "Commons Clause" in commons["evidence"][0]["unaccounted"]
+    assert noncommercial["license"] == "LicenseRef-unknown-terms AND MIT"
+    assert noncommercial["evidence"][0]["unaccounted"] == rider.rstrip(".")
+    capsys.readouterr()
+    assert main(["license", "detect", "--no-memo", str(repos["rider"])]) == 0
+    table = capsys.readouterr().out
+    assert "not accounted for" in table and "non-commercial" in table
+
+
+def test_recognised_remainders_keep_the_license(git_repo_factory: Factory) -> None:
+    authors = "\nAuthors:\n  Jane Doe <jane@example.org>\n  John Roe (https://example.org/john)\n"
+    disclaimer = (
+        "\nIN NO EVENT SHALL THE AUTHORS BE LIABLE FOR ANY DAMAGES ARISING FROM THE USE OF THIS SOFTWARE, "
+        "EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.\n"
+    )
+    cases = {
+        "authors": (MIT + authors, "MIT"),
+        "disclaimer": (MIT + disclaimer, "MIT"),
+        "two-licenses": (MIT + "\n---\n\n" + APACHE, "Apache-2.0 AND MIT"),
+    }
+    for name, (text, expected) in cases.items():
+        report = detect(git_repo_factory(f"ok/{name}", {"LICENSE": text}))
+        assert (report["license"], report["license_class"]) == (expected, "permissive"), name
+        assert "unaccounted" not in report["evidence"][0]
+
+
+@pytest.mark.slow
+def test_every_spdx_text() -> None:
+    """The acceptance figures of issue 16 on the whole list (benchmarks/license_spdx.py prints them)."""
+    data = load_spdx_texts()
+    policy = load_license_policy()
+    labels = sorted(data["licenses"])
+    results = make_detector(list(DEFAULT_ENGINES), None).detect_many(
+        [[("LICENSE", data["licenses"][k])] for k in labels]
+    )
+    exact = sum(r.root.license in (k, policy.normalize_name(k)) for k, r in zip(labels, results, strict=True))
+    assert exact / len(labels) >= 0.95
+    for label, result in zip(labels, results, strict=True):
+        truth = policy.classify(policy.normalize_name(label)) == PERMISSIVE
+        assert (result.root.license_class == PERMISSIVE) == truth, (label, result.root.license)
