@@ -39,6 +39,16 @@ class CloneStage(Section):
     crash_limit: int = Field(
         2, ge=1, description="a repository whose task died this many times while on it is skipped"
     )
+    # Per-repository limits (see stackcurate.sources.walk.RepoLimits): a repository over one is skipped
+    # whole and counted as repos_skipped_<reason>. Defaults sit well above real large repositories
+    # (torvalds/linux HEAD: ~90k files, ~1.5 GB) and below what one task can hold or walk in reasonable time.
+    max_entries: int = Field(500_000, ge=1, le=100_000_000, description="tree entries per repository")
+    max_bytes: int = Field(
+        4_000_000_000, ge=1, le=10**13, description="bytes of files per repository (sizes git records)"
+    )
+    max_repo_seconds: float = Field(
+        1800.0, gt=0, le=7 * 86400, description="seconds to clone and list one repository"
+    )
 
 
 class LicenseStage(Section):
@@ -283,6 +293,10 @@ class PipelineConfig(Section):
         data["stages"]["clone"].pop("timeout_s")
         data["stages"]["clone"].pop("retries")
         data["stages"]["clone"].pop("crash_limit")
+        data["stages"]["clone"].pop("max_repo_seconds")
+        for key in ("max_entries", "max_bytes"):  # at their defaults, runs made before they existed match
+            if data["stages"]["clone"][key] == CloneStage.model_fields[key].default:
+                data["stages"]["clone"].pop(key)
         if data["stages"].get("licenses"):
             for key in ("memo", "memo_path", "batch_repos"):
                 data["stages"]["licenses"].pop(key, None)

@@ -26,7 +26,9 @@ from stackcurate.config import PipelineConfig
 from stackcurate.errors import FatalError
 from stackcurate.executors import LocalExecutor, RayExecutor
 from stackcurate.layout import RunLayout, read_manifest
+from stackcurate.lifecycle import remove_stale_scratch, workers_die_with_driver
 from stackcurate.plan import Pass, opt_out_list, pass_specs
+from stackcurate.sources.crashes import CrashLedger
 
 
 @dataclass
@@ -90,9 +92,11 @@ def _run_pass(cfg: PipelineConfig, run_pass: Pass, layout: RunLayout, console: C
 
     On Ray a task whose worker dies is first resubmitted by datatrove's executor within an attempt."""
     attempts = 1 + cfg.executor.max_retries
+    ledger = CrashLedger(layout.failures(run_pass.name))  # markers of the tasks' current repositories
     for attempt in range(1, attempts + 1):
         executor = make_executor(cfg, run_pass, layout)
         error: Exception | None = None
+        markers = ledger.snapshot(range(run_pass.tasks))
         try:
             with _ProgressMonitor(console, layout, run_pass):
                 executor.run()
@@ -103,6 +107,11 @@ def _run_pass(cfg: PipelineConfig, run_pass: Pass, layout: RunLayout, console: C
         if _pass_complete(layout, run_pass.name, run_pass.tasks):
             return
         missing = executor.get_incomplete_ranks(skip_completed=True)
+        # this driver is alive and saw these tasks stop: a death on their current repository
+        for dead in ledger.confirm_deaths(missing, markers):
+            logger.warning(
+                f"pass {run_pass.name}: task {dead['rank']} died on {dead['repo']} ({dead['deaths']}x)"
+            )
         cause = f"{type(error).__name__}: {error}" if error else f"tasks {missing} did not complete"
         if attempt < attempts:
             console.print(
@@ -220,6 +229,8 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
     """Run every pass of ``cfg`` that is not complete yet. Raises ``FatalError`` when a pass fails."""
     console = console or Console(stderr=True)
     layout = RunLayout(cfg.out)
+    workers_die_with_driver()
+    remove_stale_scratch([None, cfg.stages.clone.work_dir])  # left by runs killed with SIGKILL
     # datatrove's driver-side messages go to the run's log; the console keeps progress and warnings
     # (the Ray executor's "local logging dir" warning is noise when Ray runs on this machine only)
     levels = {"": "WARNING"}
