@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from stackcurate.sources.reader import GitRepoReader
 from stackcurate.sources.repos_list import parse_repos_text
 from stackcurate.sources.walk import RepoLimits
@@ -183,3 +185,44 @@ def test_every_bad_line_is_skipped_with_its_number_and_the_rest_is_cloned(tmp_pa
     assert reader.stats.stats["list_skipped_malformed_line"].total == 2
     assert reader.stats.stats["list_skipped_refused_url"].total == 2
     assert time.monotonic() - started < 30
+
+
+def test_attribute_escapes_control_characters_of_names_in_the_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Curated data written before the name policy (or by another tool) may hold any name: the terminal
+    output shows escapes, never the raw ESC/BEL sequences that retitle a window or clear the screen."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from stackcurate.cli import main
+
+    content = "\n".join(
+        f"def handler_{i}(request, value):\n    return request.process(value * {i})" for i in range(40)
+    )
+    hostile = "src/\x1b]0;pwned\x07\x1b[2Jx.py"
+    curated = tmp_path / "run" / "curated"
+    curated.mkdir(parents=True)
+    row = {
+        "id": "0" * 40,
+        "repo": "evil/term",
+        "repo_url": "https://example.com/evil/term",
+        "commit": "1" * 40,
+        "path": hostile,
+        "language": "python",
+        "extension": "py",
+        "size_bytes": len(content),
+        "content": content,
+        "stars": 1,
+        "forks": 0,
+        "license": "MIT\x1b[31m",
+    }
+    pq.write_table(pa.Table.from_pylist([row]), curated / "00000.parquet")
+    assert main(["index", "build", str(tmp_path / "run")]) == 0
+    snippet = tmp_path / "snippet.py"
+    snippet.write_text(content)
+    capsys.readouterr()
+    assert main(["attribute", str(snippet), "--run", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "evil/term/src/\\x1b]0;pwned\\x07\\x1b[2Jx.py" in out and "MIT\\x1b[31m" in out

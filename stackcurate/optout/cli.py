@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from stackcurate.errors import FatalError
+from stackcurate.sources.names import printable
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -61,7 +62,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(json.dumps({"owner": owner, "repos": [{"repo": r, "files": n} for r, n in repos]}))
         return 0
     for repo, files in repos:
-        print(f"{repo}\t{files} files")
+        print(f"{printable(repo)}\t{files} files")
     print(f"{owner}: {len(repos)} repositories, {sum(n for _, n in repos)} files in {args.run}/curated")
     return 0
 
@@ -78,7 +79,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     for repo, rows in report["by_repo"].items():
-        print(f"removed {rows} rows of {repo}")
+        print(f"removed {rows} rows of {printable(repo)}")
     for folder, rows in report["by_folder"].items():
         print(f"  {folder}: {rows} rows")
     print(

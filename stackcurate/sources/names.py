@@ -34,11 +34,15 @@ def path_problem(path: str) -> str | None:
     return None
 
 
-def printable(text: object) -> str:
+def printable(text: object, keep_newlines: bool = False) -> str:
     """``text`` with every non-printable character shown as an escape (``\\x1b``, ``\\n``, ``\\u202e``).
 
-    Printable text is returned unchanged, so ordinary names and messages read as they are."""
+    Printable text is returned unchanged, so ordinary names and messages read as they are.
+    ``keep_newlines``: leave ``\\n`` as it is (multi-line messages of our own)."""
     value = str(text)
     if value.isprintable():
         return value
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in value)
+    kept = "\n" if keep_newlines else ""
+    return "".join(
+        c if c.isprintable() or c in kept else c.encode("unicode_escape").decode("ascii") for c in value
+    )
