@@ -28,6 +28,7 @@ from stackcurate.executors import LocalExecutor, RayExecutor
 from stackcurate.layout import RunLayout, read_manifest
 from stackcurate.lifecycle import remove_stale_scratch, workers_die_with_driver
 from stackcurate.plan import Pass, opt_out_list, pass_specs
+from stackcurate.preflight import check_named_files
 from stackcurate.sources.crashes import CrashLedger
 
 
@@ -229,6 +230,7 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
     """Run every pass of ``cfg`` that is not complete yet. Raises ``FatalError`` when a pass fails."""
     console = console or Console(stderr=True)
     layout = RunLayout(cfg.out)
+    check_named_files(cfg)
     workers_die_with_driver()
     remove_stale_scratch([None, cfg.stages.clone.work_dir])  # left by runs killed with SIGKILL
     # datatrove's driver-side messages go to the run's log; the console keeps progress and warnings

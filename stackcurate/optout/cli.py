@@ -17,7 +17,8 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def cmd_request(args: argparse.Namespace) -> int:
-    kind, target = ("owner", args.owner) if args.owner else ("repo", args.repo)
+    # `is not None`: an empty --owner '' is a bad owner (refused by the store), not a missing one
+    kind, target = ("owner", args.owner) if args.owner is not None else ("repo", args.repo)
     filed = _store(args).request(kind, target, args.contact)
     print(
         f"{filed.id}: {filed.kind} {filed.target} is pending; a maintainer approves it with "
