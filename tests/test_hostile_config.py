@@ -129,6 +129,9 @@ def test_truncated_parquet_is_named_in_one_line(
     assert f"cannot read {curated / '00000.parquet'}" in err and "Traceback" not in err
     with pytest.raises(pa.ArrowException):
         main(["--debug", "index", "build", str(tmp_path / "run")])
+    assert main(["opt-out", "check", "someone", "--run", str(tmp_path / "run")]) == 2  # read with polars
+    err = capsys.readouterr().err
+    assert f"cannot read {curated / '00000.parquet'}" in err and "Traceback" not in err
 
 
 def test_an_empty_opt_out_owner_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
