@@ -26,8 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-#: prefixes of every temporary folder stackcurate makes (clones, per-task logs)
-SCRATCH_PREFIXES = ("stackcurate-clone-", "stackcurate-log-")
+#: the temporary folders stackcurate makes (clones, per-task logs), with their owner's pid
 _OWNED = re.compile(r"^stackcurate-(?:clone|log)-(?P<pid>\d+)-")
 #: <linux/prctl.h>
 _PR_SET_PDEATHSIG = 1

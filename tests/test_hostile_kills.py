@@ -59,7 +59,7 @@ def test_two_driver_kills_on_a_large_repository_lose_nothing(
         repo = git_repo_factory(f"org/repo{i}", {"LICENSE": MIT_TEXT, "m.py": python_file(i)})
         lines.append(f"{repo},{i},0")
     huge = git_repo_factory(
-        "evil/huge", {"LICENSE": MIT_TEXT, **{f"gen/m{i}.py": python_file(5000 + i) for i in range(600)}}
+        "evil/huge", {"LICENSE": MIT_TEXT, **{f"gen/m{i}.py": python_file(5000 + i) for i in range(300)}}
     )
     lines.insert(2, f"{huge},1,0")
     listing = tmp_path / "repos.csv"
