@@ -19,35 +19,40 @@ import yaml
 from stackcurate.errors import StackcurateError
 
 
-def _parquet_being_read(trace: TracebackType | None) -> str | None:
-    """The innermost ``*.parquet`` path (or a folder, as ``folder/*.parquet``) held by a frame of ``trace``:
-    Arrow's and polars' errors do not name the file; the frame that opened it does."""
-    found = folder = None
-    while trace is not None:
-        for value in list(trace.tb_frame.f_locals.values()):
-            if not isinstance(value, (str, PurePath)) or len(str(value)) > 4096:
-                continue
-            if str(value).endswith(".parquet"):
-                found = str(value)
-            elif (
-                "://" not in str(value)
-                and os.path.isdir(value)
-                and glob.glob(os.path.join(value, "*.parquet"))
-            ):
-                folder = os.path.join(value, "*.parquet")
-        trace = trace.tb_next
-    return found or folder
-
-
-def _first_unreadable(pattern: str) -> str | None:
-    """The first file matching ``pattern`` whose Parquet footer cannot be read."""
+def _unreadable(path: str) -> bool:
     import pyarrow.parquet as pq
 
-    for name in sorted(glob.glob(pattern)):
-        try:
-            pq.read_metadata(name)
-        except Exception:  # any failure to read the footer is what we are looking for
-            return name
+    try:
+        pq.read_metadata(path)
+    except Exception:  # any failure to read the footer is what we are looking for
+        return True
+    return False
+
+
+def _parquet_being_read(trace: TracebackType | None) -> str | None:
+    """The Parquet file that could not be read, found from the frames of ``trace``: Arrow's and polars'
+    errors do not name it, the frames that opened it hold it (a path, a list of paths, a folder or a glob).
+    The innermost frame's candidates are tried first; a candidate counts when its footer cannot be read."""
+    candidates: list[list[str]] = []
+    while trace is not None:
+        found: list[str] = []
+        for value in list(trace.tb_frame.f_locals.values()):
+            values = value if isinstance(value, (list, tuple)) and len(value) < 100_000 else [value]
+            for item in values:
+                text = str(item) if isinstance(item, (str, PurePath)) else ""
+                if not text or len(text) > 4096 or "://" in text:
+                    continue
+                if text.endswith(".parquet"):
+                    found.extend(sorted(glob.glob(text)) if any(c in text for c in "*?[") else [text])
+                elif os.path.isdir(text):
+                    pattern = os.path.join(glob.escape(text), "**", "*.parquet")
+                    found.extend(sorted(glob.glob(pattern, recursive=True)))
+        candidates.append(found)
+        trace = trace.tb_next
+    for found in reversed(candidates):
+        for path in dict.fromkeys(found):
+            if os.path.isfile(path) and _unreadable(path):
+                return path
     return None
 
 
@@ -67,8 +72,6 @@ def expected_failure(error: BaseException) -> str | None:
         and "parquet" in str(error).lower()
     ):
         where = _parquet_being_read(error.__traceback__)
-        if where is not None and any(c in where for c in "*?["):  # a scan over a glob: find the bad file
-            where = _first_unreadable(where) or where
         what = f"cannot read {where}" if where else "cannot read a Parquet file"
         return f"{what}: {error} (a truncated or corrupt file: restore it or rerun the pass that wrote it)"
     if isinstance(error, OSError) and (error.filename is not None or error.strerror):

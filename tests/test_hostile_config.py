@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from conftest import MIT_TEXT, python_file
 
@@ -118,20 +117,25 @@ def test_out_that_is_a_file_or_under_a_file_or_read_only(
 def test_truncated_parquet_is_named_in_one_line(
     git_repo_factory: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    curated = tmp_path / "run" / "curated"
-    curated.mkdir(parents=True)
-    table = pa.table({"repo": ["a/b"], "path": ["x.py"], "content": [python_file(1) + MIT_TEXT]})
-    pq.write_table(table, curated / "00000.parquet")
-    data = (curated / "00000.parquet").read_bytes()
-    (curated / "00000.parquet").write_bytes(data[: len(data) // 2])
-    assert main(["index", "build", str(tmp_path / "run")]) == 2
-    err = capsys.readouterr().err
-    assert f"cannot read {curated / '00000.parquet'}" in err and "Traceback" not in err
+    repo = git_repo_factory("org/lib", {"LICENSE": MIT_TEXT, "m.py": python_file(1)})
+    (tmp_path / "repos.txt").write_text(f"{repo}\n")
+    run = tmp_path / "run"
+    assert main(["run", "--repos", str(tmp_path / "repos.txt"), "--out", str(run), "--tasks", "1"]) == 0
+    damaged = run / "curated" / "00000.parquet"
+    data = damaged.read_bytes()
+    damaged.write_bytes(data[: len(data) // 2])
+    capsys.readouterr()
+    for command in (
+        ["stats", str(run)],
+        ["index", "build", str(run)],
+        ["opt-out", "check", "org", "--run", str(run)],
+    ):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert f"cannot read {damaged}" in err and "Traceback" not in err, (command, err)
+        assert len(err.strip().splitlines()) == 1
     with pytest.raises(pa.ArrowException):
-        main(["--debug", "index", "build", str(tmp_path / "run")])
-    assert main(["opt-out", "check", "someone", "--run", str(tmp_path / "run")]) == 2  # read with polars
-    err = capsys.readouterr().err
-    assert f"cannot read {curated / '00000.parquet'}" in err and "Traceback" not in err
+        main(["--debug", "index", "build", str(run)])
 
 
 def test_an_empty_opt_out_owner_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
