@@ -32,6 +32,7 @@ _OWNED = re.compile(r"^stackcurate-(?:clone|log)-(?P<pid>\d+)-")
 _PR_SET_PDEATHSIG = 1
 
 _hook_installed = False
+_watching: set[tuple[int, int]] = set()  # (this process, the process it dies with)
 
 
 def die_with_parent() -> None:
@@ -68,8 +69,11 @@ def die_with(pid: int) -> None:
                 time.sleep(0.2)
         os.kill(os.getpid(), signal.SIGKILL)
 
+    if (os.getpid(), pid) in _watching:  # a pool worker runs many tasks: one watcher is enough
+        return
     if not _alive(pid):
         os.kill(os.getpid(), signal.SIGKILL)
+    _watching.add((os.getpid(), pid))
     threading.Thread(target=watch, name=f"die-with-{pid}", daemon=True).start()
 
 

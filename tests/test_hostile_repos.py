@@ -226,3 +226,20 @@ def test_attribute_escapes_control_characters_of_names_in_the_data(
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "evil/term/src/\\x1b]0;pwned\\x07\\x1b[2Jx.py" in out and "MIT\\x1b[31m" in out
+
+
+def test_a_tree_git_cannot_list_is_an_item_error_not_a_crash(tmp_path: Path) -> None:
+    """A commit whose tree names a missing subtree (``git mktree --missing``): ls-tree fails, and the walk
+    says so as the repository's ``tree_unreadable`` error (recorded and skipped by the clone stage)."""
+    import git
+
+    from stackcurate.sources.walk import TreeUnreadable, check_limits
+
+    def broken(repo: Path) -> str:
+        listing = f"040000 tree {'1' * 40}\tgone\0".encode()
+        return _git(repo, "mktree", "-z", "--missing", stdin=listing)
+
+    repo = tree_repo(tmp_path, "evil/broken", broken)
+    with pytest.raises(TreeUnreadable) as raised:
+        check_limits(git.Repo(repo), RepoLimits())
+    assert raised.value.reason == "tree_unreadable" and "ls-tree" in str(raised.value)
