@@ -243,3 +243,16 @@ def test_a_tree_git_cannot_list_is_an_item_error_not_a_crash(tmp_path: Path) -> 
     with pytest.raises(TreeUnreadable) as raised:
         check_limits(git.Repo(repo), RepoLimits())
     assert raised.value.reason == "tree_unreadable" and "ls-tree" in str(raised.value)
+
+
+def test_a_listing_past_the_deadline_is_too_slow(tmp_path: Path) -> None:
+    import git
+
+    from stackcurate.sources.walk import TooBig, check_limits
+
+    repo = tree_repo(tmp_path, "org/slow", _million_entries)
+    started = time.monotonic()
+    with pytest.raises(TooBig) as raised:
+        check_limits(git.Repo(repo), RepoLimits(max_entries=10**7), deadline=time.monotonic() + 0.3)
+    assert raised.value.reason == "too_slow"
+    assert time.monotonic() - started < 5  # stopped near the deadline, not after listing 10^6 entries
