@@ -16,7 +16,7 @@ from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
 from stackcurate.errors import ItemError
-from stackcurate.lifecycle import make_scratch
+from stackcurate.lifecycle import make_scratch, remove_stale_scratch
 from stackcurate.optout.apply import OptOutList
 from stackcurate.rules import load_file_rules, load_language_map
 from stackcurate.sources.crashes import CrashLedger
@@ -103,6 +103,8 @@ class GitRepoReader(PipelineStep):
         failures: list[dict[str, object]] = []
         if self.work_dir:
             Path(self.work_dir).mkdir(parents=True, exist_ok=True)
+        # folders left on this machine by killed tasks (a Ray node may never run a driver to clean them)
+        remove_stale_scratch([None, self.work_dir])
         ledger = CrashLedger(self.failures_folder) if self.failures_folder is not None else None
         died_on = ledger.read(rank) if ledger is not None else None
         if died_on is not None:
