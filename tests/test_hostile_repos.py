@@ -79,6 +79,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_a_million_entry_repository_is_skipped_in_seconds_with_bounded_memory(tmp_path: Path) -> None:
     huge = tree_repo(tmp_path, "evil/nested", _million_entries)
     small = tree_repo(
@@ -98,7 +99,7 @@ def test_a_million_entry_repository_is_skipped_in_seconds_with_bounded_memory(tm
     assert result["docs"] == 1  # org/small's file; nothing of evil/nested
     assert result["stats"]["repos_skipped_too_many_files"] == 1
     assert result["stats"]["repos_ok"] == 1
-    assert result["seconds"] < 30, result
+    assert result["seconds"] < 60, result  # ~4.5 s on an idle core (benchmarks/hostile_repo.py); CI is shared
     assert result["peak_kb"] < 300 * 1024, result
     recorded = [json.loads(line) for line in (failures / "00000.jsonl").read_text().splitlines()]
     assert [(r["repo"], r["reason"]) for r in recorded] == [("evil/nested", "too_many_files")]
