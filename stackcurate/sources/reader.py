@@ -163,8 +163,9 @@ class GitRepoReader(PipelineStep):
                     entry.location,
                     scratch / "repo",
                     self.depth,
-                    min(self.timeout_s, self.max_repo_seconds),
+                    self.timeout_s,
                     self.retries,
+                    deadline=deadline,
                 )
             try:
                 if time.monotonic() > deadline:
