@@ -16,7 +16,9 @@ from typing import Any
 from rich.console import Console
 
 from stackcurate import __version__
+from stackcurate.cli_errors import expected_failure
 from stackcurate.errors import FatalError
+from stackcurate.sources.names import printable
 
 
 def _stdout_console() -> Console:
@@ -56,10 +58,12 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from stackcurate.config import load_config
+    from stackcurate.preflight import check_named_files
 
     cfg = load_config(args.pipeline, _run_overrides(args))
     if args.executor == "ray" or args.ray_address:
         cfg.executor.kind = "ray"
+    check_named_files(cfg)  # --dry-run included: a missing file is found now, not after the clone pass
     console = Console(stderr=True)
     if args.dry_run:
         from stackcurate.plan import pass_specs
@@ -148,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn git repositories into clean, legal, deduplicated training data for code LLMs.",
     )
     parser.add_argument("--version", action="version", version=f"stackcurate {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (anywhere on the line)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sample = commands.add_parser(
@@ -261,11 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line, before or after the command
+    args = parser.parse_args([arg for arg in argv if arg != "--debug"])
     try:
         return int(args.func(args))
-    except FatalError as error:
-        print(f"stackcurate: error: {error}", file=sys.stderr)
+    except Exception as error:
+        message = expected_failure(error)
+        if message is None or debug:
+            raise  # a bug (or --debug): the traceback is what a report needs
+        print(f"stackcurate: error: {printable(message, keep_newlines=True)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stackcurate: interrupted; run the same command again to resume", file=sys.stderr)

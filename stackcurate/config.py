@@ -18,6 +18,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stackcurate.errors import FatalError
+from stackcurate.safe_yaml import safe_load_bounded
+
+# Upper bounds of numeric settings: far above any real use, low enough that a typo (or a pasted
+# 99999999999999999999999) is refused at load time instead of being saved or exhausting memory.
+MAX_TASKS = 1_000_000  # tasks per pass / workers: one output file per task
+MAX_BYTES = 10**12  # one file
+MAX_SECONDS = 7 * 86400.0  # one clone attempt: a week
+MAX_CPUS = 1024.0  # per task
+MAX_GB = 4096.0  # memory per CPU
 
 
 class Section(BaseModel):
@@ -31,13 +40,23 @@ class CloneStage(Section):
     v2). ``timeout_s`` bounds one clone attempt; ``retries`` re-tries timeouts and transient network errors.
     ``work_dir``: where clones are made (default: the system temp dir); each is removed once walked."""
 
-    depth: int = Field(1, ge=0, description="clone depth; 0 = full history")
-    max_file_bytes: int = Field(1_000_000, gt=0)
-    timeout_s: float = Field(600.0, gt=0)
-    retries: int = Field(2, ge=0)
+    depth: int = Field(1, ge=0, le=1_000_000, description="clone depth; 0 = full history")
+    max_file_bytes: int = Field(1_000_000, gt=0, le=MAX_BYTES)
+    timeout_s: float = Field(600.0, gt=0, le=MAX_SECONDS)
+    retries: int = Field(2, ge=0, le=100)
     work_dir: str | None = None
     crash_limit: int = Field(
-        2, ge=1, description="a repository whose task died this many times while on it is skipped"
+        2, ge=1, le=100, description="a repository whose task died this many times while on it is skipped"
+    )
+    # Per-repository limits (see stackcurate.sources.walk.RepoLimits): a repository over one is skipped
+    # whole and counted as repos_skipped_<reason>. Defaults sit well above real large repositories
+    # (torvalds/linux HEAD: ~90k files, ~1.5 GB) and below what one task can hold or walk in reasonable time.
+    max_entries: int = Field(500_000, ge=1, le=100_000_000, description="tree entries per repository")
+    max_bytes: int = Field(
+        4_000_000_000, ge=1, le=10**13, description="bytes of files per repository (sizes git records)"
+    )
+    max_repo_seconds: float = Field(
+        1800.0, gt=0, le=7 * 86400, description="seconds to clone and list one repository"
     )
 
 
@@ -56,9 +75,9 @@ class LicenseStage(Section):
     keep: list[Literal["permissive", "no_license", "non_permissive"]] = ["permissive"]
     memo: bool = True
     memo_path: str | None = None
-    batch_repos: int = Field(32, ge=1)
+    batch_repos: int = Field(32, ge=1, le=100_000)
     batch_bytes: int = Field(
-        64 * 2**20, ge=1, description="license batch flushes at this many bytes buffered"
+        64 * 2**20, ge=1, le=2**40, description="license batch flushes at this many bytes buffered"
     )
 
 
@@ -80,7 +99,7 @@ class QualityStage(Section):
     e.g. ``{max_line_length: 2000}``. Scores are written as columns whatever the thresholds."""
 
     thresholds: dict[str, Any] = {}
-    batch_size: int = Field(256, ge=1)
+    batch_size: int = Field(256, ge=1, le=10_000_000)
 
 
 class BenchmarkFileSpec(Section):
@@ -99,7 +118,7 @@ class DecontaminateStage(Section):
 
     builtin: list[Literal["humaneval"]] = ["humaneval"]
     files: list[BenchmarkFileSpec] = []
-    min_chars: int = Field(50, ge=1)
+    min_chars: int = Field(50, ge=1, le=1_000_000)
 
 
 class ExactDedupStage(Section):
@@ -121,15 +140,15 @@ class NearDedupStage(Section):
     threshold: float = Field(0.7, gt=0, le=1)
     num_perm: int = Field(256, ge=2, le=2048)
     ngram: int = Field(5, ge=1, le=50)
-    bands: int | None = Field(None, ge=1)
-    rows: int | None = Field(None, ge=1)
+    bands: int | None = Field(None, ge=1, le=2048)
+    rows: int | None = Field(None, ge=1, le=2048)
     fp_weight: float = Field(0.5, ge=0, le=1)
     fn_weight: float = Field(0.5, ge=0, le=1)
-    seed: int = Field(42, ge=0)
+    seed: int = Field(42, ge=0, le=2**32 - 1)
     verify: bool = False
     verify_max_bucket: int = Field(64, ge=2, le=1000)
-    bucket_memory_mb: int = Field(512, ge=8)
-    batch_size: int = Field(512, ge=1)
+    bucket_memory_mb: int = Field(512, ge=8, le=10_000_000)
+    batch_size: int = Field(512, ge=1, le=10_000_000)
 
     @model_validator(mode="after")
     def _banding(self) -> NearDedupStage:
@@ -177,12 +196,12 @@ class ShardsStage(Section):
     per Parquet row group (default 1024), the unit a reader streams."""
 
     tokenizer: str | None = None
-    train_vocab_size: int = Field(49152, ge=300)
-    seed: int = 0
-    shard_tokens: int = Field(50_000_000, ge=1000)
+    train_vocab_size: int = Field(49152, ge=300, le=10_000_000)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    shard_tokens: int = Field(50_000_000, ge=1000, le=10**12)
     encoder: Literal["auto", "hf", "tiktoken"] = "auto"
     # None (not 1024) so that the identity of runs made before the setting existed stays the same
-    row_group_rows: int | None = Field(None, ge=1)
+    row_group_rows: int | None = Field(None, ge=1, le=2**31)
 
 
 class Stages(Section):
@@ -220,8 +239,8 @@ PASS_NAMES = (
 class PassResources(Section):
     """What one task of a pass reserves; unset values fall back to the executor's."""
 
-    cpus_per_task: float | None = Field(None, gt=0)
-    mem_per_cpu_gb: float | None = Field(None, gt=0)
+    cpus_per_task: float | None = Field(None, gt=0, le=MAX_CPUS)
+    mem_per_cpu_gb: float | None = Field(None, gt=0, le=MAX_GB)
 
 
 class ExecutorSettings(Section):
@@ -233,12 +252,12 @@ class ExecutorSettings(Section):
     are run again before the run stops; a rerun of the same command resumes after that."""
 
     kind: Literal["local", "ray"] = "local"
-    tasks: int = Field(4, ge=1)
-    workers: int | None = Field(None, ge=1)
+    tasks: int = Field(4, ge=1, le=MAX_TASKS)
+    workers: int | None = Field(None, ge=1, le=MAX_TASKS)
     ray_address: str | None = None
-    cpus_per_task: float = Field(1, gt=0)
-    mem_per_cpu_gb: float = Field(1, gt=0)
-    max_retries: int = Field(2, ge=0)
+    cpus_per_task: float = Field(1, gt=0, le=MAX_CPUS)
+    mem_per_cpu_gb: float = Field(1, gt=0, le=MAX_GB)
+    max_retries: int = Field(2, ge=0, le=100)
     resources: dict[str, PassResources] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -301,6 +320,10 @@ class PipelineConfig(Section):
         data["stages"]["clone"].pop("timeout_s")
         data["stages"]["clone"].pop("retries")
         data["stages"]["clone"].pop("crash_limit")
+        data["stages"]["clone"].pop("max_repo_seconds")
+        for key in ("max_entries", "max_bytes"):  # at their defaults, runs made before they existed match
+            if data["stages"]["clone"][key] == CloneStage.model_fields[key].default:
+                data["stages"]["clone"].pop(key)
         if data["stages"].get("licenses"):
             for key in ("memo", "memo_path", "batch_repos", "batch_bytes"):
                 data["stages"]["licenses"].pop(key, None)
@@ -343,7 +366,7 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise FatalError(f"--set expects KEY=VALUE, got {text!r}")
     key, raw = text.split("=", 1)
     try:
-        return key.strip(), yaml.safe_load(raw)
+        return key.strip(), safe_load_bounded(raw)
     except yaml.YAMLError as error:
         raise FatalError(f"--set {key}: value is not valid YAML: {error}") from None
 
@@ -361,7 +384,7 @@ def load_config(path: str | None, overrides: dict[str, Any] | None = None) -> Pi
         except (OSError, UnicodeDecodeError) as error:
             raise FatalError(f"cannot read pipeline file {path}: {error}") from None
         try:
-            loaded = yaml.safe_load(text)
+            loaded = safe_load_bounded(text)
         except yaml.YAMLError as error:
             raise FatalError(f"pipeline file {path} is not valid YAML: {error}") from None
         if loaded is not None and not isinstance(loaded, dict):

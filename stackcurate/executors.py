@@ -9,9 +9,9 @@ never import ray (docs/architecture.md, "Code layout").
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
-import tempfile
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +22,8 @@ from datatrove.io import get_datafolder
 from datatrove.utils.stats import PipelineStats
 from loguru import logger
 
+from stackcurate.lifecycle import die_with, make_scratch
+
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{function}:{line} - {message}"
 
 
@@ -31,7 +33,8 @@ def run_task(executor: Any, rank: int, node_rank: int = -1, where: str = "") -> 
         logger.info(f"task {rank} already completed, skipping")
         return PipelineStats()
     executor._set_distributed_environment(node_rank)
-    local_logs = get_datafolder(tempfile.mkdtemp(prefix="stackcurate-log-"))
+    scratch = make_scratch("log")
+    local_logs = get_datafolder(str(scratch))
     logfile = local_logs.open(f"task_{rank:05d}.log", "w")
     logger.remove()
     logger.add(logfile, level="DEBUG", format=LOG_FORMAT, colorize=False)
@@ -70,13 +73,21 @@ def run_task(executor: Any, rank: int, node_rank: int = -1, where: str = "") -> 
             executor.logging_dir.open(f"logs/task_{rank:05d}.log", "w") as dst,
         ):
             dst.write(src.read())
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 class LocalExecutor(LocalPipelineExecutor):
     """``LocalPipelineExecutor`` (a process pool of ``workers``) running tasks through ``run_task``."""
 
     def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> PipelineStats:
+        driver = getattr(self, "_driver_pid", os.getpid())
+        if os.getpid() != driver:  # a pool worker: it must not outlive a killed driver
+            die_with(driver)
         return run_task(self, rank, node_rank)
+
+    def run(self) -> Any:
+        self._driver_pid = os.getpid()
+        return super().run()
 
 
 class RayExecutor(RayPipelineExecutor):

@@ -54,6 +54,7 @@ from stackcurate.pii.stage import PiiRedactor
 from stackcurate.schema import REJECT_COLUMNS, file_schema
 from stackcurate.sources.reader import GitRepoReader
 from stackcurate.sources.repos_list import load_repos_list
+from stackcurate.sources.walk import RepoLimits
 
 
 @dataclass
@@ -119,6 +120,8 @@ def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pa
         progress_folder=layout.logs("clone"),
         opt_out=opt_out_list(cfg),
         crash_limit=clone.crash_limit,
+        limits=RepoLimits(clone.max_entries, clone.max_bytes),
+        max_repo_seconds=clone.max_repo_seconds,
     )
     steps: list[PipelineStep] = [reader]
     licenses = cfg.stages.licenses

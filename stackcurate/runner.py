@@ -28,7 +28,10 @@ from stackcurate.config import PipelineConfig
 from stackcurate.errors import FatalError
 from stackcurate.executors import LocalExecutor, RayExecutor
 from stackcurate.layout import RunLayout, read_manifest
+from stackcurate.lifecycle import remove_stale_scratch, workers_die_with_driver
 from stackcurate.plan import Pass, opt_out_list, pass_specs
+from stackcurate.preflight import check_named_files
+from stackcurate.sources.crashes import CrashLedger
 
 
 @dataclass
@@ -92,9 +95,11 @@ def _run_pass(cfg: PipelineConfig, run_pass: Pass, layout: RunLayout, console: C
 
     On Ray a task whose worker dies is first resubmitted by datatrove's executor within an attempt."""
     attempts = 1 + cfg.executor.max_retries
+    ledger = CrashLedger(layout.failures(run_pass.name))  # markers of the tasks' current repositories
     for attempt in range(1, attempts + 1):
         executor = make_executor(cfg, run_pass, layout)
         error: Exception | None = None
+        markers = ledger.snapshot(range(run_pass.tasks))
         try:
             with _ProgressMonitor(console, layout, run_pass):
                 executor.run()
@@ -105,6 +110,11 @@ def _run_pass(cfg: PipelineConfig, run_pass: Pass, layout: RunLayout, console: C
         if _pass_complete(layout, run_pass.name, run_pass.tasks):
             return
         missing = executor.get_incomplete_ranks(skip_completed=True)
+        # this driver is alive and saw these tasks stop: a death on their current repository
+        for dead in ledger.confirm_deaths(missing, markers):
+            logger.warning(
+                f"pass {run_pass.name}: task {dead['rank']} died on {dead['repo']} ({dead['deaths']}x)"
+            )
         cause = f"{type(error).__name__}: {error}" if error else f"tasks {missing} did not complete"
         if attempt < attempts:
             console.print(
@@ -228,6 +238,9 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None, check_inpu
 
     console = console or Console(stderr=True)
     layout = RunLayout(cfg.out)
+    check_named_files(cfg)
+    workers_die_with_driver()
+    remove_stale_scratch([None, cfg.stages.clone.work_dir])  # left by runs killed with SIGKILL
     # datatrove's driver-side messages go to the run's log; the console keeps progress and warnings
     # (the Ray executor's "local logging dir" warning is noise when Ray runs on this machine only)
     levels = {"": "WARNING"}

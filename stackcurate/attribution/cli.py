@@ -46,6 +46,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_attribute(args: argparse.Namespace) -> int:
     from stackcurate.attribution.query import Attributor
+    from stackcurate.sources.names import printable
 
     if args.file == "-":
         snippet = sys.stdin.read()
@@ -66,10 +67,12 @@ def cmd_attribute(args: argparse.Namespace) -> int:
         line = snippet.count("\n", 0, start) + 1
         print(f"  looks copied: characters {start}-{end} (from line {line})")
     for rank, candidate in enumerate(result.candidates, 1):
+        # names come from repositories: escaped, so a file name cannot retitle or clear the terminal
         print(
-            f"{rank}. {candidate.repo}/{candidate.path}  license {candidate.license or 'unknown'}  "
+            f"{rank}. {printable(candidate.repo)}/{printable(candidate.path)}  "
+            f"license {printable(candidate.license or 'unknown')}  "
             f"longest exact overlap {candidate.longest_overlap} chars  BM25 {candidate.score}\n"
-            f"   {candidate.url} @ {candidate.commit[:12]}"
+            f"   {printable(candidate.url)} @ {printable(candidate.commit[:12])}"
         )
     return 0
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from stackcurate.errors import FatalError
+from stackcurate.sources.names import printable
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -16,7 +17,8 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def cmd_request(args: argparse.Namespace) -> int:
-    kind, target = ("owner", args.owner) if args.owner else ("repo", args.repo)
+    # `is not None`: an empty --owner '' is a bad owner (refused by the store), not a missing one
+    kind, target = ("owner", args.owner) if args.owner is not None else ("repo", args.repo)
     filed = _store(args).request(kind, target, args.contact)
     print(
         f"{filed.id}: {filed.kind} {filed.target} is pending; a maintainer approves it with "
@@ -79,7 +81,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(json.dumps({"owner": owner, "repos": [{"repo": r, "files": n} for r, n in repos]}))
         return 0
     for repo, files in repos:
-        print(f"{repo}\t{files} files")
+        print(f"{printable(repo)}\t{files} files")
     print(f"{owner}: {len(repos)} repositories, {sum(n for _, n in repos)} files in {args.run}/curated")
     return 0
 
@@ -99,7 +101,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     for repo, rows in report["by_repo"].items():
-        print(f"removed {rows} rows of {repo}")
+        print(f"removed {rows} rows of {printable(repo)}")
     for folder, rows in report["by_folder"].items():
         print(f"  {folder}: {rows} rows")
     if report.get("rerun"):

@@ -90,14 +90,19 @@ def clone_with_retries(
     timeout_s: float = 600.0,
     retries: int = 2,
     backoff_s: float = 2.0,
+    deadline: float | None = None,
 ) -> git.Repo:
-    """``clone_repository`` with ``retries`` extra attempts for ``RetryableError`` (exponential back-off)."""
+    """``clone_repository`` with ``retries`` extra attempts for ``RetryableError`` (exponential back-off).
+
+    ``deadline`` (a ``time.monotonic()`` value): no attempt starts after it, and none runs past it."""
     attempt = 0
     while True:
+        budget = timeout_s if deadline is None else min(timeout_s, deadline - time.monotonic())
         try:
-            return clone_repository(location, dest, depth, timeout_s)
+            return clone_repository(location, dest, depth, max(budget, 0.001))
         except RetryableError:
-            if attempt >= retries:
+            late = deadline is not None and time.monotonic() + backoff_s * 2**attempt >= deadline
+            if attempt >= retries or late:
                 raise
             attempt += 1
             shutil.rmtree(dest, ignore_errors=True)  # a partial clone; the next attempt needs the path free

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pyarrow as pa
 from datatrove.data import Document, DocumentsPipeline
@@ -16,11 +16,14 @@ from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
 from stackcurate.errors import ItemError
+from stackcurate.lifecycle import make_scratch, remove_stale_scratch
 from stackcurate.optout.apply import OptOutList
 from stackcurate.rules import load_file_rules, load_language_map
+from stackcurate.sources.crashes import CrashLedger
 from stackcurate.sources.git_clone import clone_with_retries
+from stackcurate.sources.names import printable
 from stackcurate.sources.repos_list import RepoEntry, load_repos_list
-from stackcurate.sources.walk import Skipped, walk_repository
+from stackcurate.sources.walk import RepoLimits, Skipped, TooBig, check_limits, walk_repository
 from stackcurate.stage import ProgressReporter
 
 
@@ -28,19 +31,21 @@ class GitRepoReader(PipelineStep):
     """Clone the repositories of a repos list (task ``rank`` takes ``entries[rank::world_size]``) and yield
     one ``Document`` per file that passes the walk checks (see ``stackcurate.sources.walk``).
 
-    Counters: ``repos_in``, ``repos_ok``, ``repos_failed_<reason>`` (clone failures, after retries),
+    Counters: ``repos_in``, ``repos_ok``, ``repos_failed_<reason>`` (clone failures, after retries;
+    ``error`` for any unexpected error while on one repository, which never stops the task),
+    ``repos_skipped_<reason>`` (over a per-repository limit, ``limits`` and ``max_repo_seconds``:
+    ``too_many_files``, ``too_many_bytes``, ``too_slow``; checked before any of its files goes out),
     ``list_skipped_<reason>`` (bad lines of the list and, with ``opt_out``, opted-out repositories, which
     are never cloned; counted by task 0 only), ``files_in``/``bytes_in``
     (every tree entry; bytes as git records them), ``skipped_<reason>``, ``files_out``, ``bytes_out``.
     Failed repositories are also written to ``failures_folder/<rank>.jsonl`` with their error message.
 
-    Repositories that kill their task: before each repository the task records which one it is on, and
-    how many times it has been started, in ``failures_folder/in_progress/<rank>.json`` (removed when the
-    task's repositories are done). A task that died (killed, out of memory, an unexpected error) is run
-    again by the executor (``executor.max_retries``) or by a rerun of the command; when it comes back to
-    the repository it died on and that repository has already been started ``crash_limit`` times, the
-    repository is skipped and recorded as failed (``repos_failed_crashed``), so one poisonous repository
-    cannot stop a run.
+    Repositories that kill their task: before each repository the task records which one it is on in
+    ``failures_folder/in_progress/<rank>.json`` (removed when the task's repositories are done); the driver
+    counts a death there only when the task died while the run went on (``stackcurate.sources.crashes``).
+    A repository with ``crash_limit`` such deaths is skipped and recorded as failed
+    (``repos_failed_crashed``), so one poisonous repository cannot stop a run, while a run killed as a
+    whole resumes on the repository it was on.
     """
 
     name = "clone"
@@ -60,6 +65,8 @@ class GitRepoReader(PipelineStep):
         progress_folder: DataFolderLike | None = None,
         opt_out: OptOutList | None = None,
         crash_limit: int = 2,
+        limits: RepoLimits | None = None,
+        max_repo_seconds: float = 1800.0,
     ):
         super().__init__()
         self.repos_list = repos_list
@@ -73,6 +80,8 @@ class GitRepoReader(PipelineStep):
         self.progress_folder = get_datafolder(progress_folder) if progress_folder is not None else None
         self.opt_out = opt_out
         self.crash_limit = crash_limit
+        self.limits = limits or RepoLimits()
+        self.max_repo_seconds = max_repo_seconds
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
@@ -94,74 +103,75 @@ class GitRepoReader(PipelineStep):
         failures: list[dict[str, object]] = []
         if self.work_dir:
             Path(self.work_dir).mkdir(parents=True, exist_ok=True)
-        died_on = self._read_in_progress(rank)
+        # folders left on this machine by killed tasks (a Ray node may never run a driver to clean them)
+        remove_stale_scratch([None, self.work_dir])
+        ledger = CrashLedger(self.failures_folder) if self.failures_folder is not None else None
+        died_on = ledger.read(rank) if ledger is not None else None
+        if died_on is not None:
+            logger.warning(
+                f"task {rank}: an earlier attempt stopped on {died_on.get('repo')} "
+                f"({died_on.get('deaths', 0)} confirmed task death(s) there)"
+            )
         for index, entry in enumerate(mine):
             self.stat_update("repos_in")
-            starts = 1
-            if died_on is not None and died_on.get("index") == index and died_on.get("repo") == entry.name:
-                starts = int(died_on.get("starts", 0)) + 1
             try:
-                if starts > self.crash_limit:
+                deaths = ledger.deaths_on(died_on, index, entry.name) if ledger is not None else 0
+                if deaths >= self.crash_limit:
                     raise ItemError(
                         "crashed",
-                        f"{entry.name}: its task died {starts - 1} times while on this repository; skipped",
+                        f"{entry.name}: its task died {deaths} times while on this repository; skipped",
                     )
-                self._write_in_progress(rank, {"index": index, "repo": entry.name, "starts": starts})
+                if ledger is not None:
+                    ledger.enter(rank, index, entry.name, deaths)
                 yield from self._read_repository(entry)
                 self.stat_update("repos_ok")
+            except TooBig as error:
+                self.stat_update(f"repos_skipped_{error.reason}")
+                failures.append(self._failure(entry, error.reason, f"{entry.name}: {error}"))
             except ItemError as error:
                 self.stat_update(f"repos_failed_{error.reason}")
-                logger.warning(str(error))
-                failures.append(
-                    {
-                        "repo": entry.name,
-                        "url": entry.location.url,
-                        "reason": error.reason,
-                        "error": str(error),
-                        "line": entry.line,
-                    }
-                )
+                failures.append(self._failure(entry, error.reason, str(error)))
+            except Exception as error:  # anything else is this repository's problem, not the run's
+                self.stat_update("repos_failed_error")
+                message = f"{entry.name}: {type(error).__name__}: {error}"
+                failures.append(self._failure(entry, "error", message))
             if progress:
                 progress.advance()
         self._write_failures(rank, failures)
-        if self.failures_folder is not None and self.failures_folder.exists(f"in_progress/{rank:05d}.json"):
-            self.failures_folder.rm(f"in_progress/{rank:05d}.json")
+        if ledger is not None:
+            ledger.clear(rank)
 
-    def _read_in_progress(self, rank: int) -> dict[str, Any] | None:
-        """The repository an earlier attempt of this task was on when it died, if it did."""
-        name = f"in_progress/{rank:05d}.json"
-        if self.failures_folder is None or not self.failures_folder.exists(name):
-            return None
-        try:
-            with self.failures_folder.open(name, "r") as handle:
-                data = json.load(handle)
-        except (OSError, ValueError):
-            return None  # unreadable: count from zero again
-        if isinstance(data, dict):
-            logger.warning(
-                f"task {rank}: an earlier attempt died on {data.get('repo')} (started {data.get('starts')}x)"
-            )
-            return data
-        return None
-
-    def _write_in_progress(self, rank: int, data: dict[str, object]) -> None:
-        if self.failures_folder is None:
-            return
-        # written in place, one small write per repository (a single PUT on object storage); a copy torn by
-        # a kill mid-write reads as unreadable, which counts from zero again
-        with self.failures_folder.open(f"in_progress/{rank:05d}.json", "w") as handle:
-            json.dump(data, handle)
+    @staticmethod
+    def _failure(entry: RepoEntry, reason: str, message: str) -> dict[str, object]:
+        logger.warning(printable(message))
+        return {
+            "repo": entry.name,
+            "url": entry.location.url,
+            "reason": reason,
+            "error": message,
+            "line": entry.line,
+        }
 
     def _read_repository(self, entry: RepoEntry) -> Iterator[Document]:
         languages = load_language_map(self.rules_dir)
         rules = load_file_rules(self.rules_dir)
-        scratch = Path(tempfile.mkdtemp(prefix="stackcurate-clone-", dir=self.work_dir))
+        scratch = make_scratch("clone", self.work_dir)
         try:
+            deadline = time.monotonic() + self.max_repo_seconds
             with self.track_time("repo"):
                 repo = clone_with_retries(
-                    entry.location, scratch / "repo", self.depth, self.timeout_s, self.retries
+                    entry.location,
+                    scratch / "repo",
+                    self.depth,
+                    self.timeout_s,
+                    self.retries,
+                    deadline=deadline,
                 )
             try:
+                if time.monotonic() > deadline:
+                    raise TooBig("too_slow", "cloning took longer than stages.clone.max_repo_seconds")
+                # the whole tree is checked before the first file goes out: a repository is kept whole or not
+                check_limits(repo, self.limits, deadline)
                 commit = repo.head.commit.hexsha
                 for item in walk_repository(repo, languages, rules, self.max_file_bytes):
                     self.stat_update("files_in")

@@ -24,6 +24,9 @@ from stackcurate.errors import FatalError, ItemError
 from stackcurate.sources.urls import RepoLocation, parse_location
 
 HEADER_NAMES = {"url", "repo_url", "repo", "location"}
+#: stars and forks above this are refused as malformed: the most-starred GitHub repository has under 10^6
+#: stars, and every value must fit the int64 Parquet columns (2^63 - 1) with room to spare
+MAX_COUNT = 10**12
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,10 @@ def _count(value: str | None, column: str, line: int) -> int | None:
         raise ItemError(
             "malformed_line", f"line {line}: {column} must be an integer, got {value!r}"
         ) from None
-    if number < 0:
-        raise ItemError("malformed_line", f"line {line}: {column} must not be negative, got {number}")
+    if not 0 <= number <= MAX_COUNT:
+        raise ItemError(
+            "malformed_line", f"line {line}: {column} must be in 0..{MAX_COUNT}, got {value.strip()}"
+        )
     return number
 
 
@@ -69,8 +74,13 @@ def parse_repos_text(text: str, base_dir: Path | None = None) -> tuple[list[Repo
     problems: list[ListProblem] = []
     seen: dict[str, int] = {}
     columns: dict[str, int] | None = None
-    rows = csv.reader(io.StringIO(text))
-    for line_no, row in enumerate(rows, start=1):
+    # one line at a time, so that a line csv cannot read (a NUL, an unclosed quote) is that line's problem
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        try:
+            row = next(csv.reader(io.StringIO(line.removesuffix("\r"))), [])
+        except csv.Error as error:
+            problems.append(ListProblem(line_no, "malformed_line", f"line {line_no}: {error}"))
+            continue
         fields = [field.strip() for field in row]
         if not any(fields) or fields[0].startswith("#"):
             continue
@@ -100,7 +110,11 @@ def parse_repos_text(text: str, base_dir: Path | None = None) -> tuple[list[Repo
                 line_no,
             )
         except ItemError as error:
-            problems.append(ListProblem(line_no, error.reason, str(error)))
+            message = str(error) if str(error).startswith("line ") else f"line {line_no}: {error}"
+            problems.append(ListProblem(line_no, error.reason, message))
+            continue
+        except (ValueError, IndexError) as error:  # anything else a line can throw is still that line's
+            problems.append(ListProblem(line_no, "malformed_line", f"line {line_no}: {error}"))
             continue
         key = entry.name.lower()
         if key in seen:

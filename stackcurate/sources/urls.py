@@ -56,7 +56,8 @@ def _name_from_path(path: str, url: str) -> str:
     if name.endswith(".git"):
         name = name[: -len(".git")]
     for part in (owner, name):
-        if not _SEGMENT.match(part) or part in (".", ".."):
+        # fullmatch: ``re.match`` with ``$`` accepts a trailing newline (``evil/nl%0a`` -> ``evil/nl\n``)
+        if not _SEGMENT.fullmatch(part) or part in (".", ".."):
             raise UnsafeUrlError(url, f"path segment {part!r} is not a valid owner or repository name")
     return f"{owner}/{name}"
 
@@ -64,8 +65,16 @@ def _name_from_path(path: str, url: str) -> str:
 def parse_location(raw: str, base_dir: Path | None = None) -> RepoLocation:
     """Vet one entry of a repos list and return where to clone it from.
 
-    ``base_dir`` resolves relative local paths (the repos list's folder). Raises ``UnsafeUrlError``.
+    ``base_dir`` resolves relative local paths (the repos list's folder). Raises ``UnsafeUrlError``, also
+    for what ``urllib`` cannot parse (``https://[bad/owner/repo``: "Invalid IPv6 URL").
     """
+    try:
+        return _parse_location(raw, base_dir)
+    except ValueError as error:
+        raise UnsafeUrlError(raw, f"cannot be parsed: {error}") from None
+
+
+def _parse_location(raw: str, base_dir: Path | None) -> RepoLocation:
     url = raw.strip()
     if not url:
         raise UnsafeUrlError(raw, "empty location")

@@ -1,0 +1,152 @@
+"""Kills that lose nothing: a driver killed with SIGKILL takes its workers with it, leaves no temporary
+folder behind after the next start, and never makes the repository it was on count as a crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import MIT_TEXT, python_file
+
+from stackcurate.lifecycle import make_scratch, remove_stale_scratch
+from stackcurate.parquet_io import iter_rows
+from stackcurate.sources.crashes import CrashLedger
+from stackcurate.sources.reader import GitRepoReader
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _wait_group_gone(pgid: int, seconds: float = 30.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := _group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def _rows(folder: Path) -> list[dict]:
+    return sorted(iter_rows(str(folder)), key=lambda row: (row["repo"], row["path"]))
+
+
+@pytest.mark.slow
+def test_two_driver_kills_on_a_large_repository_lose_nothing(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    lines = ["url,stars,forks"]
+    for i in range(3):
+        repo = git_repo_factory(f"org/repo{i}", {"LICENSE": MIT_TEXT, "m.py": python_file(i)})
+        lines.append(f"{repo},{i},0")
+    huge = git_repo_factory(
+        "evil/huge", {"LICENSE": MIT_TEXT, **{f"gen/m{i}.py": python_file(5000 + i) for i in range(300)}}
+    )
+    lines.insert(2, f"{huge},1,0")
+    listing = tmp_path / "repos.csv"
+    listing.write_text("\n".join(lines) + "\n")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+
+    def command(out: Path) -> list[str]:
+        # the default pipeline (clone, then curate): the kills are about the clone pass
+        run = [sys.executable, "-m", "stackcurate.cli", "run", "--repos", str(listing)]
+        return [*run, "--out", str(out), "--tasks", "2", "--workers", "2"]
+
+    reference, out = tmp_path / "reference", tmp_path / "run"
+    subprocess.run(command(reference), env=env, check=True, capture_output=True)
+    markers = out / "failures" / "clone" / "in_progress"
+    for death in (1, 2):
+        driver = subprocess.Popen(
+            command(out), env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 120
+        killed = False
+        while time.monotonic() < deadline and driver.poll() is None:
+            for marker in markers.glob("*.json") if markers.is_dir() else []:
+                try:
+                    on = json.loads(marker.read_text())
+                except (OSError, ValueError):
+                    continue
+                if on.get("repo") == "evil/huge":
+                    os.kill(driver.pid, signal.SIGKILL)  # the driver only: its workers must follow it
+                    killed = True
+                    break
+            if killed:
+                break
+            time.sleep(0.005)
+        assert driver.wait() == -signal.SIGKILL, f"kill {death}: the run was not on evil/huge in time"
+        assert _wait_group_gone(driver.pid) == [], f"kill {death}: workers outlived their driver"
+
+    final = subprocess.run(command(out), env=env, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    assert _rows(out / "curated") == _rows(reference / "curated")
+    assert any(row["repo"] == "evil/huge" for row in _rows(out / "curated"))
+    assert not (out / "failures" / "clone" / "00000.jsonl").exists()
+    assert not (out / "failures" / "clone" / "00001.jsonl").exists()
+    # no clone or log folder left by the kills or the runs (pymp-* are multiprocessing's own, not ours)
+    left = {p.name: sorted(q.name for q in p.iterdir()) for p in scratch.glob("stackcurate-*")}
+    assert left == {}, final.stderr
+
+
+def test_a_death_counts_only_when_the_driver_saw_it(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The driver confirms a death only for a marker written during its own attempt; after ``crash_limit``
+    confirmed deaths the repository is skipped and recorded, the others are kept."""
+    good = git_repo_factory("org/good", {"a.py": python_file(1)})
+    bad = git_repo_factory("org/bad", {"b.py": python_file(2)})
+    listing = tmp_path / "repos.txt"
+    listing.write_text(f"{bad}\n{good}\n")
+    failures = tmp_path / "failures"
+    ledger = CrashLedger(str(failures))
+
+    # a stale marker (left by a killed driver's task) is not a death seen by this driver
+    ledger.enter(0, 0, "org/bad", 0)
+    before = ledger.snapshot([0])
+    assert ledger.confirm_deaths([0], before) == []
+    # a task that entered the repository during the attempt and did not complete: one death each time
+    for expected in (1, 2):
+        before = ledger.snapshot([0])
+        marker = ledger.read(0)
+        ledger.enter(0, 0, "org/bad", ledger.deaths_on(marker, 0, "org/bad"))
+        assert [d["deaths"] for d in ledger.confirm_deaths([0], before)] == [expected]
+
+    reader = GitRepoReader(str(listing), failures_folder=str(failures), crash_limit=2)
+    docs = list(reader.run(None, rank=0, world_size=1))
+    assert [doc.metadata["repo"] for doc in docs] == ["org/good"]
+    recorded = [json.loads(line) for line in (failures / "00000.jsonl").read_text().splitlines()]
+    assert [(r["repo"], r["reason"]) for r in recorded] == [("org/bad", "crashed")]
+    assert reader.stats.stats["repos_failed_crashed"].total == 1
+    assert ledger.read(0) is None  # the task went through its share
+
+
+def test_stale_temporary_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    mine = make_scratch("clone", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f"stackcurate-log-{dead.pid}-abc"
+    orphan.mkdir()
+    (orphan / "task_00000.log").write_text("left by a killed task\n")
+    other = tmp_path / "unrelated-1-x"
+    other.mkdir()
+    assert remove_stale_scratch([str(tmp_path)]) == [orphan]
+    assert mine.exists() and other.exists() and not orphan.exists()
