@@ -29,13 +29,11 @@ def epoch(shards: str, state: dict | None = None, take: int | None = None, pack:
     if state is not None:
         loader.load_state_dict(state)
     samples: list = []
-    batches = 0
-    for batch in loader:
+    for batches, batch in enumerate(loader, start=1):
         step = torch.ones(1)
         dist.all_reduce(step)  # the collective every training step makes
         assert step.item() == dist.get_world_size()
         samples += batch["input_ids"].tolist() if pack else [int(batch["doc"])]
-        batches += 1
         if take is not None and batches == take:
             return samples, loader.state_dict()
     return samples, loader.state_dict()
