@@ -1,4 +1,4 @@
-"""``stackcurate tokenizer train`` and ``stackcurate shards build|verify``."""
+"""``stackcurate tokenizer train`` and ``stackcurate shards build|verify|export``."""
 
 from __future__ import annotations
 
@@ -92,3 +92,6 @@ def add_parsers(commands: Any) -> None:
     verify = actions.add_parser("verify", help="check shards against their manifest")
     verify.add_argument("shards_dir", metavar="SHARDS_DIR")
     verify.set_defaults(func=cmd_verify)
+    from stackcurate.shards.export import add_export_parser
+
+    add_export_parser(actions)
