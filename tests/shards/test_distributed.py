@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from shards_corpus import build_small_shards
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 TAKE = 3  # batches consumed before the interruption: mid-round for two workers (3 = 2 + 1)
+
+
+@pytest.fixture(scope="module")
+def small_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_small_shards(tmp_path_factory.mktemp("small_shards"))
 
 
 def free_port() -> int:

@@ -11,10 +11,16 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from shards_corpus import build_small_shards
 
 from stackcurate.cli import main
 from stackcurate.shards.export import MEGATRON_PREFIX
 from stackcurate.shards.tokenizer import EOS, load_tokenizer
+
+
+@pytest.fixture(scope="module")
+def small_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_small_shards(tmp_path_factory.mktemp("small_shards"))
 
 
 def shard_rows(shards: Path) -> tuple[dict, list[dict]]:
@@ -82,3 +88,22 @@ def test_export_refuses_damaged_shards_and_a_full_folder(small_shards: Path, tmp
     assert "not empty" in capsys.readouterr().err and (full / "keep.txt").read_text() == "mine"
     with pytest.raises(SystemExit):
         main(["shards", "export", str(small_shards), "--format", "parquet", "--out", str(tmp_path / "x")])
+
+
+def test_the_tiny_gpt_example_trains_from_the_megatron_export(small_shards: Path, tmp_path: Path) -> None:
+    import importlib.util
+    import sys
+
+    out = tmp_path / "megatron"
+    assert main(["shards", "export", str(small_shards), "--format", "megatron", "--out", str(out)]) == 0
+    example = Path(__file__).resolve().parents[2] / "examples" / "train_tiny_gpt.py"
+    spec = importlib.util.spec_from_file_location("train_tiny_gpt_megatron", example)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train_tiny_gpt_megatron"] = module
+    spec.loader.exec_module(module)
+    losses = module.train(
+        str(out), steps=150, seq_len=64, batch_size=8, workers=0, log_every=50, megatron=True, threads=1
+    )
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert last < first - 1.0, (first, last)

@@ -209,7 +209,9 @@ def test_a_tiny_training_run_lowers_the_loss(corpus: dict[str, Path]) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules["train_tiny_gpt"] = module
     spec.loader.exec_module(module)
-    losses = module.train(str(corpus["shards"]), steps=150, seq_len=64, batch_size=8, workers=0, log_every=50)
+    losses = module.train(
+        str(corpus["shards"]), steps=150, seq_len=64, batch_size=8, workers=0, log_every=50, threads=1
+    )
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
     assert last < first - 1.0, (first, last)
 

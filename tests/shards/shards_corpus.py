@@ -1,5 +1,6 @@
-"""Shards of real code for the loader, distributed and export tests: standard-library modules (json,
-email) as a curated folder, a small tokenizer trained on them, shards in small row groups."""
+"""Shards of real code for the distributed and export tests: standard-library modules (json, email) as a
+curated folder, a small tokenizer trained on them, shards in small row groups. (A helper module, not a
+conftest: tests/conftest.py is imported by name as ``conftest``.)"""
 
 from __future__ import annotations
 
@@ -7,19 +8,16 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from stackcurate.shards.build import build_shards
 from stackcurate.shards.tokenizer import train_tokenizer
 
 
-@pytest.fixture(scope="session")
-def small_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A shards folder (two shards of row groups of 4 documents) of the json and email packages' files."""
+def build_small_shards(root: Path) -> Path:
+    """``root/shards``: two shards of row groups of 4 documents, of the json and email packages' files."""
     import email
     import json
 
-    root = tmp_path_factory.mktemp("small_shards")
     curated = root / "curated"
     curated.mkdir()
     paths = sorted(Path(json.__file__).parent.glob("*.py")) + sorted(Path(email.__file__).parent.glob("*.py"))
