@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from shards_corpus import build_small_shards
 
+from stackcurate.shards.loader import ShardDataset, ShardLoader
+
 WORKER = Path(__file__).with_name("ddp_worker.py")
 TAKE = 3  # batches consumed before the interruption: mid-round for two workers (3 = 2 + 1)
 
@@ -65,3 +67,28 @@ def test_two_gloo_ranks_two_workers_equal_counts_and_exact_resume(small_shards: 
     seen = ranks[0]["documents"] + ranks[1]["documents"]
     assert len(ranks[0]["documents"]) == len(ranks[1]["documents"])
     assert len(set(seen)) == total and len(seen) < total + 4 * 4
+
+
+def test_packed_ranks_and_workers_yield_equal_counts_in_one_process(small_shards: Path) -> None:
+    counts = []
+    for rank in (0, 1):
+        dataset = ShardDataset(small_shards, seq_len=64, fim_rate=0.5, seed=5, rank=rank, world_size=2)
+        loader = ShardLoader(dataset, batch_size=None, num_workers=2)
+        counts.append(sum(1 for _ in loader))
+        assert loader.state_dict()["samples"] == counts[-1]
+    assert counts[0] == counts[1] == 2 * dataset.samples_per_reader(4)
+
+
+def test_a_share_longer_than_expected_drops_only_its_last_windows(
+    small_shards: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stackcurate.shards import loader as loader_module
+
+    monkeypatch.setattr(loader_module, "FIM_EXTRA_TOKENS", 0)  # an estimate that FIM's tokens exceed
+    datasets = [
+        ShardDataset(small_shards, seq_len=16, fim_rate=1.0, seed=5, rank=rank, world_size=2)
+        for rank in (0, 1)
+    ]
+    counts = [sum(1 for _ in dataset) for dataset in datasets]
+    assert counts[0] == counts[1] == datasets[0].samples_per_reader(2)
+    assert max(dataset.remainder_windows for dataset in datasets) > 0
