@@ -9,13 +9,13 @@ Rank and world size come from ``torch.distributed`` when it is initialised, or f
 Equal counts (the policy of PyTorch's ``DistributedSampler``, pad by repetition): every reader yields
 exactly ``samples_per_reader()`` samples per epoch, so every rank runs the same number of steps and no
 collective waits for a rank that ran out. Without packing that is the largest reader's document count;
-with packing, the largest reader's expected window count, ``ceil((tokens + documents x (1 + 5 x
-fim_rate)) / seq_len)`` (one ``<|endoftext|>`` per document; a FIM document gains three sentinels and at
-most about two tokens where its cuts split a token), from the ``n_tokens`` column read once. A reader whose
-own share ends first continues with padding: the epoch's row groups again, from its own position in the
-order (repeated documents). Its own share is always read whole before any padding. Should FIM make a
-reader's own stream longer than that (rare: far more FIM documents than expected), its last windows are
-dropped (the remainder policy; ``remainder_windows`` counts them in the process that iterates), as the
+with packing, the largest reader's expected window count, ``ceil((tokens + documents x (1 + 7 x
+fim_rate)) / seq_len)`` (one ``<|endoftext|>`` per document; a FIM document gains three sentinels and
+about one token per cut that splits a token: ``FIM_EXTRA_TOKENS``), from the ``n_tokens`` column read
+once. A reader whose own share ends first continues with padding: the epoch's row groups again, from its
+own position in the order (repeated documents). Its own share is always read whole before any padding.
+Should FIM make a reader's own stream longer than that (rare: far more FIM documents than expected), its
+last windows are dropped (the remainder policy; ``remainder_windows`` counts them in the process that iterates), as the
 token tail shorter than one window at the end of every reader's stream always is.
 
 FIM (``stackcurate.shards.fim``): with probability ``fim_rate`` a document is cut into prefix, middle and
@@ -53,9 +53,11 @@ from stackcurate.shards.tokenizer import EOS, fast_encoder, load_tokenizer
 
 __all__ = ["FIM_EXTRA_TOKENS", "ShardDataset", "ShardLoader", "apply_fim"]
 
-#: tokens a FIM document gains, for the window estimate: three sentinels, and up to about one per cut where
-#: a cut falls inside a token (measured on real code: mean +3.9 per FIM document; 5 leaves slack)
-FIM_EXTRA_TOKENS = 5
+#: tokens a FIM document gains, for the window estimate: three sentinels plus about one per cut that falls
+#: inside a token. Measured with apply_fim on 3,000 documents of the StarCoder run of the sample repositories
+#: (49,152-token vocabulary): mean +5.0, p99 +8, max +10. 7 (mean + 2) makes a share longer than its
+#: estimate very unlikely, at the cost of padding about 1 token per FIM document (~0.03% of the tokens).
+FIM_EXTRA_TOKENS = 7
 RowGroup = tuple[int, int, int, int]  # (file index, row group, documents, tokens)
 
 
