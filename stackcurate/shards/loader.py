@@ -15,8 +15,8 @@ about one token per cut that splits a token: ``FIM_EXTRA_TOKENS``), from the ``n
 once. A reader whose own share ends first continues with padding: the epoch's row groups again, from its
 own position in the order (repeated documents). Its own share is always read whole before any padding.
 Should FIM make a reader's own stream longer than that (rare: far more FIM documents than expected), its
-last windows are dropped (the remainder policy; ``remainder_windows`` counts them in the process that iterates), as the
-token tail shorter than one window at the end of every reader's stream always is.
+last windows are dropped (the remainder policy; ``remainder_windows`` counts them in the process that
+iterates), as the token tail shorter than one window at the end of every reader's stream always is.
 
 FIM (``stackcurate.shards.fim``): with probability ``fim_rate`` a document is cut into prefix, middle and
 suffix, PSM or (``fim_spm_rate``) SPM; text is re-encoded as ordinary text only, so code that spells a
