@@ -132,11 +132,11 @@ def test_packed_fim_samples_hold_only_structural_special_ids(spelled: dict[str, 
     counts = special_counts(stream, tokenizer)
     allowed = {EOS, *SENTINELS, *METADATA}
     assert set(counts) <= allowed, set(counts) - allowed
-    documents = sum(dataset.row_groups[i][2] for i in range(len(dataset.row_groups)))
-    # every document of the epoch is FIM'd and followed by one <|endoftext|> (the last ones may fall in the
-    # dropped tail shorter than one window)
-    assert documents - 2 <= counts[EOS] <= documents + 2
-    assert counts[FIM_PREFIX] == counts[FIM_SUFFIX] == counts[FIM_MIDDLE]
-    assert abs(counts[FIM_PREFIX] - counts[EOS]) <= 1
+    documents = sum(group[2] for group in dataset.row_groups)
+    # every document of the epoch is FIM'd and followed by one <|endoftext|>; the last window may hold the
+    # start of a padding document (the own share is read whole first; a window can cut a document)
+    assert documents - 1 <= counts[EOS] <= documents + 3
+    sentinels = [counts[FIM_PREFIX], counts[FIM_SUFFIX], counts[FIM_MIDDLE]]
+    assert max(sentinels) - min(sentinels) <= 1 and abs(counts[FIM_PREFIX] - counts[EOS]) <= 1
     text = tokenizer.decode(stream, skip_special_tokens=True)
     assert text.count("<fim_pad>") >= 40 and text.count("<|endoftext|>") >= 80  # the code's spellings
