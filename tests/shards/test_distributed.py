@@ -47,9 +47,15 @@ def test_two_gloo_ranks_two_workers_equal_counts_and_exact_resume(small_shards: 
         }
         command = [sys.executable, str(WORKER), str(small_shards), str(tmp_path / f"{rank}.json"), str(TAKE)]
         processes.append(subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True))
-    for process in processes:
-        _, err = process.communicate(timeout=240)
-        assert process.returncode == 0, err[-3000:]
+    try:
+        for process in processes:
+            _, err = process.communicate(timeout=240)
+            assert process.returncode == 0, err[-3000:]
+    finally:
+        for process in processes:  # a hung rank (unequal counts) must not outlive the test
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     ranks = [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in (0, 1)]
 
     # equal counts: the all-reduce after every batch would have hung otherwise; the epochs are equal too
