@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine (README.md):
-#   make demo   venv + sample repositories from the installed packages + the quickstart pipeline
+#   make demo   venv + sample repositories from the installed packages + the StarCoder pipeline to shards
 #   make test   venv + system packages + lint + types + every test, slow and Ray ones included (CI runs this)
 PYTHON ?= python3
 VENV ?= .venv
@@ -32,9 +32,15 @@ test-deps:
 		else echo "missing:$$missing -- install the Debian packages: $(TEST_PACKAGES)"; exit 1; fi; \
 	fi
 
+# the full StarCoder pipeline on the sample repositories, through the tokenizer and the training shards,
+# then the statistics report (README.md, "Two commands", has these commands and the measured time)
 demo: system-deps setup
 	$(BIN)/stackcurate sample-repos runs/sample
-	$(BIN)/stackcurate run pipelines/quickstart.yaml
+	$(BIN)/stackcurate run pipelines/starcoder.yaml
+	$(BIN)/stackcurate stats runs/starcoder --html runs/starcoder/report.html
+	@echo "training shards: runs/starcoder/shards (manifest.json; $(BIN)/stackcurate shards verify runs/starcoder/shards)"
+	@echo "HTML report:     runs/starcoder/report.html"
+	@echo "web app:         $(BIN)/stackcurate serve runs/starcoder   (search, opt-out form, /stats)"
 
 lint: setup
 	$(BIN)/ruff check stackcurate tests benchmarks examples

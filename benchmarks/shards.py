@@ -39,7 +39,7 @@ UTF-8 size of the content, 10^6 bytes.
    input text.
 3. Loader, from the shards of the tiktoken build: ``ShardDataset(shards, seq_len, fim_rate=0.5,
    shuffle_buffer=1000)`` iterated in a child process (one core, as above), then with ``fim_rate=0``, then
-   through ``DataLoader(batch_size=8, num_workers=2, persistent_workers=True)`` with ``fim_rate=0.5``. Each
+   through ``ShardLoader(batch_size=8, num_workers=2, persistent_workers=True)`` with ``fim_rate=0.5``. Each
    is warmed up first (the first two items of a pass, dropped: tokenizer load, file opening, for the
    DataLoader starting the workers), then one pass from the start (the shuffle buffer's fill included) is
    timed, at most ``--loader-samples`` samples (default: the whole epoch). tokens/s = samples x seq_len /
@@ -347,9 +347,8 @@ def child_encode(args: argparse.Namespace) -> dict[str, Any]:
 
 def child_loader(args: argparse.Namespace) -> dict[str, Any]:
     import torch
-    from torch.utils.data import DataLoader
 
-    from stackcurate.shards.loader import ShardDataset
+    from stackcurate.shards.loader import ShardDataset, ShardLoader
 
     torch.set_num_threads(1)
     tick = os.sysconf("SC_CLK_TCK")
@@ -402,19 +401,14 @@ def child_loader(args: argparse.Namespace) -> dict[str, Any]:
     }
     # persistent workers: the warm-up starts them (and they load the tokenizer); the timed pass reuses them
     probe = dataset(0.5)
-    loader = DataLoader(probe, batch_size=8, num_workers=2, persistent_workers=True)
+    loader = ShardLoader(probe, batch_size=8, num_workers=2, persistent_workers=True)
     runs["DataLoader(batch 8, 2 workers), fim 0.5"] = measure(loader, 2, 2)
     # the loader's unit of work is a row group; reader r of R takes [r::R] of the epoch's row-group order,
-    # shuffled with (seed, epoch) (the loader's module docstring): the two workers' shares of the tokens
-    tokens = {}
-    for i, path in enumerate(probe.files):
-        parquet = pq.ParquetFile(path)
-        for group in range(parquet.num_row_groups):
-            column = parquet.read_row_group(group, columns=["n_tokens"]).column(0)
-            tokens[i, group] = int(column.to_numpy().sum())
-    order = list(probe.row_groups)
-    random.Random(f"{probe.seed}|{probe.epoch}").shuffle(order)
-    shares = [sum(tokens[key] for key in order[reader::2]) for reader in range(2)]
+    # shuffled with (seed, epoch) (the loader's module docstring): the two workers' shares of the tokens;
+    # every worker yields samples_per_reader(2) samples (the shorter share padded by repetition)
+    order = probe._order()
+    shares = [sum(group[3] for group in order[reader::2]) for reader in range(2)]
+    runs["DataLoader(batch 8, 2 workers), fim 0.5"]["samples_per_worker"] = probe.samples_per_reader(2)
     return {"runs": runs, "row_groups": len(order), "worker_tokens": shares}
 
 

@@ -43,9 +43,16 @@ def test_readme_shows_the_two_commands_and_the_quickstart() -> None:
 
 def test_make_demo_runs_the_readme_quickstart() -> None:
     dry = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    demo = [line.split("/bin/", 1)[1] for line in dry.splitlines() if "/bin/stackcurate " in line]
-    quickstart = [c for c in readme_commands() if c.startswith("stackcurate ")][:2]
+    demo = [
+        line.split("/bin/", 1)[1]
+        for line in dry.splitlines()
+        if "/bin/stackcurate " in line and not line.startswith("echo")
+    ]
+    quickstart = [c for c in readme_commands() if c.startswith("stackcurate ")][: len(demo)]
     assert demo == quickstart
+    # the full pipeline through the shards, then the report; it says where the shards and report are
+    assert "stackcurate run pipelines/starcoder.yaml" in demo and any("--html" in c for c in demo)
+    assert "runs/starcoder/shards" in dry and "runs/starcoder/report.html" in dry and "serve" in dry
 
 
 @pytest.mark.slow

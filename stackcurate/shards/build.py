@@ -167,10 +167,10 @@ def build_shards(
 
     ``encoder``: ``hf`` (the tokenizers library, exact; its threads follow ``RAYON_NUM_THREADS``, not
     ``threads``), ``tiktoken`` (the same vocabulary, about 5x faster, see ``tokenizer.fast_encoder``) or
-    ``auto`` (tiktoken when the tokenizer allows it). With ``hf``, a special-token string written in a
-    file's code (``<|endoftext|>``) becomes the special id, as the library matches added tokens anywhere;
-    with tiktoken the code is always plain text."""
+    ``auto`` (tiktoken when the tokenizer allows it). With either, a special-token string written in a
+    file's code (``<|endoftext|>``) stays plain text (HF's ``encode_special_tokens`` is switched on)."""
     tokenizer = load_tokenizer(tokenizer_path)
+    tokenizer.encode_special_tokens = True  # HF otherwise matches added tokens anywhere in the code
     fast = fast_encoder(tokenizer) if encoder in ("auto", "tiktoken") else None
     if encoder == "tiktoken" and fast is None:
         raise FatalError(f"{tokenizer_path} cannot be encoded with tiktoken (not a byte-level BPE like ours)")
@@ -200,7 +200,7 @@ def build_shards(
         bodies = encode([body for _, body in parts])
         for row, (header, _), body_ids in zip(rows, parts, bodies, strict=True):
             # metadata tokens are the special ids, their values and the code plain text: a "<|endoftext|>"
-            # written in a file's code never becomes the special token (with the tiktoken encoder)
+            # written in a file's code never becomes the special token
             ids = [i for token, value in header for i in (special[token], *encode_one(value))] + body_ids
             language = row.get("language") or "unknown"
             writer.add(

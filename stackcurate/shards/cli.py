@@ -1,4 +1,4 @@
-"""``stackcurate tokenizer train`` and ``stackcurate shards build|verify``."""
+"""``stackcurate tokenizer train`` and ``stackcurate shards build|verify|export``."""
 
 from __future__ import annotations
 
@@ -98,3 +98,6 @@ def add_parsers(commands: Any) -> None:
         "--tokenizer", metavar="tokenizer.json", help="the tokenizer file (default: the manifest's path)"
     )
     verify.set_defaults(func=cmd_verify)
+    from stackcurate.shards.export import add_export_parser
+
+    add_export_parser(actions)
