@@ -164,11 +164,13 @@ class OptOutStage(Section):
 class ShardsStage(Section):
     """Training shards written after the curated output (``<out>/shards/``). ``tokenizer``: a
     ``tokenizer.json`` to use; without one, ``train_vocab_size`` trains StarCoder's byte-level BPE on the
-    curated files into ``<out>/tokenizer.json``. ``encoder``: ``auto`` (tiktoken with the same vocabulary
-    when possible, ~5x faster), ``hf`` (the tokenizers library) or ``tiktoken``."""
+    curated files into ``<out>/tokenizer.json``, in one process, on a sample of at most ``train_max_bytes``
+    bytes of code (default 1 GB, a few minutes of training). ``encoder``: ``auto`` (tiktoken with the same
+    vocabulary when possible, ~5x faster), ``hf`` (the tokenizers library) or ``tiktoken``."""
 
     tokenizer: str | None = None
     train_vocab_size: int = Field(49152, ge=300)
+    train_max_bytes: int = Field(1_000_000_000, ge=1_000)
     seed: int = 0
     shard_tokens: int = Field(50_000_000, ge=1000)
     encoder: Literal["auto", "hf", "tiktoken"] = "auto"
@@ -202,6 +204,8 @@ PASS_NAMES = (
     "near_pairs",
     "near_clusters",
     "curate",
+    "shards_encode",
+    "shards_write",
 )
 
 

@@ -52,6 +52,8 @@ from stackcurate.optout.apply import OptOutFilter, OptOutList
 from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, count_rows, list_parquet_files
 from stackcurate.pii.stage import PiiRedactor
 from stackcurate.schema import REJECT_COLUMNS, file_schema
+from stackcurate.shards.passes import ShardEncode, ShardWrite, shard_count
+from stackcurate.shards.stage import is_remote, prepare_tokenizer
 from stackcurate.sources.reader import GitRepoReader
 from stackcurate.sources.repos_list import load_repos_list
 
@@ -303,6 +305,50 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
     return Pass("curate", layout.curated, tasks, steps, "files", files)
 
 
+def _shards_plan(cfg: PipelineConfig, layout: RunLayout) -> tuple[int, int, int]:
+    """``(encode tasks, shard count, write groups)`` of the shards passes, from the finished curated output
+    (so a resumed run plans the same)."""
+    settings = cfg.stages.shards
+    assert settings is not None
+    encode_tasks, _ = _shard_tasks(cfg, layout.curated, None)
+    count = shard_count(layout.curated, settings.shard_tokens)
+    return encode_tasks, count, max(1, min(cfg.executor.tasks, count))
+
+
+def build_shards_encode(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    """curated -> encoded rows routed to shards (``shards/passes.py``); trains the tokenizer first, in
+    the driver, on a bounded sample, when the pipeline names none."""
+    settings = cfg.stages.shards
+    assert settings is not None
+    tokenizer = prepare_tokenizer(cfg)
+    encode_tasks, count, groups = _shards_plan(cfg, layout)
+    step = ShardEncode(
+        layout.curated,
+        str(tokenizer),
+        layout.join("shards"),
+        count,
+        groups,
+        seed=settings.seed,
+        encoder=settings.encoder,
+    )
+    tasks = tasks if tasks is not None else encode_tasks
+    return Pass("shards_encode", layout.join("shards"), tasks, [step], "tasks", tasks)
+
+
+def build_shards_write(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    """encoded parts -> ``shards/shard-*.parquet`` in document-key order; the manifest is merged after."""
+    encode_tasks, count, groups = _shards_plan(cfg, layout)
+    step = ShardWrite(layout.join("shards"), count, encode_tasks)
+    tasks = tasks if tasks is not None else groups
+    return Pass("shards_write", layout.join("shards"), tasks, [step], "tasks", tasks)
+
+
+def shards_as_passes(cfg: PipelineConfig) -> bool:
+    """Whether the shards are made by the executor's passes (a local run directory) rather than on the
+    driver (object storage: ``shards/stage.py`` stages them through local disk)."""
+    return cfg.stages.shards is not None and not is_remote(cfg.out)
+
+
 def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
     """The passes ``cfg`` runs, in order."""
     clone_steps = "clone + walk repos list"
@@ -326,7 +372,7 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
     specs = [PassSpec("clone", "01_clone", f"{clone_steps} -> write 01_clone", build_clone)]
     if not _multi_pass(cfg):
         curate = " -> ".join(["read 01_clone", *filters, *redaction, "write curated"])
-        return [*specs, PassSpec("curate", "curated", curate, build_curate)]
+        return [*specs, PassSpec("curate", "curated", curate, build_curate), *_shards_specs(cfg)]
     specs.append(
         PassSpec(
             "filter",
@@ -379,6 +425,26 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
         ]
         dedup_filters.append("near dedup filter")
     curate = " -> ".join(["read 02_filtered", *dedup_filters, *redaction, "write curated"])
-    if cfg.stages.shards is not None:
-        curate += " (then: tokenizer + training shards -> shards/)"
-    return [*specs, PassSpec("curate", "curated", curate, build_curate)]
+    if cfg.stages.shards is not None and not shards_as_passes(cfg):
+        curate += " (then, on the driver: tokenizer + training shards -> shards/)"
+    return [*specs, PassSpec("curate", "curated", curate, build_curate), *_shards_specs(cfg)]
+
+
+def _shards_specs(cfg: PipelineConfig) -> list[PassSpec]:
+    if not shards_as_passes(cfg):
+        return []
+    return [
+        PassSpec(
+            "shards_encode",
+            "shards",
+            "[train tokenizer on a bounded sample, driver] -> format + encode curated -> route each "
+            "document to shard xxh3(seed, document) % shards",
+            build_shards_encode,
+        ),
+        PassSpec(
+            "shards_write",
+            "shards",
+            "one write group's shards in document-key order -> shard-*.parquet (manifest merged last)",
+            build_shards_write,
+        ),
+    ]
