@@ -108,7 +108,9 @@ class NearDedupStage(Section):
     positives and false negatives by ``fp_weight`` / ``fn_weight``: 0.5 / 0.5 gives StarCoder's 25 x 10).
     ``verify``: check each candidate pair's true shingle Jaccard before joining clusters (removes LSH false
     positives; pairs every member of buckets up to ``verify_max_bucket``). ``bucket_memory_mb``: the memory
-    one task of the bucket-pairs pass may use; the bucket space is cut into as many groups as that needs."""
+    one task of the bucket-pairs pass may use; the bucket space is cut into as many groups as that needs.
+    ``component_memory_mb``: the memory one task of the connected-components rounds may use; the verified
+    pairs are cut into as many edge partitions as that needs (``dedup/components.py``)."""
 
     threshold: float = Field(0.7, gt=0, le=1)
     num_perm: int = Field(256, ge=2, le=2048)
@@ -121,6 +123,7 @@ class NearDedupStage(Section):
     verify: bool = False
     verify_max_bucket: int = Field(64, ge=2, le=1000)
     bucket_memory_mb: int = Field(512, ge=8)
+    component_memory_mb: int = Field(512, ge=8)
     batch_size: int = Field(512, ge=1)
 
     @model_validator(mode="after")
@@ -202,6 +205,8 @@ PASS_NAMES = (
     "exact_decide",
     "near_signatures",
     "near_pairs",
+    "near_components",
+    "near_decide",
     "near_clusters",
     "curate",
     "shards_encode",
@@ -246,7 +251,7 @@ class ExecutorSettings(Section):
 
     def for_pass(self, name: str) -> tuple[float, float]:
         """``(cpus_per_task, mem_per_cpu_gb)`` of pass ``name``."""
-        own = self.resources.get(name, PassResources())
+        own = self.resources.get(name.split("/")[0], PassResources())  # rounds: near_components/r003
         return (
             own.cpus_per_task if own.cpus_per_task is not None else self.cpus_per_task,
             own.mem_per_cpu_gb if own.mem_per_cpu_gb is not None else self.mem_per_cpu_gb,

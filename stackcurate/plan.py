@@ -13,9 +13,13 @@ their own)::
     exact_hash       <out>/02_filtered/ -> ExactDedupHashes -> <out>/dedup/exact/hashes/
     exact_decide     hashes -> ExactDedupDecide -> <out>/dedup/exact/decisions/
     near_signatures  <out>/02_filtered/ -> [exact dedup replay] -> NearDedupSignatures -> <out>/minhash/
-    near_pairs       <out>/minhash/buckets/ -> NearDedupPairs -> <out>/minhash/pairs/
-    near_clusters    <out>/minhash/pairs/ -> NearDedupClusters -> <out>/minhash/clusters/
+    near_pairs       <out>/minhash/buckets/ -> NearDedupPairs (+ verify) -> <out>/minhash/pairs/, edges/r000/
+    near_components/r<R>  edges/r<R>/ -> ComponentRound -> edges/r<R+1>/ (rounds until no change)
+    near_decide      last edges -> ComponentDecide -> <out>/minhash/cluster_parts/
+    near_clusters    cluster_parts -> ClusterMerge -> <out>/minhash/clusters/
     curate           <out>/02_filtered/ -> [ExactDedupFilter] -> [NearDedupFilter] -> <out>/curated/
+    shards_encode    <out>/curated/ -> ShardEncode -> <out>/shards/.parts/   (with a shards section)
+    shards_write     parts -> ShardWrite -> <out>/shards/shard-*.parquet (manifest merged after)
 
 The near-dedup passes see the files exact dedup keeps: the signatures pass replays the exact decisions on
 the same stream the curate pass reads, so both name a file by the same (task, position).
@@ -34,9 +38,15 @@ import pyarrow as pa
 from datatrove.pipeline.base import PipelineStep
 
 from stackcurate.config import PipelineConfig
+from stackcurate.dedup.components import (
+    ClusterMerge,
+    ComponentDecide,
+    ComponentRound,
+    converged,
+    partitions_for,
+)
 from stackcurate.dedup.exact import ExactDedupDecide, ExactDedupFilter, ExactDedupHashes, ExactDedupReplay
 from stackcurate.dedup.near import (
-    NearDedupClusters,
     NearDedupFilter,
     NearDedupPairs,
     NearDedupSignatures,
@@ -78,6 +88,8 @@ class PassSpec:
     folder: str
     describe: str
     build: Callable[[PipelineConfig, RunLayout, int | None], Pass]
+    #: a pass of rounds: once it is done, the passes that follow it (the next round, or what comes after)
+    after: Callable[[PipelineConfig, RunLayout], list[PassSpec]] | None = None
 
 
 def _schema_for(steps: list[PipelineStep]) -> pa.Schema:
@@ -255,20 +267,84 @@ def build_near_signatures(cfg: PipelineConfig, layout: RunLayout, tasks: int | N
     return Pass("near_signatures", layout.join("minhash", "docs"), tasks, steps, "files", files)
 
 
+def _edge_partitions(cfg: PipelineConfig, layout: RunLayout) -> int:
+    """Edge partitions of the components rounds: enough for one to fit ``component_memory_mb``, and at
+    least one per task for corpora of more than ~1,000 files a task (so the rounds spread)."""
+    near = cfg.stages.near_dedup
+    assert near is not None
+    files = count_rows(layout.stage("02_filtered"))
+    spread = max(1, min(cfg.executor.tasks, files // 1000))
+    return partitions_for(files, near.component_memory_mb, minimum=spread)
+
+
 def build_near_pairs(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
     near = cfg.stages.near_dedup
     assert near is not None
     groups = _near_groups(cfg, layout)
     tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, groups))
-    step = NearDedupPairs(layout.join("minhash"), groups, near.verify_max_bucket if near.verify else 0)
+    step = NearDedupPairs(
+        layout.join("minhash"),
+        groups,
+        near.verify_max_bucket if near.verify else 0,
+        threshold=near.threshold if near.verify else None,
+        partitions=_edge_partitions(cfg, layout),
+    )
     return Pass("near_pairs", layout.join("minhash", "pairs"), tasks, [step], "tasks", tasks)
 
 
+def _round_spec(round_: int) -> PassSpec:
+    kind = "large-star" if round_ % 2 == 0 else "small-star"
+
+    def build(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+        partitions = _edge_partitions(cfg, layout)
+        tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, partitions))
+        step = ComponentRound(layout.join("minhash"), round_, partitions)
+        name = f"near_components/r{round_:03d}"
+        return Pass(name, layout.join("minhash", "edges"), tasks, [step], "tasks", tasks)
+
+    def after(cfg: PipelineConfig, layout: RunLayout) -> list[PassSpec]:
+        if converged(layout.join("minhash"), round_, _edge_partitions(cfg, layout)):
+            return _decide_specs(round_ + 1)
+        return [_round_spec(round_ + 1)]
+
+    return PassSpec(
+        f"near_components/r{round_:03d}",
+        f"minhash/edges/r{round_ + 1:03d}",
+        f"{kind} round over the edge partitions (rounds go on until one large-star and one small-star "
+        "round change no node)",
+        build,
+        after,
+    )
+
+
+def _decide_specs(last: int) -> list[PassSpec]:
+    def build_decide(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+        partitions = _edge_partitions(cfg, layout)
+        tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, partitions))
+        step = ComponentDecide(layout.join("minhash"), last, partitions)
+        return Pass("near_decide", layout.join("minhash", "cluster_parts"), tasks, [step], "tasks", tasks)
+
+    return [
+        PassSpec(
+            "near_decide",
+            "minhash/cluster_parts",
+            "each star (component) -> one kept file by priority",
+            build_decide,
+        ),
+        PassSpec(
+            "near_clusters",
+            "minhash/clusters",
+            "each origin task's decisions from every partition -> clusters/<origin>.parquet",
+            build_near_clusters,
+        ),
+    ]
+
+
 def build_near_clusters(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
-    near = cfg.stages.near_dedup
-    assert near is not None
-    step = NearDedupClusters(layout.join("minhash"), verify=near.verify, threshold=near.threshold)
-    return Pass("near_clusters", layout.join("minhash", "clusters"), 1, [step], "tasks", 1)
+    origins = len(list_parquet_files(layout.join("minhash", "docs")))
+    tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, origins))
+    step = ClusterMerge(layout.join("minhash"), origins)
+    return Pass("near_clusters", layout.join("minhash", "clusters"), tasks, [step], "tasks", tasks)
 
 
 def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
@@ -412,16 +488,12 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
             PassSpec(
                 "near_pairs",
                 "minhash/pairs",
-                "files sharing a band bucket -> candidate pairs",
+                "files sharing a band bucket -> candidate pairs"
+                + (f" -> verified (shingle Jaccard >= {near.threshold})" if near.verify else "")
+                + " -> edges, hash-partitioned",
                 build_near_pairs,
             ),
-            PassSpec(
-                "near_clusters",
-                "minhash/clusters",
-                ("verify pairs (Jaccard >= " + f"{near.threshold}) -> " if near.verify else "")
-                + "connected components -> one kept file per cluster, by priority",
-                build_near_clusters,
-            ),
+            _round_spec(0),
         ]
         dedup_filters.append("near dedup filter")
     curate = " -> ".join(["read 02_filtered", *dedup_filters, *redaction, "write curated"])

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,7 @@ from stackcurate.config import PipelineConfig
 from stackcurate.errors import FatalError
 from stackcurate.executors import LocalExecutor, RayExecutor
 from stackcurate.layout import RunLayout, read_manifest
-from stackcurate.plan import Pass, opt_out_list, pass_specs
+from stackcurate.plan import Pass, PassSpec, opt_out_list, pass_specs
 
 
 @dataclass
@@ -115,6 +116,13 @@ def _run_pass(cfg: PipelineConfig, run_pass: Pass, layout: RunLayout, console: C
             f"pass {run_pass.name} failed after {attempts} attempt(s): {cause}\n"
             f"see the task logs in {layout.logs(run_pass.name)}/logs/; rerun the same command to resume"
         ) from error
+
+
+@dataclass
+class _Later:
+    """Where the passes that a pass of rounds decides on after it ran go (``PassSpec.after``)."""
+
+    next: Callable[[PipelineConfig, RunLayout], list[PassSpec]]
 
 
 class _ProgressMonitor:
@@ -247,7 +255,15 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
     result = RunResult()
     ray_started = False
     try:
-        for spec in pass_specs(cfg):
+        specs: list[PassSpec | _Later] = list(pass_specs(cfg))
+        while specs:
+            item = specs.pop(0)
+            if isinstance(item, _Later):
+                specs[:0] = item.next(cfg, layout)
+                continue
+            spec = item
+            if spec.after is not None:  # rounds: what follows is known once this pass is done
+                specs[:0] = [_Later(spec.after)]
             recorded = manifest["passes"].get(spec.name)
             if recorded is not None and _pass_complete(layout, spec.name, int(recorded["tasks"])):
                 result.skipped.append(spec.name)

@@ -248,8 +248,7 @@ class ComponentDecide(PipelineStep):
             members = star_clusters(u, v)
             docs = read_members(self.folder, "docs", DOC_SCHEMA, members["doc"])
             decided = rank_members(members, docs)
-            self.stat_update("files_in_clusters", value=decided.height)
-            self.stat_update("clusters", value=int(decided["keep"].sum()) if decided.height else 0)
+            self.stat_update("stars", value=int(decided["keep"].sum()) if decided.height else 0)
             origins = decided.partition_by("origin", as_dict=True)
             for (origin,), part in origins.items():
                 table = part.drop("origin").sort("index").to_arrow().cast(DECISION_SCHEMA)
@@ -283,11 +282,10 @@ class ClusterMerge(PipelineStep):
                     with self.folder.open(name, "rb") as handle:
                         tables.append(pq.read_table(handle, schema=DECISION_SCHEMA))
             table = pa.concat_tables(tables).sort_by("index")
-            self.stat_update("near_duplicates", value=table.num_rows - pc_sum(table.column("keep")))
+            kept = int(sum(table.column("keep").to_pylist()))
+            self.stat_update("files_in_clusters", value=table.num_rows)
+            self.stat_update("clusters", value=kept)  # a cluster's kept file is in one origin only
+            self.stat_update("near_duplicates", value=table.num_rows - kept)
             write_table_atomic(self.folder, f"clusters/{origin:05d}.parquet", table)
         return
         yield
-
-
-def pc_sum(column: Any) -> int:
-    return int(sum(column.to_pylist()))

@@ -3,14 +3,20 @@ components on random graphs, chains and stars, for any number of partitions and 
 
 from __future__ import annotations
 
+import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from datatrove.io import get_datafolder
+from test_near import STARCODER, make_listing
+from test_runner import sorted_rows
 
+from stackcurate.cli import main
 from stackcurate.dedup.components import ComponentRound, converged, read_edges, star_clusters, write_edges
-from stackcurate.dedup.near import connected_components
+from stackcurate.dedup.near import NearDedupClusters, connected_components, iter_clusters
 
 
 def sharded_labels(folder: Path, a: np.ndarray, b: np.ndarray, partitions: int, tasks: int) -> dict:
@@ -70,3 +76,26 @@ def test_components_equal_scipy(tmp_path: Path, name: str, partitions: int, task
     a, b = a.astype(np.int64), b.astype(np.int64)
     expected = scipy_labels(a[a != b], b[a != b])
     assert sharded_labels(tmp_path, a, b, partitions, tasks) == expected
+
+
+@pytest.mark.slow
+def test_pipeline_clusters_equal_the_single_task_scipy_clusters(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The sharded rounds of a 3-task run (with verify) decide what one scipy task decides on the same
+    pairs, and what a one-task run decides."""
+    listing = make_listing(git_repo_factory, tmp_path)
+    outs = {}
+    for tasks in (3, 1):
+        outs[tasks] = out = tmp_path / f"run{tasks}"
+        common = ["--repos", str(listing), "--out", str(out), "--tasks", str(tasks), "--workers", "2"]
+        assert main(["run", STARCODER, *common, "--set", "stages.near_dedup.verify=true"]) == 0
+    run3 = json.loads((outs[3] / "run.json").read_text())["passes"]
+    assert any(name.startswith("near_components/") for name in run3)
+    reference = tmp_path / "scipy"
+    shutil.copytree(outs[3] / "minhash", reference)
+    shutil.rmtree(reference / "clusters")
+    list(NearDedupClusters(str(reference), verify=True, threshold=0.7).run())
+    decided = list(iter_clusters(str(outs[3] / "minhash")))
+    assert decided and decided == list(iter_clusters(str(reference)))
+    assert sorted_rows(outs[3] / "curated") == sorted_rows(outs[1] / "curated")
