@@ -97,9 +97,10 @@ class DecontaminateStage(Section):
 
 class ExactDedupStage(Section):
     """Exact dedup by xxh3-128 of the content; one copy kept per hash (permissive > stars > forks > repo,
-    path). ``buckets``: how finely the hash space is cut (the decide pass holds one bucket in memory)."""
+    path). ``buckets``: how finely the hash space is cut (the decide pass holds one bucket in memory);
+    unset, the planner sizes it from the file count and the exact_decide task's memory (``sizing.py``)."""
 
-    buckets: int = Field(16, ge=1, le=4096)
+    buckets: int | None = Field(None, ge=1, le=4096)
 
 
 class NearDedupStage(Section):
@@ -227,7 +228,9 @@ class ExecutorSettings(Section):
     cluster's). ``cpus_per_task`` / ``mem_per_cpu_gb``: what a task reserves (Ray schedules by them; the
     local executor runs ``workers / cpus_per_task`` tasks at once), per pass in ``resources``.
     ``max_retries``: how many times the tasks of a pass that did not complete (a worker died, an error)
-    are run again before the run stops; a rerun of the same command resumes after that."""
+    are run again before the run stops; a rerun of the same command resumes after that.
+    ``expected_files``: the corpus size ``--dry-run`` sizes the plan for before any data exist (a run
+    counts its files instead)."""
 
     kind: Literal["local", "ray"] = "local"
     tasks: int = Field(4, ge=1)
@@ -237,6 +240,7 @@ class ExecutorSettings(Section):
     mem_per_cpu_gb: float = Field(1, gt=0)
     max_retries: int = Field(2, ge=0)
     resources: dict[str, PassResources] = Field(default_factory=dict)
+    expected_files: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _known_passes(self) -> ExecutorSettings:
@@ -285,6 +289,7 @@ class PipelineConfig(Section):
             "mem_per_cpu_gb",
             "max_retries",
             "resources",
+            "expected_files",
         ):
             data["executor"].pop(key, None)
         data.pop("out")

@@ -43,14 +43,12 @@ from stackcurate.dedup.components import (
     ComponentDecide,
     ComponentRound,
     converged,
-    partitions_for,
 )
 from stackcurate.dedup.exact import ExactDedupDecide, ExactDedupFilter, ExactDedupHashes, ExactDedupReplay
 from stackcurate.dedup.near import (
     NearDedupFilter,
     NearDedupPairs,
     NearDedupSignatures,
-    groups_for,
 )
 from stackcurate.filters.decontaminate import BenchmarkFile, Decontaminator
 from stackcurate.filters.language import LanguageFilter
@@ -64,6 +62,7 @@ from stackcurate.pii.stage import PiiRedactor
 from stackcurate.schema import REJECT_COLUMNS, file_schema
 from stackcurate.shards.passes import ShardEncode, ShardWrite, shard_count
 from stackcurate.shards.stage import is_remote, prepare_tokenizer
+from stackcurate.sizing import edge_partitions, exact_buckets, near_groups
 from stackcurate.sources.reader import GitRepoReader
 from stackcurate.sources.repos_list import load_repos_list
 
@@ -213,7 +212,7 @@ def build_exact_hash(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) 
     source = layout.stage("02_filtered")
     tasks, files = _shard_tasks(cfg, source, tasks)
     reader = StageParquetReader(source, progress_folder=layout.logs("exact_hash"))
-    hashes = ExactDedupHashes(layout.join("dedup", "exact", "hashes"), cfg.stages.exact_dedup.buckets)
+    hashes = ExactDedupHashes(layout.join("dedup", "exact", "hashes"), _exact_buckets(cfg, layout))
     return Pass(
         "exact_hash", layout.join("dedup", "exact", "hashes"), tasks, [reader, hashes], "files", files
     )
@@ -221,7 +220,7 @@ def build_exact_hash(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) 
 
 def build_exact_decide(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
     assert cfg.stages.exact_dedup is not None
-    buckets = cfg.stages.exact_dedup.buckets
+    buckets = _exact_buckets(cfg, layout)
     tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, buckets))
     step = ExactDedupDecide(
         layout.join("dedup", "exact", "hashes"), layout.join("dedup", "exact", "decisions"), buckets
@@ -234,12 +233,13 @@ def _multi_pass(cfg: PipelineConfig) -> bool:
 
 
 def _near_groups(cfg: PipelineConfig, layout: RunLayout) -> int:
-    """Bucket groups of the near-dedup passes: enough for one group of ``files x bands`` rows to fit
-    ``bucket_memory_mb`` (files counted from 02_filtered's metadata, so a resumed run gets the same)."""
-    near = cfg.stages.near_dedup
-    assert near is not None
-    bands, _ = near.banding()
-    return groups_for(count_rows(layout.stage("02_filtered")), bands, near.bucket_memory_mb)
+    """Bucket groups of the near-dedup passes (``sizing.near_groups``; files counted from 02_filtered's
+    metadata, so a resumed run gets the same)."""
+    return near_groups(cfg, count_rows(layout.stage("02_filtered")))
+
+
+def _exact_buckets(cfg: PipelineConfig, layout: RunLayout) -> int:
+    return exact_buckets(cfg, count_rows(layout.stage("02_filtered")))
 
 
 def build_near_signatures(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
@@ -268,13 +268,8 @@ def build_near_signatures(cfg: PipelineConfig, layout: RunLayout, tasks: int | N
 
 
 def _edge_partitions(cfg: PipelineConfig, layout: RunLayout) -> int:
-    """Edge partitions of the components rounds: enough for one to fit ``component_memory_mb``, and at
-    least one per task for corpora of more than ~1,000 files a task (so the rounds spread)."""
-    near = cfg.stages.near_dedup
-    assert near is not None
-    files = count_rows(layout.stage("02_filtered"))
-    spread = max(1, min(cfg.executor.tasks, files // 1000))
-    return partitions_for(files, near.component_memory_mb, minimum=spread)
+    """Edge partitions of the components rounds (``sizing.edge_partitions``, files counted)."""
+    return edge_partitions(cfg, count_rows(layout.stage("02_filtered")))
 
 
 def build_near_pairs(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
@@ -311,7 +306,7 @@ def _round_spec(round_: int) -> PassSpec:
         f"near_components/r{round_:03d}",
         f"minhash/edges/r{round_ + 1:03d}",
         f"{kind} round over the edge partitions (rounds go on until one large-star and one small-star "
-        "round change no node)",
+        "round change no node; then near_decide, near_clusters)",
         build,
         after,
     )
@@ -464,7 +459,7 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
             PassSpec(
                 "exact_hash",
                 "dedup/exact/hashes",
-                f"xxh3-128 of each file into {exact.buckets} buckets",
+                f"xxh3-128 of each file into {exact.buckets or 'sized'} buckets",
                 build_exact_hash,
             ),
             PassSpec(
