@@ -28,6 +28,7 @@ from stackcurate.errors import FatalError
 from stackcurate.executors import LocalExecutor, RayExecutor
 from stackcurate.layout import RunLayout, read_manifest
 from stackcurate.plan import Pass, PassSpec, opt_out_list, pass_specs
+from stackcurate.stage import progress_poll_interval
 
 
 @dataclass
@@ -148,7 +149,8 @@ class _ProgressMonitor:
         return done
 
     def _loop(self, progress: Progress, task_id: Any) -> None:
-        while not self._stop.wait(0.5):
+        # polling scaled to the task count: bounded requests per second on object storage
+        while not self._stop.wait(progress_poll_interval(self.run_pass.tasks)):
             progress.update(task_id, completed=self._done())
 
     def __enter__(self) -> _ProgressMonitor:
