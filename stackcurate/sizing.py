@@ -9,7 +9,8 @@ gives at least one unit of work per task once the corpus is large enough to spre
   rows of ``exact.ROW_PEAK_BYTES``;
 - near-dedup bucket groups: one near_pairs task holds one group, ``files x bands / groups`` rows of
   ``near.BUCKET_ROW_BYTES`` (``bucket_memory_mb`` caps it further);
-- edge partitions of the components rounds: ``components.partitions_for`` (``component_memory_mb``).
+- edge partitions of the components rounds: ``components.partitions_for`` (``component_memory_mb``), at
+  least ``executor.tasks``.
 
 The file count is counted from ``02_filtered`` when the run has it (so a resumed run gets the same sizes);
 ``stackcurate run --dry-run`` takes ``--set executor.expected_files=N`` to show a plan before any data.
@@ -67,7 +68,8 @@ def edge_partitions(cfg: PipelineConfig, files: int) -> int:
     near = cfg.stages.near_dedup
     assert near is not None
     memory = min(near.component_memory_mb, task_memory_mb(cfg, "near_components"))
-    return partitions_for(files, memory, minimum=_spread(cfg, files))
+    # at least one per task: a round's tasks are short, and every worker then has a share
+    return partitions_for(files, memory, minimum=cfg.executor.tasks)
 
 
 @dataclass
