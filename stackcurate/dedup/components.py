@@ -43,9 +43,11 @@ from datatrove.pipeline.base import PipelineStep
 from stackcurate.parquet_io import write_table_atomic
 
 EDGE_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
-#: bytes one stored (directed) edge costs at a round task's peak: 16 read, 16 as arrays, the lexsort's
-#: index and the grouped copies; an upper bound of what ``benchmarks/scaling.py --graph`` measures
-EDGE_ROW_BYTES = 96
+#: bytes one stored (directed) edge of a partition costs at a round task's peak, above the idle interpreter:
+#: ~330 B measured by ``benchmarks/scaling.py --graph --quick`` (1.96M directed edges in one partition,
+#: 759-775 MB peak RSS, 113 MB idle): the arrays, the sort, and the next round's edges deduplicated and
+#: routed (polars unique + partition); rounded up
+EDGE_ROW_BYTES = 360
 
 
 def partitions_for(files: int, memory_mb: int, edges_per_file: float = 1.0, minimum: int = 1) -> int:
