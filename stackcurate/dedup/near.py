@@ -7,10 +7,11 @@
                 (with ``verify``, each file's sorted shingle hashes too -> shingles/<rank>.parquet)
     pairs       each task takes whole groups; files sharing a (band, key) bucket are candidate pairs: every
                 other member is paired with the bucket's first member (with ``verify``, every pair of a
-                bucket of up to ``verify_max_bucket`` members) -> <out>/minhash/pairs/<group>.parquet
-    clusters    one task: (with ``verify``: drop pairs whose true shingle Jaccard is below the threshold)
-                connected components of the pairs; one file kept per component by exact dedup's priority
-                (permissive license, stars, forks, repo, path) -> <out>/minhash/clusters/<origin>.parquet
+                bucket of up to ``verify_max_bucket`` members, and pairs whose true shingle Jaccard is
+                below the threshold dropped) -> <out>/minhash/pairs/<group>.parquet and the round-0 edges
+    clusters    connected components of the pairs as sharded rounds (``components.py``); one file kept
+                per component by exact dedup's priority (permissive license, stars, forks, repo, path)
+                -> <out>/minhash/clusters/<origin>.parquet (``NearDedupClusters``: the same in one task)
     filter      (part of the curate pass) drops the other members (``dropped_near_duplicate``) and tags every
                 file with ``cluster_id`` (the blob id of its cluster's kept file; its own id when alone) and
                 ``cluster_size``.
@@ -20,9 +21,8 @@ same order, so decisions need no content. Files with fewer than ``ngram`` tokens
 counted (``too_short``) and kept as singletons.
 
 Memory: the signatures pass holds one batch; the pairs pass one group (about ``files * bands / groups``
-rows of 17 bytes; the planner picks ``groups`` so that a group fits ``bucket_memory_mb``); the clusters
-pass holds the candidate pairs and the files that appear in them (duplicates only, not the corpus), plus
-their shingles with ``verify``.
+rows of 17 bytes; the planner picks ``groups`` so that a group fits ``bucket_memory_mb``), plus with
+``verify`` the shingles of the files in its pairs; a components task one edge partition.
 """
 
 from __future__ import annotations
