@@ -17,7 +17,12 @@ from stackcurate.cli import main
 from stackcurate.dedup.near import iter_clusters
 from stackcurate.parquet_io import list_parquet_files
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.skipif(not NETNS_AVAILABLE, reason=NETNS_REASON)]
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),  # a run is ~20 Ray passes (shards, clustering rounds) on 2 cores
+    pytest.mark.skipif(not NETNS_AVAILABLE, reason=NETNS_REASON),
+]
 CLUSTER = str(Path(__file__).with_name("ray_cluster.py"))
 #: shards made by the executor's passes: a small tokenizer, and shards small enough to be several
 SHARDS = ["--set", "stages.shards.train_vocab_size=400", "--set", "stages.shards.shard_tokens=2000"]
@@ -68,7 +73,7 @@ def cluster_run(inputs: dict[str, Path], tmp_path: Path, scenario: str) -> tuple
         "--out",
         str(out),
     ]
-    run_in_netns([sys.executable, CLUSTER, str(tmp_path), scenario, "--", *args], timeout=900)
+    run_in_netns([sys.executable, CLUSTER, str(tmp_path), scenario, "--", *args], timeout=1500)
     report = json.loads((tmp_path / "scenario.json").read_text())
     assert report["nodes"] == 2, report
     assert report["returncode"] == 0, report["output"]
