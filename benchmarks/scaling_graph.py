@@ -10,8 +10,8 @@ a uniformly drawn earlier member (a random recursive tree: depth ~ log size), th
 inside clusters until there are ``--edges`` edges. The generator knows nothing of the algorithm.
 
 For each task count T of ``--graph-tasks``: the edges are written as round-0 partitions (as the near_pairs
-pass writes them, ``components.write_edges``), then rounds run until convergence, each round as T child
-processes (``ComponentRound`` for partitions ``[rank::T]``), one after another round by round; ``--memory-mb``
+pass writes them, ``components.write_edges``), then rounds run until convergence, each round as one child
+process per partition (``ComponentRound``), T at a time, as the pipeline plans a round; ``--memory-mb``
 sets the partitions (``components.partitions_for``, as ``near_dedup.component_memory_mb`` does). Reported:
 wall time, rounds, partitions, the largest peak RSS of any task (``wait4``'s ``ru_maxrss``), and whether
 every file's component (smallest member) equals scipy's ``connected_components`` on the same edges.
@@ -91,12 +91,16 @@ def sharded(folder: Path, a: np.ndarray, b: np.ndarray, tasks: int, partitions: 
     started = time.monotonic()
     peak_kb, round_ = 0, 0
     while True:
-        children = [run_task(folder, round_, partitions, rank, tasks) for rank in range(tasks)]
-        for child in children:
-            _, status, usage = os.wait4(child.pid, 0)
-            child.returncode = os.waitstatus_to_exitcode(status)
-            if child.returncode != 0:
-                raise SystemExit(f"round {round_} task failed ({child.returncode})")
+        # one process per partition (as the pipeline plans a round: one task per partition), T at a time
+        pending, running = list(range(partitions)), 0
+        while pending or running:
+            while pending and running < tasks:
+                run_task(folder, round_, partitions, pending.pop(0), partitions)
+                running += 1
+            _, status, usage = os.wait4(-1, 0)
+            running -= 1
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"round {round_}: a task failed ({os.waitstatus_to_exitcode(status)})")
             peak_kb = max(peak_kb, usage.ru_maxrss)
         if converged(str(folder), round_, partitions):
             break

@@ -24,7 +24,7 @@ def _round_spec(round_: int) -> PassSpec:
 
     def build(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
         partitions = _edge_partitions(cfg, layout)
-        tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, partitions))
+        tasks = tasks if tasks is not None else partitions  # a task per partition: its memory is one
         step = ComponentRound(layout.join("minhash"), round_, partitions)
         name = f"near_components/r{round_:03d}"
         return Pass(name, layout.join("minhash", "edges"), tasks, [step], "tasks", tasks)
@@ -47,7 +47,7 @@ def _round_spec(round_: int) -> PassSpec:
 def _decide_specs(last: int) -> list[PassSpec]:
     def build_decide(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
         partitions = _edge_partitions(cfg, layout)
-        tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, partitions))
+        tasks = tasks if tasks is not None else partitions  # a task per partition: its memory is one
         step = ComponentDecide(layout.join("minhash"), last, partitions)
         return Pass("near_decide", layout.join("minhash", "cluster_parts"), tasks, [step], "tasks", tasks)
 
