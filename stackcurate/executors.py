@@ -135,10 +135,12 @@ class LocalExecutor(LocalPipelineExecutor):
             for sentinel in multiprocess.connection.wait(list(running)):
                 process, rank = running.pop(sentinel)
                 process.join()
-                if process.exitcode != 0 or not self.is_rank_completed(rank):
-                    cause = _describe_exit(process.exitcode)
+                cause = _describe_exit(process.exitcode)
+                if not self.is_rank_completed(rank):
                     died.append(f"task {rank} ({cause})")
                     logger.warning(f"task {rank} ended without completing: {cause}")
+                elif process.exitcode != 0:  # its marker is written: the output is whole
+                    logger.warning(f"task {rank} completed, then its process ended: {cause}")
         stats = self._merge_stats(ranks)
         if died:
             raise TasksDied(f"{len(died)} task(s) did not complete: {', '.join(died)}")

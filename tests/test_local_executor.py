@@ -59,6 +59,8 @@ def test_a_sigkilled_task_process_is_run_again_and_the_output_is_unchanged(
             process.kill()
     assert killed is not None, "no task process was seen running"
     assert process.returncode == 0, stderr
-    assert "killed by SIGKILL" in stderr and "running them again" in stderr
+    assert "killed by SIGKILL" in stderr  # seen at once, not waited for
+    # a task killed before its completion marker is run again (one killed just after it is whole)
+    assert "running them again" in stderr or "completed, then its process ended" in stderr
     assert list_parquet_files(str(out / "curated")) == list_parquet_files(str(reference / "curated"))
     assert sorted_rows(out / "curated") == sorted_rows(reference / "curated")
