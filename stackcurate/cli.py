@@ -75,6 +75,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         width = max(len(spec.name) for spec in specs)
         for spec in specs:
             print(f"#   {spec.name:<{width}} -> {cfg.out.rstrip('/')}/{spec.folder}/   {spec.describe}")
+        from stackcurate.sizing import dry_run_lines
+
+        print("\n".join(f"# {line}" for line in dry_run_lines(cfg)))
         return 0
     from stackcurate.runner import run_pipeline
     from stackcurate.stats.run_stats import collect_run_stats

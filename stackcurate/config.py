@@ -123,9 +123,10 @@ class DecontaminateStage(Section):
 
 class ExactDedupStage(Section):
     """Exact dedup by xxh3-128 of the content; one copy kept per hash (permissive > stars > forks > repo,
-    path). ``buckets``: how finely the hash space is cut (the decide pass holds one bucket in memory)."""
+    path). ``buckets``: how finely the hash space is cut (the decide pass holds one bucket in memory);
+    unset, the planner sizes it from the file count and the exact_decide task's memory (``sizing.py``)."""
 
-    buckets: int = Field(16, ge=1, le=4096)
+    buckets: int | None = Field(None, ge=1, le=4096)
 
 
 class NearDedupStage(Section):
@@ -135,7 +136,9 @@ class NearDedupStage(Section):
     StarCoder's 25 x 10).
     ``verify``: check each candidate pair's true shingle Jaccard before joining clusters (removes LSH false
     positives; pairs every member of buckets up to ``verify_max_bucket``). ``bucket_memory_mb``: the memory
-    one task of the bucket-pairs pass may use; the bucket space is cut into as many groups as that needs."""
+    one task of the bucket-pairs pass may use; the bucket space is cut into as many groups as that needs.
+    ``component_memory_mb``: the memory one task of the connected-components rounds may use; the verified
+    pairs are cut into as many edge partitions as that needs (``dedup/components.py``)."""
 
     threshold: float = Field(0.7, gt=0, le=1)
     num_perm: int = Field(256, ge=2, le=2048)
@@ -148,6 +151,7 @@ class NearDedupStage(Section):
     verify: bool = False
     verify_max_bucket: int = Field(64, ge=2, le=1000)
     bucket_memory_mb: int = Field(512, ge=8, le=10_000_000)
+    component_memory_mb: int = Field(512, ge=8, le=10_000_000)
     batch_size: int = Field(512, ge=1, le=10_000_000)
 
     @model_validator(mode="after")
@@ -191,12 +195,14 @@ class OptOutStage(Section):
 class ShardsStage(Section):
     """Training shards written after the curated output (``<out>/shards/``). ``tokenizer``: a
     ``tokenizer.json`` to use; without one, ``train_vocab_size`` trains StarCoder's byte-level BPE on the
-    curated files into ``<out>/tokenizer.json``. ``encoder``: ``auto`` (tiktoken with the same vocabulary
-    when possible, ~5x faster), ``hf`` (the tokenizers library) or ``tiktoken``. ``row_group_rows``: rows
-    per Parquet row group (default 1024), the unit a reader streams."""
+    curated files into ``<out>/tokenizer.json``, in one process, on a sample of at most ``train_max_bytes``
+    bytes of code (default 1 GB, a few minutes of training). ``encoder``: ``auto`` (tiktoken with the same
+    vocabulary when possible, ~5x faster), ``hf`` (the tokenizers library) or ``tiktoken``.
+    ``row_group_rows``: rows per Parquet row group (default 1024), the unit a reader streams."""
 
     tokenizer: str | None = None
     train_vocab_size: int = Field(49152, ge=300, le=10_000_000)
+    train_max_bytes: int = Field(1_000_000_000, ge=1_000, le=10**13)
     seed: int = Field(0, ge=0, le=2**32 - 1)
     shard_tokens: int = Field(50_000_000, ge=1000, le=10**12)
     encoder: Literal["auto", "hf", "tiktoken"] = "auto"
@@ -231,8 +237,12 @@ PASS_NAMES = (
     "exact_decide",
     "near_signatures",
     "near_pairs",
+    "near_components",
+    "near_decide",
     "near_clusters",
     "curate",
+    "shards_encode",
+    "shards_write",
 )
 
 
@@ -249,7 +259,9 @@ class ExecutorSettings(Section):
     cluster's). ``cpus_per_task`` / ``mem_per_cpu_gb``: what a task reserves (Ray schedules by them; the
     local executor runs ``workers / cpus_per_task`` tasks at once), per pass in ``resources``.
     ``max_retries``: how many times the tasks of a pass that did not complete (a worker died, an error)
-    are run again before the run stops; a rerun of the same command resumes after that."""
+    are run again before the run stops; a rerun of the same command resumes after that.
+    ``expected_files``: the corpus size ``--dry-run`` sizes the plan for before any data exist (a run
+    counts its files instead)."""
 
     kind: Literal["local", "ray"] = "local"
     tasks: int = Field(4, ge=1, le=MAX_TASKS)
@@ -259,6 +271,7 @@ class ExecutorSettings(Section):
     mem_per_cpu_gb: float = Field(1, gt=0, le=MAX_GB)
     max_retries: int = Field(2, ge=0, le=100)
     resources: dict[str, PassResources] = Field(default_factory=dict)
+    expected_files: int | None = Field(None, ge=0, le=10**13)
 
     @model_validator(mode="after")
     def _known_passes(self) -> ExecutorSettings:
@@ -273,7 +286,7 @@ class ExecutorSettings(Section):
 
     def for_pass(self, name: str) -> tuple[float, float]:
         """``(cpus_per_task, mem_per_cpu_gb)`` of pass ``name``."""
-        own = self.resources.get(name, PassResources())
+        own = self.resources.get(name.split("/")[0], PassResources())  # rounds: near_components/r003
         return (
             own.cpus_per_task if own.cpus_per_task is not None else self.cpus_per_task,
             own.mem_per_cpu_gb if own.mem_per_cpu_gb is not None else self.mem_per_cpu_gb,
@@ -312,6 +325,7 @@ class PipelineConfig(Section):
             "mem_per_cpu_gb",
             "max_retries",
             "resources",
+            "expected_files",
         ):
             data["executor"].pop(key, None)
         data.pop("out")

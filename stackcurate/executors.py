@@ -8,14 +8,18 @@ never import ray (docs/architecture.md, "Code layout").
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import socket
 import sys
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+import multiprocess
+import multiprocess.connection
 from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.io import get_datafolder
@@ -76,18 +80,90 @@ def run_task(executor: Any, rank: int, node_rank: int = -1, where: str = "") -> 
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+class TasksDied(RuntimeError):
+    """Some tasks of a local run ended without completing (killed by a signal, or an error): the runner
+    runs them again (``executor.max_retries``)."""
+
+
+# modules a forked task needs: imported once in the fork server, not again in every task process
+_PRELOAD = ["stackcurate.plan", "stackcurate.executors"]
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
 class LocalExecutor(LocalPipelineExecutor):
-    """``LocalPipelineExecutor`` (a process pool of ``workers``) running tasks through ``run_task``."""
+    """Runs tasks through ``run_task``, ``workers`` at a time, each in a process of its own that the driver
+    supervises (with ``workers`` > 1; one worker runs the tasks in the driver, in turn).
+
+    Why not datatrove's ``multiprocess`` pool: a pool worker killed by SIGKILL or the OOM killer takes its
+    task's result with it and ``imap_unordered`` waits for it forever. Here the driver waits on the task
+    processes' sentinels, so a death is seen at once; the other tasks go on, and once all have ended the
+    run raises ``TasksDied`` naming the dead ones. The runner then runs the incomplete tasks again, at most
+    ``executor.max_retries`` times (``docs/scaling.md``, fault tolerance). A task process costs one fork
+    of the fork server, which has the package imported already."""
 
     def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> PipelineStats:
-        driver = getattr(self, "_driver_pid", os.getpid())
-        if os.getpid() != driver:  # a pool worker: it must not outlive a killed driver
-            die_with(driver)
         return run_task(self, rank, node_rank)
 
-    def run(self) -> Any:
-        self._driver_pid = os.getpid()
-        return super().run()
+    def _task_main(self, rank: int, driver: int) -> None:
+        die_with(driver)  # a task process must not outlive a killed driver (its parent is the fork server)
+        run_task(self, rank)
+
+    def run(self) -> PipelineStats | None:
+        if self.workers == 1:
+            return super().run()
+        ranks = self.get_incomplete_ranks(
+            range(self.local_rank_offset, self.local_rank_offset + self.local_tasks)
+        )
+        if not ranks:
+            return None
+        self.save_executor_as_json()
+        context = multiprocess.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            context.set_forkserver_preload(_PRELOAD)
+        pending = deque(ranks)
+        running: dict[Any, tuple[Any, int]] = {}
+        died: list[str] = []
+        while pending or running:
+            while pending and len(running) < self.workers:
+                rank = pending.popleft()
+                process = context.Process(
+                    target=self._task_main, args=(rank, os.getpid()), name=f"task-{rank}"
+                )
+                process.start()
+                running[process.sentinel] = (process, rank)
+            for sentinel in multiprocess.connection.wait(list(running)):
+                process, rank = running.pop(sentinel)
+                process.join()
+                cause = _describe_exit(process.exitcode)
+                if not self.is_rank_completed(rank):
+                    died.append(f"task {rank} ({cause})")
+                    logger.warning(f"task {rank} ended without completing: {cause}")
+                elif process.exitcode != 0:  # its marker is written: the output is whole
+                    logger.warning(f"task {rank} completed, then its process ended: {cause}")
+        stats = self._merge_stats(ranks)
+        if died:
+            raise TasksDied(f"{len(died)} task(s) did not complete: {', '.join(died)}")
+        return stats
+
+    def _merge_stats(self, ranks: list[int]) -> PipelineStats:
+        """The tasks' stats files summed into the pass's ``stats.json`` (as datatrove's pool does)."""
+        total = PipelineStats()
+        for rank in ranks:
+            name = f"stats/{rank:05d}.json"
+            if self.logging_dir.exists(name):
+                with self.logging_dir.open(name, "r") as handle:
+                    total += PipelineStats.from_json(json.load(handle))
+        with self.logging_dir.open("stats.json", "wt") as handle:
+            total.save_to_disk(handle)
+        return total
 
 
 class RayExecutor(RayPipelineExecutor):

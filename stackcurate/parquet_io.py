@@ -88,7 +88,7 @@ class StageParquetReader(PipelineStep):
             yield from data
         files = list_parquet_files(self.folder)[rank::world_size]
         progress = (
-            ProgressReporter(self.progress_folder, rank, len(files), "files")
+            ProgressReporter(self.progress_folder, rank, len(files), "files", tasks=world_size)
             if self.progress_folder
             else None
         )

@@ -13,9 +13,13 @@ their own)::
     exact_hash       <out>/02_filtered/ -> ExactDedupHashes -> <out>/dedup/exact/hashes/
     exact_decide     hashes -> ExactDedupDecide -> <out>/dedup/exact/decisions/
     near_signatures  <out>/02_filtered/ -> [exact dedup replay] -> NearDedupSignatures -> <out>/minhash/
-    near_pairs       <out>/minhash/buckets/ -> NearDedupPairs -> <out>/minhash/pairs/
-    near_clusters    <out>/minhash/pairs/ -> NearDedupClusters -> <out>/minhash/clusters/
+    near_pairs       <out>/minhash/buckets/ -> NearDedupPairs (+ verify) -> <out>/minhash/pairs/, edges/r000/
+    near_components/r<R>  edges/r<R>/ -> ComponentRound -> edges/r<R+1>/ (rounds until no change)
+    near_decide      last edges -> ComponentDecide -> <out>/minhash/cluster_parts/
+    near_clusters    cluster_parts -> ClusterMerge -> <out>/minhash/clusters/
     curate           <out>/02_filtered/ -> [ExactDedupFilter] -> [NearDedupFilter] -> <out>/curated/
+    shards_encode    <out>/curated/ -> ShardEncode -> <out>/shards/.parts/   (with a shards section)
+    shards_write     parts -> ShardWrite -> <out>/shards/shard-*.parquet (manifest merged after)
 
 The near-dedup passes see the files exact dedup keeps: the signatures pass replays the exact decisions on
 the same stream the curate pass reads, so both name a file by the same (task, position).
@@ -36,11 +40,9 @@ from datatrove.pipeline.base import PipelineStep
 from stackcurate.config import PipelineConfig
 from stackcurate.dedup.exact import ExactDedupDecide, ExactDedupFilter, ExactDedupHashes, ExactDedupReplay
 from stackcurate.dedup.near import (
-    NearDedupClusters,
     NearDedupFilter,
     NearDedupPairs,
     NearDedupSignatures,
-    groups_for,
 )
 from stackcurate.filters.decontaminate import BenchmarkFile, Decontaminator
 from stackcurate.filters.language import LanguageFilter
@@ -52,6 +54,7 @@ from stackcurate.optout.apply import OptOutFilter, OptOutList
 from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, count_rows, list_parquet_files
 from stackcurate.pii.stage import PiiRedactor
 from stackcurate.schema import REJECT_COLUMNS, file_schema
+from stackcurate.sizing import edge_partitions, exact_buckets, near_groups
 from stackcurate.sources.reader import GitRepoReader
 from stackcurate.sources.repos_list import load_repos_list
 from stackcurate.sources.walk import RepoLimits
@@ -77,6 +80,8 @@ class PassSpec:
     folder: str
     describe: str
     build: Callable[[PipelineConfig, RunLayout, int | None], Pass]
+    #: a pass of rounds: once it is done, the passes that follow it (the next round, or what comes after)
+    after: Callable[[PipelineConfig, RunLayout], list[PassSpec]] | None = None
 
 
 def _schema_for(steps: list[PipelineStep]) -> pa.Schema:
@@ -211,7 +216,7 @@ def build_exact_hash(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) 
     source = layout.stage("02_filtered")
     tasks, files = _shard_tasks(cfg, source, tasks)
     reader = StageParquetReader(source, progress_folder=layout.logs("exact_hash"))
-    hashes = ExactDedupHashes(layout.join("dedup", "exact", "hashes"), cfg.stages.exact_dedup.buckets)
+    hashes = ExactDedupHashes(layout.join("dedup", "exact", "hashes"), _exact_buckets(cfg, layout))
     return Pass(
         "exact_hash", layout.join("dedup", "exact", "hashes"), tasks, [reader, hashes], "files", files
     )
@@ -219,7 +224,7 @@ def build_exact_hash(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) 
 
 def build_exact_decide(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
     assert cfg.stages.exact_dedup is not None
-    buckets = cfg.stages.exact_dedup.buckets
+    buckets = _exact_buckets(cfg, layout)
     tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, buckets))
     step = ExactDedupDecide(
         layout.join("dedup", "exact", "hashes"), layout.join("dedup", "exact", "decisions"), buckets
@@ -232,12 +237,13 @@ def _multi_pass(cfg: PipelineConfig) -> bool:
 
 
 def _near_groups(cfg: PipelineConfig, layout: RunLayout) -> int:
-    """Bucket groups of the near-dedup passes: enough for one group of ``files x bands`` rows to fit
-    ``bucket_memory_mb`` (files counted from 02_filtered's metadata, so a resumed run gets the same)."""
-    near = cfg.stages.near_dedup
-    assert near is not None
-    bands, _ = near.banding()
-    return groups_for(count_rows(layout.stage("02_filtered")), bands, near.bucket_memory_mb)
+    """Bucket groups of the near-dedup passes (``sizing.near_groups``; files counted from 02_filtered's
+    metadata, so a resumed run gets the same)."""
+    return near_groups(cfg, count_rows(layout.stage("02_filtered")))
+
+
+def _exact_buckets(cfg: PipelineConfig, layout: RunLayout) -> int:
+    return exact_buckets(cfg, count_rows(layout.stage("02_filtered")))
 
 
 def build_near_signatures(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
@@ -270,15 +276,14 @@ def build_near_pairs(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) 
     assert near is not None
     groups = _near_groups(cfg, layout)
     tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, groups))
-    step = NearDedupPairs(layout.join("minhash"), groups, near.verify_max_bucket if near.verify else 0)
+    step = NearDedupPairs(
+        layout.join("minhash"),
+        groups,
+        near.verify_max_bucket if near.verify else 0,
+        threshold=near.threshold if near.verify else None,
+        partitions=edge_partitions(cfg, count_rows(layout.stage("02_filtered"))),
+    )
     return Pass("near_pairs", layout.join("minhash", "pairs"), tasks, [step], "tasks", tasks)
-
-
-def build_near_clusters(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
-    near = cfg.stages.near_dedup
-    assert near is not None
-    step = NearDedupClusters(layout.join("minhash"), verify=near.verify, threshold=near.threshold)
-    return Pass("near_clusters", layout.join("minhash", "clusters"), 1, [step], "tasks", 1)
 
 
 def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
@@ -313,7 +318,9 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
 
 
 def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
-    """The passes ``cfg`` runs, in order."""
+    """The passes ``cfg`` runs, in order (the scale-out passes: ``plan_scaleout.py``)."""
+    from stackcurate.plan_scaleout import _round_spec, _shards_specs, shards_as_passes
+
     clone_steps = "clone + walk repos list"
     filters = []
     if cfg.stages.licenses is not None:
@@ -335,7 +342,7 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
     specs = [PassSpec("clone", "01_clone", f"{clone_steps} -> write 01_clone", build_clone)]
     if not _multi_pass(cfg):
         curate = " -> ".join(["read 01_clone", *filters, *redaction, "write curated"])
-        return [*specs, PassSpec("curate", "curated", curate, build_curate)]
+        return [*specs, PassSpec("curate", "curated", curate, build_curate), *_shards_specs(cfg)]
     specs.append(
         PassSpec(
             "filter",
@@ -351,7 +358,7 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
             PassSpec(
                 "exact_hash",
                 "dedup/exact/hashes",
-                f"xxh3-128 of each file into {exact.buckets} buckets",
+                f"xxh3-128 of each file into {exact.buckets or 'sized'} buckets",
                 build_exact_hash,
             ),
             PassSpec(
@@ -375,19 +382,15 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
             PassSpec(
                 "near_pairs",
                 "minhash/pairs",
-                "files sharing a band bucket -> candidate pairs",
+                "files sharing a band bucket -> candidate pairs"
+                + (f" -> verified (shingle Jaccard >= {near.threshold})" if near.verify else "")
+                + " -> edges, hash-partitioned",
                 build_near_pairs,
             ),
-            PassSpec(
-                "near_clusters",
-                "minhash/clusters",
-                ("verify pairs (Jaccard >= " + f"{near.threshold}) -> " if near.verify else "")
-                + "connected components -> one kept file per cluster, by priority",
-                build_near_clusters,
-            ),
+            _round_spec(0),
         ]
         dedup_filters.append("near dedup filter")
     curate = " -> ".join(["read 02_filtered", *dedup_filters, *redaction, "write curated"])
-    if cfg.stages.shards is not None:
-        curate += " (then: tokenizer + training shards -> shards/)"
-    return [*specs, PassSpec("curate", "curated", curate, build_curate)]
+    if cfg.stages.shards is not None and not shards_as_passes(cfg):
+        curate += " (then, on the driver: tokenizer + training shards -> shards/)"
+    return [*specs, PassSpec("curate", "curated", curate, build_curate), *_shards_specs(cfg)]

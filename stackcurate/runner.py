@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,9 +30,10 @@ from stackcurate.errors import FatalError
 from stackcurate.executors import LocalExecutor, RayExecutor
 from stackcurate.layout import RunLayout, read_manifest
 from stackcurate.lifecycle import remove_stale_scratch, workers_die_with_driver
-from stackcurate.plan import Pass, opt_out_list, pass_specs
+from stackcurate.plan import Pass, PassSpec, opt_out_list, pass_specs
 from stackcurate.preflight import check_named_files
 from stackcurate.sources.crashes import CrashLedger
+from stackcurate.stage import progress_poll_interval
 
 
 @dataclass
@@ -129,6 +131,13 @@ def _run_pass(cfg: PipelineConfig, run_pass: Pass, layout: RunLayout, console: C
         ) from error
 
 
+@dataclass
+class _Later:
+    """Where the passes that a pass of rounds decides on after it ran go (``PassSpec.after``)."""
+
+    next: Callable[[PipelineConfig, RunLayout], list[PassSpec]]
+
+
 class _ProgressMonitor:
     """Draws one bar per pass from the tasks' ``progress/*.json`` files (only on an interactive console)."""
 
@@ -152,7 +161,8 @@ class _ProgressMonitor:
         return done
 
     def _loop(self, progress: Progress, task_id: Any) -> None:
-        while not self._stop.wait(0.5):
+        # polling scaled to the task count: bounded requests per second on object storage
+        while not self._stop.wait(progress_poll_interval(self.run_pass.tasks)):
             progress.update(task_id, completed=self._done())
 
     def __enter__(self) -> _ProgressMonitor:
@@ -274,7 +284,15 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None, check_inpu
     result = RunResult()
     ray_started = False
     try:
-        for spec in pass_specs(cfg):
+        specs: list[PassSpec | _Later] = list(pass_specs(cfg))
+        while specs:
+            item = specs.pop(0)
+            if isinstance(item, _Later):
+                specs[:0] = item.next(cfg, layout)
+                continue
+            spec = item
+            if spec.after is not None:  # rounds: what follows is known once this pass is done
+                specs[:0] = [_Later(spec.after)]
             recorded = manifest["passes"].get(spec.name)
             if recorded is not None and _pass_complete(layout, spec.name, int(recorded["tasks"])):
                 result.skipped.append(spec.name)

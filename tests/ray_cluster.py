@@ -137,7 +137,7 @@ def main() -> int:
             process.wait()
             report["first_returncode"] = process.returncode
             process = run(command)
-        output, _ = process.communicate(timeout=600)
+        output, _ = process.communicate(timeout=1200)  # shards and clustering rounds: ~20 Ray passes
         report["returncode"] = process.returncode
         report["output"] = output[-6000:]
     finally:

@@ -11,14 +11,21 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from netns import NETNS_AVAILABLE, NETNS_REASON, run_in_netns
-from test_runner import STARCODER, make_repos
+from test_runner import STARCODER, make_repos, sorted_rows
 
 from stackcurate.cli import main
 from stackcurate.dedup.near import iter_clusters
 from stackcurate.parquet_io import list_parquet_files
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.skipif(not NETNS_AVAILABLE, reason=NETNS_REASON)]
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),  # a run is ~20 Ray passes (shards, clustering rounds) on 2 cores
+    pytest.mark.skipif(not NETNS_AVAILABLE, reason=NETNS_REASON),
+]
 CLUSTER = str(Path(__file__).with_name("ray_cluster.py"))
+#: shards made by the executor's passes: a small tokenizer, and shards small enough to be several
+SHARDS = ["--set", "stages.shards.train_vocab_size=400", "--set", "stages.shards.shard_tokens=2000"]
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +49,14 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     repos = root / "repos.csv"
     repos.write_text(plain + near.split("\n", 1)[1])
     reference = root / "local"
-    common = ["--repos", str(repos), "--tasks", "4", "--set", "stages.shards=null"]
-    assert main(["run", STARCODER, *common, "--out", str(reference)]) == 0
+    common = ["--repos", str(repos), *SHARDS]
+    assert main(["run", STARCODER, *common, "--tasks", "4", "--out", str(reference)]) == 0
     clusters = list(iter_clusters(str(reference / "minhash")))
     assert sum(not row["keep"] for row in clusters) == 3  # the near copies of textwrap.py
-    return {"root": root, "repos": repos, "reference": reference}
+    one_task = root / "one-task"
+    assert main(["run", STARCODER, *common, "--tasks", "1", "--out", str(one_task)]) == 0
+    assert_same_rows_and_shards(reference, one_task)
+    return {"root": root, "repos": repos, "reference": reference, "one_task": one_task}
 
 
 def cluster_run(inputs: dict[str, Path], tmp_path: Path, scenario: str) -> tuple[Path, dict]:
@@ -57,14 +67,13 @@ def cluster_run(inputs: dict[str, Path], tmp_path: Path, scenario: str) -> tuple
         str(inputs["repos"]),
         "--tasks",
         "4",
-        "--set",
-        "stages.shards=null",
+        *SHARDS,
         "--set",
         "executor.resources.near_pairs.cpus_per_task=2",
         "--out",
         str(out),
     ]
-    run_in_netns([sys.executable, CLUSTER, str(tmp_path), scenario, "--", *args], timeout=900)
+    run_in_netns([sys.executable, CLUSTER, str(tmp_path), scenario, "--", *args], timeout=1500)
     report = json.loads((tmp_path / "scenario.json").read_text())
     assert report["nodes"] == 2, report
     assert report["returncode"] == 0, report["output"]
@@ -78,14 +87,39 @@ def assert_same_output(reference: Path, out: Path) -> None:
         for name in names:
             assert pq.read_table(out / folder / name).equals(pq.read_table(reference / folder / name))
     assert list(iter_clusters(str(out / "minhash"))) == list(iter_clusters(str(reference / "minhash")))
+    assert shards_manifest(out) == shards_manifest(reference)
     # nothing half-written left behind: no temporary file (the .tmp folders of the writers stay, empty)
     leftovers = [p for p in out.rglob("*") if p.is_file() and (".tmp" in p.name or p.parent.name == ".tmp")]
     assert not leftovers
 
 
-def nodes_used(out: Path) -> set[str]:
+def shards_manifest(out: Path) -> dict:
+    manifest = json.loads((out / "shards" / "manifest.json").read_text())
+    manifest.pop("source"), manifest["tokenizer"].pop("path")
+    return manifest
+
+
+def assert_same_rows_and_shards(reference: Path, out: Path) -> None:
+    """Equal curated rows (whatever files they are in), clusters by file, shards and manifest."""
+    assert sorted_rows(out / "curated") == sorted_rows(reference / "curated")
+    assert shards_manifest(out) == shards_manifest(reference)
+    for entry in shards_manifest(reference)["shards"]:
+        assert (out / "shards" / entry["file"]).read_bytes() == (
+            reference / "shards" / entry["file"]
+        ).read_bytes()
+    by_file = [
+        sorted(
+            (row["cluster_id"], row["cluster_size"], row["keep"])
+            for row in iter_clusters(str(run / "minhash"))
+        )
+        for run in (reference, out)
+    ]
+    assert by_file[0] == by_file[1]
+
+
+def nodes_used(out: Path, passes: str = "*") -> set[str]:
     nodes = set()
-    for log in (out / "logs").glob("*/logs/task_*.log"):
+    for log in (out / "logs").glob(f"{passes}/**/logs/task_*.log"):
         for line in log.read_text().splitlines():
             if " started (pid " in line and "raylet " in line:
                 nodes.add(line.rsplit("raylet ", 1)[1].rstrip(")"))
@@ -98,7 +132,11 @@ def test_a_two_node_cluster_with_a_killed_task_writes_the_local_output(
     out, report = cluster_run(inputs, tmp_path, "kill-task")
     assert report["killed_task_processes"], "no task was running to kill"
     assert_same_output(inputs["reference"], out)
+    assert_same_rows_and_shards(inputs["one_task"], out)
     assert len(nodes_used(out)) == 2, "the tasks ran on one node only"
+    assert len(nodes_used(out, "shards_*")) == 2, "the shards tasks ran on one node only"
+    clustering = nodes_used(out, "near_components") | nodes_used(out, "near_decide")
+    assert len(clustering) == 2, "the clustering tasks ran on one node only"
     # per-pass resources reach Ray: datatrove records what each pass's tasks reserved
     executors = {
         p: json.loads((out / "logs" / p / "executor.json").read_text()) for p in ("clone", "near_pairs")

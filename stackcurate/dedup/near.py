@@ -7,10 +7,11 @@
                 (with ``verify``, each file's sorted shingle hashes too -> shingles/<rank>.parquet)
     pairs       each task takes whole groups; files sharing a (band, key) bucket are candidate pairs: every
                 other member is paired with the bucket's first member (with ``verify``, every pair of a
-                bucket of up to ``verify_max_bucket`` members) -> <out>/minhash/pairs/<group>.parquet
-    clusters    one task: (with ``verify``: drop pairs whose true shingle Jaccard is below the threshold)
-                connected components of the pairs; one file kept per component by exact dedup's priority
-                (permissive license, stars, forks, repo, path) -> <out>/minhash/clusters/<origin>.parquet
+                bucket of up to ``verify_max_bucket`` members, and pairs whose true shingle Jaccard is
+                below the threshold dropped) -> <out>/minhash/pairs/<group>.parquet and the round-0 edges
+    clusters    connected components of the pairs as sharded rounds (``components.py``); one file kept
+                per component by exact dedup's priority (permissive license, stars, forks, repo, path)
+                -> <out>/minhash/clusters/<origin>.parquet (``NearDedupClusters``: the same in one task)
     filter      (part of the curate pass) drops the other members (``dropped_near_duplicate``) and tags every
                 file with ``cluster_id`` (the blob id of its cluster's kept file; its own id when alone) and
                 ``cluster_size``.
@@ -21,9 +22,8 @@ filter checks (``join.DecisionJoin``). Files with fewer than ``ngram`` tokens ge
 counted (``too_short``) and kept as singletons.
 
 Memory: the signatures pass holds one batch; the pairs pass one group (about ``files * bands / groups``
-rows of 17 bytes; the planner picks ``groups`` so that a group fits ``bucket_memory_mb``); the clusters
-pass holds the candidate pairs and the files that appear in them (duplicates only, not the corpus), plus
-their shingles with ``verify``.
+rows of 17 bytes; the planner picks ``groups`` so that a group fits ``bucket_memory_mb``), plus with
+``verify`` the shingles of the files in its pairs; a components task one edge partition.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _frame(tables: list[pa.Table], schema: pa.Schema) -> pl.DataFrame:
     return pl.DataFrame(pa.concat_tables(tables) if tables else schema.empty_table())
 
 
-def _read_members(folder: Any, subdir: str, schema: pa.Schema, nodes: pl.Series) -> pl.DataFrame:
+def read_members(folder: Any, subdir: str, schema: pa.Schema, nodes: pl.Series) -> pl.DataFrame:
     """The rows of ``subdir``'s files whose ``doc`` is in ``nodes``, one file in memory at a time."""
     wanted = nodes.implode()
     parts = [
@@ -270,24 +270,60 @@ class NearDedupPairs(PipelineStep):
     name = "near dedup: pairs"
     type = "🫂 - DEDUP"
 
-    def __init__(self, folder: DataFolderLike, groups: int, all_pairs_up_to: int = 0):
+    def __init__(
+        self,
+        folder: DataFolderLike,
+        groups: int,
+        all_pairs_up_to: int = 0,
+        threshold: float | None = None,
+        partitions: int = 0,
+    ):
         super().__init__()
         self.folder = get_datafolder(folder)
         self.groups = groups
         self.all_pairs_up_to = all_pairs_up_to
+        self.threshold = threshold
+        self.partitions = partitions
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        """``threshold``: verify the group's pairs here (reading only their files' shingles);
+        ``partitions`` > 0: also write them as round-0 edges of the sharded components
+        (``components.py``)."""
+        from stackcurate.dedup.components import write_edges
+
         for group in range(rank, self.groups, world_size):
             with self.track_time("group"):
                 buckets = _frame(list(_iter_folder(self.folder, f"buckets/{group:05d}")), BUCKET_SCHEMA)
                 pairs = candidate_pairs(buckets, self.all_pairs_up_to)
                 self.stat_update("bucket_rows", value=buckets.height)
                 self.stat_update("candidate_pairs", value=pairs.height)
+                if self.threshold is not None and pairs.height:
+                    pairs, dropped = verified_pairs(self.folder, pairs, self.threshold)
+                    self.stat_update("pairs_below_threshold", value=dropped)
                 write_table_atomic(
                     self.folder, f"pairs/{group:05d}.parquet", pairs.to_arrow().cast(PAIR_SCHEMA)
                 )
+                if self.partitions:
+                    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+                    write_edges(self.folder, "edges/r000", group, a, b, self.partitions)
         return
         yield
+
+
+def verified_pairs(folder: Any, pairs: pl.DataFrame, threshold: float) -> tuple[pl.DataFrame, int]:
+    """``(pairs whose true shingle Jaccard is >= threshold, pairs dropped)``, reading only the shingles
+    of the files in ``pairs``."""
+    nodes = pl.concat([pairs["a"], pairs["b"]]).unique()
+    shingles = read_members(folder, "shingles", SHINGLE_SCHEMA, nodes).sort("doc")
+    position = {int(doc): i for i, doc in enumerate(shingles["doc"].to_list())}
+    lengths = shingles["shingles"].list.len().to_numpy()
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = shingles["shingles"].explode().drop_nulls().to_numpy().astype(np.uint32)
+    left = np.array([position[int(doc)] for doc in pairs["a"].to_list()], dtype=np.int64)
+    right = np.array([position[int(doc)] for doc in pairs["b"].to_list()], dtype=np.int64)
+    keep = pair_jaccard(values, offsets, left, right) >= threshold
+    return pairs.filter(pl.Series(keep)), int((~keep).sum())
 
 
 def connected_components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,7 +342,9 @@ def connected_components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 class NearDedupClusters(PipelineStep):
-    """Clusters pass (one task): connected components of the candidate pairs; one kept file per component."""
+    """Clusters in one task: connected components (scipy) of the candidate pairs; one kept file per
+    component. The pipeline runs the sharded rounds of ``components.py`` instead; this is their reference
+    (same decisions) and the tool for small folders."""
 
     name = "near dedup: clusters"
     type = "🫂 - DEDUP"
@@ -318,48 +356,19 @@ class NearDedupClusters(PipelineStep):
         self.threshold = threshold
 
     def _verified(self, pairs: pl.DataFrame) -> pl.DataFrame:
-        nodes = pl.concat([pairs["a"], pairs["b"]]).unique()
-        shingles = _read_members(self.folder, "shingles", SHINGLE_SCHEMA, nodes).sort("doc")
-        position = {int(doc): i for i, doc in enumerate(shingles["doc"].to_list())}
-        lengths = shingles["shingles"].list.len().to_numpy()
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        values = shingles["shingles"].explode().drop_nulls().to_numpy().astype(np.uint32)
-        left = np.array([position[int(doc)] for doc in pairs["a"].to_list()], dtype=np.int64)
-        right = np.array([position[int(doc)] for doc in pairs["b"].to_list()], dtype=np.int64)
-        similarity = pair_jaccard(values, offsets, left, right)
-        keep = similarity >= self.threshold
-        self.stat_update("pairs_below_threshold", value=int((~keep).sum()))
-        return pairs.filter(pl.Series(keep))
+        kept, dropped = verified_pairs(self.folder, pairs, self.threshold)
+        self.stat_update("pairs_below_threshold", value=dropped)
+        return kept
 
     def decide(self, pairs: pl.DataFrame) -> pl.DataFrame:
-        """Rows ``origin, index, keep, cluster_id, cluster_size`` for every file in a component."""
+        """Rows ``origin, index, id, repo, path, keep, cluster_id, cluster_size`` for every file in a
+        component."""
+        from stackcurate.dedup.components import rank_members
+
         nodes, labels = connected_components(pairs["a"].to_numpy(), pairs["b"].to_numpy())
         members = pl.DataFrame({"doc": nodes, "cluster": labels})
-        docs = _read_members(self.folder, "docs", DOC_SCHEMA, pl.Series(nodes))
-        ranked = (
-            members.join(docs, on="doc", how="left")
-            .sort(
-                ["cluster", "permissive", "stars", "forks", "repo", "path", "doc"],
-                descending=[False, True, True, True, False, False, False],
-                nulls_last=True,
-            )
-            .with_columns(
-                (pl.int_range(pl.len()).over("cluster") == 0).alias("keep"),
-                pl.col("id").first().over("cluster").alias("cluster_id"),
-                pl.len().over("cluster").cast(pl.Int64).alias("cluster_size"),
-            )
-        )
-        return ranked.select(
-            (pl.col("doc") // (1 << 32)).alias("origin"),
-            (pl.col("doc") % (1 << 32)).alias("index"),
-            "id",
-            "repo",
-            "path",
-            "keep",
-            "cluster_id",
-            "cluster_size",
-        )
+        docs = read_members(self.folder, "docs", DOC_SCHEMA, pl.Series(nodes))
+        return rank_members(members, docs)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if rank != 0:

@@ -100,6 +100,67 @@ def iter_curated_rows(curated: str | Path, batch_rows: int) -> Iterator[list[dic
             yield batch.to_pylist()
 
 
+class DocumentEncoder:
+    """Formats and encodes curated rows into shard rows (``SHARD_SCHEMA``). ``encoder``: ``hf`` (the
+    tokenizers library, exact; its threads follow ``RAYON_NUM_THREADS``), ``tiktoken`` (the same vocabulary,
+    about 5x faster, see ``tokenizer.fast_encoder``) or ``auto`` (tiktoken when the tokenizer allows it);
+    ``threads``: tiktoken's threads per batch."""
+
+    def __init__(self, tokenizer_path: str | Path, encoder: str = "auto", threads: int = 1):
+        self.tokenizer = load_tokenizer(tokenizer_path)
+        self.tokenizer.encode_special_tokens = True  # HF otherwise matches added tokens anywhere in the code
+        self.fast = fast_encoder(self.tokenizer) if encoder in ("auto", "tiktoken") else None
+        if encoder == "tiktoken" and self.fast is None:
+            raise FatalError(
+                f"{tokenizer_path} cannot be encoded with tiktoken (not a byte-level BPE like ours)"
+            )
+        self.name = "tiktoken" if self.fast is not None else "hf"
+        self.threads = threads
+        self.special = {token: self.tokenizer.token_to_id(token) for token in (REPONAME, FILENAME, GH_STARS)}
+        if None in self.special.values():
+            raise FatalError(f"tokenizer {tokenizer_path} lacks the metadata tokens {list(self.special)}")
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        if self.fast is not None:
+            return self.fast.encode_ordinary_batch(texts, num_threads=self.threads)
+        return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    def _encode_one(self, text: str) -> list[int]:
+        # one call per metadata value: a batch call would start a thread pool each time
+        if self.fast is not None:
+            return self.fast.encode_ordinary(text)
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def encode_rows(self, rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+        """Shard rows for curated ``rows``: metadata tokens are the special ids, their values and the code
+        plain text (a "<|endoftext|>" written in a file's code never becomes the special token, with
+        either encoder)."""
+        parts = [document_parts(row, seed) for row in rows]
+        bodies = self._encode([body for _, body in parts])
+        out = []
+        for row, (header, _), body_ids in zip(rows, parts, bodies, strict=True):
+            ids = [i for token, value in header for i in (self.special[token], *self._encode_one(value))]
+            ids += body_ids
+            out.append(
+                {
+                    "input_ids": ids,
+                    "n_tokens": len(ids),
+                    "repo": row.get("repo"),
+                    "path": row.get("path"),
+                    "language": row.get("language") or "unknown",
+                    "license": row.get("license"),
+                }
+            )
+        return out
+
+
+def add_language(languages: dict[str, dict[str, int]], language: str, tokens: int) -> None:
+    """Count one document of ``tokens`` tokens in the manifest's per-language totals."""
+    stats = languages.setdefault(language, {"rows": 0, "tokens": 0})
+    stats["rows"] += 1
+    stats["tokens"] += tokens
+
+
 class _ShardWriter:
     def __init__(self, out: Path, shard_tokens: int, row_group_rows: int):
         self.out = out
@@ -169,26 +230,7 @@ def build_shards(
     ``threads``), ``tiktoken`` (the same vocabulary, about 5x faster, see ``tokenizer.fast_encoder``) or
     ``auto`` (tiktoken when the tokenizer allows it). With either, a special-token string written in a
     file's code (``<|endoftext|>``) stays plain text (HF's ``encode_special_tokens`` is switched on)."""
-    tokenizer = load_tokenizer(tokenizer_path)
-    tokenizer.encode_special_tokens = True  # HF otherwise matches added tokens anywhere in the code
-    fast = fast_encoder(tokenizer) if encoder in ("auto", "tiktoken") else None
-    if encoder == "tiktoken" and fast is None:
-        raise FatalError(f"{tokenizer_path} cannot be encoded with tiktoken (not a byte-level BPE like ours)")
-    workers = threads or os.cpu_count() or 1
-    special = {token: tokenizer.token_to_id(token) for token in (REPONAME, FILENAME, GH_STARS)}
-    if None in special.values():
-        raise FatalError(f"tokenizer {tokenizer_path} lacks the metadata tokens {list(special)}")
-
-    def encode(texts: list[str]) -> list[list[int]]:
-        if fast is not None:
-            return fast.encode_ordinary_batch(texts, num_threads=workers)
-        return [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
-
-    def encode_one(text: str) -> list[int]:  # a batch call per metadata value would start a thread pool
-        if fast is not None:
-            return fast.encode_ordinary(text)
-        return tokenizer.encode(text, add_special_tokens=False).ids
-
+    document_encoder = DocumentEncoder(tokenizer_path, encoder, threads or os.cpu_count() or 1)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in [*out_dir.glob("shard-*.parquet"), *out_dir.glob("*.tmp"), out_dir / "manifest.json"]:
@@ -196,30 +238,13 @@ def build_shards(
     writer = _ShardWriter(out_dir, shard_tokens, row_group_rows)
     languages: dict[str, dict[str, int]] = {}
     for rows in iter_curated_rows(curated, batch_rows):
-        parts = [document_parts(row, seed) for row in rows]
-        bodies = encode([body for _, body in parts])
-        for row, (header, _), body_ids in zip(rows, parts, bodies, strict=True):
-            # metadata tokens are the special ids, their values and the code plain text: a "<|endoftext|>"
-            # written in a file's code never becomes the special token
-            ids = [i for token, value in header for i in (special[token], *encode_one(value))] + body_ids
-            language = row.get("language") or "unknown"
-            writer.add(
-                {
-                    "input_ids": ids,
-                    "n_tokens": len(ids),
-                    "repo": row.get("repo"),
-                    "path": row.get("path"),
-                    "language": language,
-                    "license": row.get("license"),
-                }
-            )
-            stats = languages.setdefault(language, {"rows": 0, "tokens": 0})
-            stats["rows"] += 1
-            stats["tokens"] += len(ids)
+        for row in document_encoder.encode_rows(rows, seed):
+            writer.add(row)
+            add_language(languages, row["language"], row["n_tokens"])
     writer.close_shard()
-    vocab_size = tokenizer.get_vocab_size()
+    vocab_size = document_encoder.tokenizer.get_vocab_size()
     manifest = make_manifest(writer.shards, languages, tokenizer_path, vocab_size, seed, str(curated))
-    manifest["encoder"] = "tiktoken" if fast is not None else "hf"
+    manifest["encoder"] = document_encoder.name
     write_manifest(out_dir, manifest)
     return manifest
 

@@ -1,6 +1,7 @@
-"""The last step of ``stackcurate run`` when the pipeline has a ``shards`` section: train the tokenizer if
-asked, then tokenize ``<out>/curated`` into ``<out>/shards``. Both are skipped when already done
-(``<out>/tokenizer.json``, a verified ``<out>/shards/manifest.json``), so a resumed run picks up here.
+"""The shards of ``stackcurate run`` when the pipeline has a ``shards`` section. With a local run
+directory they are two passes of the executor (``shards/passes.py``, planned in ``plan.py``): the
+tokenizer is trained before the first (``prepare_tokenizer``), and ``write_shards`` merges the manifest
+after the last. Both are skipped when already done (``<out>/tokenizer.json``, ``shards/manifest.json``).
 
 With the run on object storage (``--out s3://...``) this step runs on the driver in a local staging folder:
 the curated Parquet is downloaded there, the tokenizer and shards are made as for a local run, then
@@ -22,11 +23,38 @@ from rich.console import Console
 from stackcurate.config import PipelineConfig
 from stackcurate.layout import RunLayout
 from stackcurate.shards.build import build_shards, verify_shards
+from stackcurate.shards.passes import merge_manifest, shard_count
 from stackcurate.shards.tokenizer import train_tokenizer
 
 
+def prepare_tokenizer(cfg: PipelineConfig, console: Console | None = None) -> Path:
+    """The run's tokenizer: the pipeline's, or ``<out>/tokenizer.json``, trained here (one process, on at
+    most ``train_max_bytes`` of the curated code) when it does not exist yet."""
+    settings = cfg.stages.shards
+    assert settings is not None
+    if settings.tokenizer:
+        return Path(settings.tokenizer)
+    tokenizer = Path(RunLayout(cfg.out).join("tokenizer.json"))
+    if not tokenizer.exists():
+        started = time.monotonic()
+        trained = train_tokenizer(
+            RunLayout(cfg.out).curated,
+            vocab_size=settings.train_vocab_size,
+            max_bytes=settings.train_max_bytes,
+        )
+        tmp = tokenizer.with_suffix(".json.tmp")
+        trained.save(str(tmp))
+        tmp.replace(tokenizer)
+        (console or Console(stderr=True)).print(
+            f"tokenizer: {trained.get_vocab_size():,} tokens trained in {time.monotonic() - started:.1f}s"
+        )
+    return tokenizer
+
+
 def write_shards(cfg: PipelineConfig, console: Console) -> dict[str, Any] | None:
-    """Tokenizer and shards for a finished run; returns a summary for run.json (None without shards)."""
+    """After the passes: the shards' manifest, merged from the ``shards_write`` tasks' entries
+    (``shards/passes.py``); returns a summary for run.json (None without shards, or when done already).
+    With the run on object storage the driver builds the shards itself (see the module doc)."""
     settings = cfg.stages.shards
     if settings is None:
         return None
@@ -34,16 +62,25 @@ def write_shards(cfg: PipelineConfig, console: Console) -> dict[str, Any] | None
         return _write_remote_shards(cfg, console)
     layout = RunLayout(cfg.out)
     shards_dir = Path(layout.join("shards"))
-    tokenizer = Path(settings.tokenizer) if settings.tokenizer else Path(layout.join("tokenizer.json"))
-    if settings.tokenizer is None and not tokenizer.exists():
-        started = time.monotonic()
-        trained = train_tokenizer(layout.curated, vocab_size=settings.train_vocab_size)
-        tmp = tokenizer.with_suffix(".json.tmp")
-        trained.save(str(tmp))
-        tmp.replace(tokenizer)
-        console.print(
-            f"tokenizer: {trained.get_vocab_size():,} tokens trained in {time.monotonic() - started:.1f}s"
-        )
+    if (shards_dir / "manifest.json").exists():
+        return None
+    tokenizer = prepare_tokenizer(cfg, console)
+    count = shard_count(layout.curated, settings.shard_tokens)
+    manifest = merge_manifest(shards_dir, tokenizer, settings.seed, layout.curated, settings.encoder, count)
+    console.print(
+        f"shards: {manifest['total_rows']:,} documents, {manifest['total_tokens']:,} tokens in "
+        f"{len(manifest['shards'])} shards -> {shards_dir}"
+    )
+    return {"tokenizer": str(tokenizer), "rows": manifest["total_rows"], "tokens": manifest["total_tokens"]}
+
+
+def _build_on_driver(cfg: PipelineConfig, console: Console) -> dict[str, Any] | None:
+    """Tokenizer and shards built in this process (a local copy of an object-storage run)."""
+    settings = cfg.stages.shards
+    assert settings is not None
+    layout = RunLayout(cfg.out)
+    shards_dir = Path(layout.join("shards"))
+    tokenizer = prepare_tokenizer(cfg, console)
     if (shards_dir / "manifest.json").exists() and not verify_shards(shards_dir):
         return None
     started = time.monotonic()
@@ -85,7 +122,7 @@ def _write_remote_shards(cfg: PipelineConfig, console: Console) -> dict[str, Any
             run.get("tokenizer.json", str(staging / "tokenizer.json"))
         local = cfg.model_copy(deep=True)
         local.out = str(staging)
-        summary = write_shards(local, console)
+        summary = _build_on_driver(local, console)
         if summary is None:
             return None
         if settings.tokenizer is None:

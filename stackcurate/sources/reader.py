@@ -98,7 +98,9 @@ class GitRepoReader(PipelineStep):
             entries = kept
         mine = entries[rank::world_size]
         progress = (
-            ProgressReporter(self.progress_folder, rank, len(mine), "repos") if self.progress_folder else None
+            ProgressReporter(self.progress_folder, rank, len(mine), "repos", tasks=world_size)
+            if self.progress_folder
+            else None
         )
         failures: list[dict[str, object]] = []
         if self.work_dir:

@@ -1,0 +1,167 @@
+"""Sharded connected components on a synthetic near-duplicate graph (``benchmarks/scaling.py --graph``).
+
+    python benchmarks/scaling.py --graph [--files 10000000] [--edges 10000000] [--graph-tasks 1,2,4]
+                                 [--memory-mb 256] [--double] [--quick]
+
+The graph: ``--files`` nodes named like pipeline files (task << 32 | position, 64 origin tasks), cut into
+clusters whose sizes follow a Zipf-like law (1 + Zipf(2.0), capped at 5,000: most clusters are pairs, a
+few are large, as near-duplicate clusters are); inside a cluster every member after the first is linked to
+a uniformly drawn earlier member (a random recursive tree: depth ~ log size), then random extra edges
+inside clusters until there are ``--edges`` edges. The generator knows nothing of the algorithm.
+
+For each task count T of ``--graph-tasks``: the edges are written as round-0 partitions (as the near_pairs
+pass writes them, ``components.write_edges``), then rounds run until convergence, each round as one child
+process per partition (``ComponentRound``), T at a time, as the pipeline plans a round; ``--memory-mb``
+sets the partitions (``components.partitions_for``, as ``near_dedup.component_memory_mb`` does). Reported:
+wall time, rounds, partitions, the largest peak RSS of any task (``wait4``'s ``ru_maxrss``), and whether
+every file's component (smallest member) equals scipy's ``connected_components`` on the same edges.
+``--double`` runs the same with twice the files and edges, to show the per-task peak stays put while the
+partitions double. ``--quick``: 10^6 files and edges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stackcurate.dedup.components import (
+    EDGE_ROW_BYTES,
+    converged,
+    partitions_for,
+    read_edges,
+    star_clusters,
+    write_edges,
+)
+from stackcurate.dedup.near import connected_components
+
+SOURCES = 8  # round-0 edge files per partition, as if 8 near_pairs tasks wrote them
+#: RSS of a round task's interpreter before it reads edges (python -c importing the components module with
+#: polars, pyarrow and datatrove: 113 MB measured), rounded up
+IDLE_MB = 120
+
+
+def synthetic_graph(files: int, edges: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(a, b)`` edges of the clustered graph described in the module doc."""
+    rng = np.random.default_rng(seed)
+    sizes = np.minimum(1 + rng.zipf(2.0, size=files), 5000)
+    sizes = sizes[np.cumsum(sizes) <= files]
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    covered = int(sizes.sum())
+    cluster_of = np.repeat(np.arange(len(sizes)), sizes)
+    position = np.arange(covered) - starts[cluster_of]
+    tree = position > 0  # each later member links to a uniformly drawn earlier member
+    a = np.flatnonzero(tree)
+    b = starts[cluster_of[a]] + (rng.random(len(a)) * position[a]).astype(np.int64)
+    extra = max(0, edges - len(a))
+    pick = rng.integers(0, covered, extra)
+    sizes_of = sizes[cluster_of[pick]]
+    other = starts[cluster_of[pick]] + (rng.random(extra) * sizes_of).astype(np.int64)
+    # no self-loop: a drawn member equal to the picked one becomes its successor in the cluster
+    first = starts[cluster_of[pick]]
+    other = np.where(other == pick, first + (pick - first + 1) % sizes_of, other)
+    a, b = np.concatenate([a, pick]), np.concatenate([b, other])
+    names = (rng.integers(0, 64, files).astype(np.int64) << 32) | rng.permutation(files).astype(np.int64)
+    return names[a], names[b]
+
+
+def run_task(folder: Path, round_: int, partitions: int, rank: int, tasks: int) -> subprocess.Popen[bytes]:
+    code = (
+        "import sys; from stackcurate.dedup.components import ComponentRound; "
+        "f, r, p, k, t = sys.argv[1], *map(int, sys.argv[2:]); "
+        "list(ComponentRound(f, r, p).run(rank=k, world_size=t))"
+    )
+    args = [str(folder), str(round_), str(partitions), str(rank), str(tasks)]
+    return subprocess.Popen([sys.executable, "-c", code, *args])
+
+
+def sharded(folder: Path, a: np.ndarray, b: np.ndarray, tasks: int, partitions: int) -> dict[str, object]:
+    from datatrove.io import get_datafolder
+
+    data = get_datafolder(str(folder))
+    for source in range(SOURCES):
+        write_edges(data, "edges/r000", source, a[source::SOURCES], b[source::SOURCES], partitions)
+    started = time.monotonic()
+    peak_kb, round_ = 0, 0
+    while True:
+        # one process per partition (as the pipeline plans a round: one task per partition), T at a time
+        pending, running = list(range(partitions)), 0
+        while pending or running:
+            while pending and running < tasks:
+                run_task(folder, round_, partitions, pending.pop(0), partitions)
+                running += 1
+            _, status, usage = os.wait4(-1, 0)
+            running -= 1
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"round {round_}: a task failed ({os.waitstatus_to_exitcode(status)})")
+            peak_kb = max(peak_kb, usage.ru_maxrss)
+        if converged(str(folder), round_, partitions):
+            break
+        round_ += 1
+    wall = time.monotonic() - started
+    docs, clusters = [], []
+    for p in range(partitions):
+        u, v = read_edges(data, f"edges/r{round_ + 1:03d}/{p:05d}")
+        frame = star_clusters(u, v)
+        docs.append(frame["doc"].to_numpy())
+        clusters.append(frame["cluster"].to_numpy())
+    doc, cluster = np.concatenate(docs), np.concatenate(clusters)
+    order = np.argsort(doc)
+    return {
+        "wall": wall,
+        "rounds": round_ + 1,
+        "peak_mb": peak_kb / 1024,
+        "labels": (doc[order], cluster[order]),
+    }
+
+
+def scipy_labels(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    started = time.monotonic()
+    nodes, labels = connected_components(a, b)
+    order = np.argsort(labels, kind="stable")
+    first = np.flatnonzero(np.r_[True, labels[order][1:] != labels[order][:-1]])
+    smallest = np.minimum.reduceat(nodes[order], first)
+    return nodes, smallest[np.searchsorted(labels[order][first], labels)], time.monotonic() - started
+
+
+def measure(files: int, edges: int, task_counts: list[int], memory_mb: int, work: Path) -> None:
+    a, b = synthetic_graph(files, edges)
+    keep = a != b
+    a, b = a[keep], b[keep]
+    nodes, expected, scipy_s = scipy_labels(a, b)
+    partitions = partitions_for(files, memory_mb, edges_per_file=len(a) / files)
+    print(
+        f"\ngraph: {files:,} files, {len(a):,} edges, {len(nodes):,} files in edges; "
+        f"--memory-mb {memory_mb}: {partitions} partitions ({EDGE_ROW_BYTES} B per directed edge planned); "
+        f"scipy single process {scipy_s:.1f}s"
+    )
+    print(f"  bound per task: --memory-mb + the idle interpreter ({IDLE_MB} MB) = {memory_mb + IDLE_MB} MB")
+    print(f"  {'tasks':>5} {'wall s':>8} {'rounds':>6} {'peak RSS/task MB':>17} {'equal scipy':>11}")
+    for tasks in task_counts:
+        folder = work / f"graph-{files}-{tasks}"
+        shutil.rmtree(folder, ignore_errors=True)
+        result = sharded(folder, a, b, tasks, partitions)
+        doc, cluster = result["labels"]  # type: ignore[misc]
+        equal = bool(np.array_equal(doc, nodes) and np.array_equal(cluster, expected))
+        print(
+            f"  {tasks:>5} {result['wall']:>8.1f} {result['rounds']:>6} {result['peak_mb']:>17.0f} "
+            f"{'yes' if equal else 'NO':>11}"
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(args: argparse.Namespace) -> None:
+    files = 1_000_000 if args.quick else args.files
+    edges = 1_000_000 if args.quick else args.edges
+    tasks = [int(t) for t in args.graph_tasks.split(",")]
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="scaling-graph-"))
+    measure(files, edges, tasks, args.memory_mb, work)
+    if args.double:
+        measure(2 * files, 2 * edges, tasks, args.memory_mb, work)
