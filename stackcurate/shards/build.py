@@ -282,39 +282,18 @@ def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
 
 
 def verify_shards(shards_dir: str | Path) -> list[str]:
-    """Problems found comparing ``manifest.json`` with the shard files (empty: all good)."""
+    """Problems found comparing ``manifest.json`` with the shard files (empty: all good): the manifest's
+    shape, then ``shards/verify.py``'s file-level checks (entries inside the folder, bytes, sha256, rows,
+    tokens) and the totals. ``stackcurate shards verify`` checks the tokenizer and encoding too."""
+    from stackcurate.shards.verify import ManifestError, check_files, load_manifest
+
     root = Path(shards_dir)
     try:
-        manifest = json.loads((root / "manifest.json").read_text())
-    except FileNotFoundError:
-        return [f"{root}/manifest.json is missing"]
-    except json.JSONDecodeError as error:
-        return [f"{root}/manifest.json is not JSON: {error}"]
-    problems = []
-    listed = {entry["file"] for entry in manifest.get("shards", [])}
-    for extra in sorted(p.name for p in root.glob("*.parquet") if p.name not in listed):
-        problems.append(f"{extra}: not in the manifest")
-    rows = tokens = 0
-    for entry in manifest.get("shards", []):
-        path = root / entry["file"]
-        if not path.exists():
-            problems.append(f"{entry['file']}: missing")
-            continue
-        if path.stat().st_size != entry["bytes"]:
-            problems.append(f"{entry['file']}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
-        if file_sha256(path) != entry["sha256"]:
-            problems.append(f"{entry['file']}: sha256 differs from the manifest (corrupted or changed)")
-            continue
-        try:
-            table = pq.read_table(path, columns=["n_tokens"])
-        except Exception as error:  # a damaged file can fail in many ways
-            problems.append(f"{entry['file']}: unreadable: {error}")
-            continue
-        if table.num_rows != entry["rows"] or sum(table.column(0).to_pylist()) != entry["tokens"]:
-            problems.append(f"{entry['file']}: rows or tokens differ from the manifest")
-        rows += table.num_rows
-        tokens += entry["tokens"]
-    if not problems and (rows, tokens) != (manifest.get("total_rows"), manifest.get("total_tokens")):
+        manifest = load_manifest(root)
+    except ManifestError as error:
+        return [str(error)]
+    problems, _, rows, tokens = check_files(root, manifest)
+    if not problems and (rows, tokens) != (manifest["total_rows"], manifest["total_tokens"]):
         problems.append("the manifest's totals differ from the sum of its shards")
     return problems
 

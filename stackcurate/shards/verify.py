@@ -164,15 +164,11 @@ def _check_encoding(
         problems.append(f"{len(wanted) - found} sampled documents are not in the curated source {source}")
 
 
-def verify_manifest(
-    shards_dir: str | Path, tokenizer: str | Path | None = None
-) -> tuple[list[str], list[str]]:
-    """``(problems, notes)`` comparing the manifest with the shards and the tokenizer; problems empty when
-    all holds. ``ManifestError`` when the manifest is malformed."""
-    root = Path(shards_dir)
-    manifest = load_manifest(root)
+def check_files(root: Path, manifest: dict[str, Any]) -> tuple[list[str], list[Path], int, int]:
+    """The file-level checks: ``(problems, shard paths, rows, tokens)`` comparing each manifest entry (a
+    file inside ``root``, never ``../x``) with its file's bytes, sha256, rows and tokens, and no shard file
+    left out of the manifest."""
     problems: list[str] = []
-    notes: list[str] = []
     paths: list[Path] = []
     listed = set()
     rows = tokens = 0
@@ -202,6 +198,18 @@ def verify_manifest(
         tokens += sum(table.column(0).to_pylist())
     for extra in sorted(p.name for p in root.glob("*.parquet") if p.name not in listed):
         problems.append(f"{extra}: not in the manifest")
+    return problems, paths, rows, tokens
+
+
+def verify_manifest(
+    shards_dir: str | Path, tokenizer: str | Path | None = None
+) -> tuple[list[str], list[str]]:
+    """``(problems, notes)`` comparing the manifest with the shards and the tokenizer; problems empty when
+    all holds. ``ManifestError`` when the manifest is malformed."""
+    root = Path(shards_dir)
+    manifest = load_manifest(root)
+    notes: list[str] = []
+    problems, paths, rows, tokens = check_files(root, manifest)
     if problems:
         return problems, notes
     if (rows, tokens) != (manifest["total_rows"], manifest["total_tokens"]):

@@ -111,3 +111,19 @@ def test_a_malformed_manifest_is_one_line(
     assert main(["shards", "verify", str(copy)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_the_quick_check_shares_the_refusals(built: Path, tmp_path: Path) -> None:
+    """``verify_shards`` (the run's resume check and ``shards export``'s gate) refuses what ``shards
+    verify`` refuses: an entry outside the folder is never opened, a malformed manifest is one problem."""
+    from stackcurate.shards.build import verify_shards
+
+    assert verify_shards(built / "shards") == []
+    escape = copy_with(
+        built, tmp_path / "a", lambda m: m["shards"].append({**m["shards"][0], "file": "../x"})
+    )
+    assert any("outside the shards folder" in problem for problem in verify_shards(escape))
+    listed = copy_with(built, tmp_path / "b", lambda m: [m])
+    assert verify_shards(listed) == [
+        f"{listed}/manifest.json is malformed: a JSON object expected, found list"
+    ]
