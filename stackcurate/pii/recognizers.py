@@ -293,7 +293,9 @@ def trigger_lines(text: str, haystack: str, triggers: tuple[str, ...]) -> list[t
             end = text.find("\n", position)
             end = len(text) if end < 0 else end
             lines.append((start, end))
-            position = haystack.find(trigger, end)
+            # the next line: past this one's newline and past the trigger's start, so a trigger that is
+            # empty or starts with a newline cannot find the same place again (an endless loop)
+            position = haystack.find(trigger, max(end, position) + 1)
     lines.sort()
     merged: list[tuple[int, int]] = []
     for start, end in lines:

@@ -72,7 +72,10 @@ class PiiScanner:
     def scan(self, text: str) -> list[Span]:
         engine = self.engine
         artifacts = engine.nlp_engine.process_text(text, "en")
-        artifacts.stackcurate_lowered = text.lower()
+        lowered = text.lower()
+        if len(lowered) != len(text):  # a few characters lower-case to two ("İ"): keep positions aligned
+            lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+        artifacts.stackcurate_lowered = lowered
         results = engine.analyze(text, language="en", entities=list(self.entities), nlp_artifacts=artifacts)
         spans = []
         for result in results:

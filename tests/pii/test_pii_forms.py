@@ -209,3 +209,12 @@ def test_code_around_passwords_and_tokens_is_left_alone() -> None:
         'curl -u "$USER:$TOKEN" https://api.github.com\nmysql -u root -p\n'
     )
     assert SCANNER.scan(text) == []
+
+
+@pytest.mark.timeout(30)
+def test_text_whose_lower_case_is_longer_is_scanned_once() -> None:
+    """``"İ".lower()`` is two characters: the lower-cased copy the keyword recognisers search used to be
+    longer than the text, and the trigger-line search went back to the same line forever (a curate task
+    grew to 23 GB on a real package). The scan ends and finds what follows."""
+    text = "# İstanbul İzmir\n" * 50 + "redis-cli -h cache01.prod.net -a Sh4d0w ping\n"
+    assert ("PASSWORD", "Sh4d0w") in [(span.type, span.text) for span in SCANNER.scan(text)]
