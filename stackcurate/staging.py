@@ -1,8 +1,9 @@
 """Local copies of a run on object storage, for tools that work on local files.
 
 ``staged_run(run_dir, folders, write)`` yields ``run_dir`` itself when it is local. For an fsspec URL
-(``s3://...``) it downloads ``folders`` of the run (all of it by default) and ``run.json`` into a
-temporary folder and yields that; with ``write``, it then uploads what the tool created or changed
+(``s3://...``) it downloads ``folders`` of the run and ``run.json`` into a temporary folder -- by default
+all of the run, the files beside ``run.json`` included (``tokenizer.json``: a purge rebuilds the shards
+with it) -- and yields that; with ``write``, it then uploads what the tool created or changed
 (``run.json`` last, so the run never claims what its files do not yet hold) and deletes what it removed,
 then drops the copy. JSON files that name the staging folder (a shards manifest's ``source``, a rebuilt
 run's paths) are rewritten to name ``run_dir``. The machine needs local disk for the folders staged
@@ -54,9 +55,17 @@ def staged_run(run_dir: str | Path, folders: list[str] | None = None, write: boo
     staging = Path(tempfile.mkdtemp(prefix="stackcurate-run-"))
     try:
         fs.get(f"{base}/run.json", str(staging / "run.json"))
-        for folder in folders if folders is not None else [p.rsplit("/", 1)[-1] for p in fs.ls(base)]:
-            if fs.isdir(f"{base}/{folder}"):
-                fs.get(f"{base}/{folder}", str(staging / folder), recursive=True)
+        if folders is None:  # the whole run: its folders and the files beside run.json (tokenizer.json)
+            for entry in fs.ls(base, detail=True):
+                name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
+                if entry["type"] == "directory":
+                    fs.get(f"{base}/{name}", str(staging / name), recursive=True)
+                elif name != "run.json":
+                    fs.get_file(f"{base}/{name}", str(staging / name))
+        else:
+            for folder in folders:
+                if fs.isdir(f"{base}/{folder}"):
+                    fs.get(f"{base}/{folder}", str(staging / folder), recursive=True)
         before = _snapshot(staging)
         yield staging
         if write:

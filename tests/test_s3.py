@@ -23,8 +23,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def s3_env() -> Iterator[dict[str, str]]:
+    import s3fs
     from moto.server import ThreadedMotoServer
 
+    # each module starts its own server: an s3fs instance cached by an earlier one names a stopped endpoint
+    s3fs.S3FileSystem.clear_instance_cache()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -44,6 +47,7 @@ def s3_env() -> Iterator[dict[str, str]]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        s3fs.S3FileSystem.clear_instance_cache()
         server.stop()
 
 

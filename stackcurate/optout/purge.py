@@ -71,20 +71,34 @@ def _save_manifest(root: Path, manifest: dict[str, Any]) -> None:
     tmp_json.replace(run_json)
 
 
-def _rebuild_shards(root: Path, manifest: dict[str, Any]) -> None:
+def _rebuild_shards(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Tokenize the purged curated output again with the run's settings and tokenizer, so the shards keep
-    their layout (shard size, row groups) and the manifest describes them exactly."""
+    their layout (shard size, row groups) and the manifest describes them exactly. A run whose shards were
+    made by the executor's passes (``shards_encode``/``shards_write``) runs those passes again; one whose
+    shards were built on the driver (an object-storage run) has them built so again. Returns run.json."""
     from rich.console import Console
 
     from stackcurate.config import PipelineConfig
-    from stackcurate.shards.stage import write_shards
+    from stackcurate.identity import forget_completions
+    from stackcurate.runner import run_pipeline
+    from stackcurate.shards.stage import build_on_driver
 
     cfg = PipelineConfig.model_validate(manifest["config"])
     cfg.out = str(root)
     shutil.rmtree(root / "shards")
-    summary = write_shards(cfg, Console(stderr=True))
-    if summary is not None:
-        manifest["shards"] = summary
+    passes = [name for name in ("shards_encode", "shards_write") if name in manifest.get("passes", {})]
+    if not passes:
+        summary = build_on_driver(cfg, Console(stderr=True))
+        if summary is not None:
+            manifest["shards"] = summary
+        return manifest
+    for name in passes:
+        forget_completions(RunLayout(str(root)), name)
+    manifest.pop("completed", None)  # unfinished until the shards are made again
+    manifest.pop("shards", None)
+    _save_manifest(root, manifest)
+    run_pipeline(cfg, Console(stderr=True), check_inputs=False)
+    return _check_finished(root)
 
 
 def _check_tokenizer(root: Path, manifest: dict[str, Any]) -> None:
@@ -156,7 +170,7 @@ def purge_run(run_dir: str | Path, opt_out: OptOutList) -> dict[str, Any]:
         ran = rerun_downstream(root, manifest, lambda saved: _save_manifest(root, saved))
         manifest = _check_finished(root)
     elif by_folder.get("curated") and (root / "shards" / "manifest.json").exists():
-        _rebuild_shards(root, manifest)
+        manifest = _rebuild_shards(root, manifest)
         ran = ["shards"]
     left = verify_purged(root, opt_out)
     if left:

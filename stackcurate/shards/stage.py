@@ -74,7 +74,7 @@ def write_shards(cfg: PipelineConfig, console: Console) -> dict[str, Any] | None
     return {"tokenizer": str(tokenizer), "rows": manifest["total_rows"], "tokens": manifest["total_tokens"]}
 
 
-def _build_on_driver(cfg: PipelineConfig, console: Console) -> dict[str, Any] | None:
+def build_on_driver(cfg: PipelineConfig, console: Console) -> dict[str, Any] | None:
     """Tokenizer and shards built in this process (a local copy of an object-storage run)."""
     settings = cfg.stages.shards
     assert settings is not None
@@ -122,7 +122,7 @@ def _write_remote_shards(cfg: PipelineConfig, console: Console) -> dict[str, Any
             run.get("tokenizer.json", str(staging / "tokenizer.json"))
         local = cfg.model_copy(deep=True)
         local.out = str(staging)
-        summary = _build_on_driver(local, console)
+        summary = build_on_driver(local, console)
         if summary is None:
             return None
         if settings.tokenizer is None:

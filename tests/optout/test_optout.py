@@ -235,6 +235,28 @@ def test_purge_removes_exactly_the_targets_rows(
     assert "0 repositories, 0 files" in capsys.readouterr().out
 
 
+def test_purge_of_a_cleaned_run_rebuilds_the_shards_with_their_passes(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    # without the intermediates no dedup rerun happens: the shards alone are made again from the purged
+    # curated output (the shards_encode/shards_write passes, the run's own tokenizer)
+    listing = make_listing(git_repo_factory, tmp_path)
+    out, opt_dir = tmp_path / "run", tmp_path / "record"
+    args = ["--repos", str(listing), "--out", str(out), "--set", f"stages.opt_out.folder={opt_dir}"]
+    assert main(["run", STARCODER, *args, "--set", "stages.pii=null"]) == 0
+    assert main(["clean", str(out), "--intermediates"]) == 0
+    tokenizer = (out / "tokenizer.json").read_bytes()
+    store = OptOutStore(opt_dir)
+    store.decide(store.request("owner", "alice").id, "approved")
+    assert main(["opt-out", "purge", str(out), "--opt-out-dir", str(opt_dir)]) == 0
+    assert verify_shards(out / "shards") == []
+    assert not any(repo.lower().startswith("alice/") for repo in repo_counts(out / "shards"))
+    assert repo_counts(out / "shards") == repo_counts(out / "curated")
+    assert (out / "tokenizer.json").read_bytes() == tokenizer
+    manifest = json.loads((out / "run.json").read_text())
+    assert "completed" in manifest and manifest["purges"][0]["rerun"] == ["shards"]
+
+
 def test_purge_refuses_an_unfinished_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text('{"passes": {}}')
