@@ -134,16 +134,20 @@ def small_star(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, in
     return new_u, new_v, changed
 
 
-class ComponentRound(PipelineStep):
-    """One round (``round_``: even large-star, odd small-star) for partitions ``[rank::world_size]``."""
-
-    name = "near dedup: components round"
-    type = "🫂 - DEDUP"
+class _PartitionStep(PipelineStep):
+    """A step over the edge partitions ``[rank::world_size]`` of round ``round_`` in ``folder``."""
 
     def __init__(self, folder: DataFolderLike, round_: int, partitions: int):
         super().__init__()
         self.folder = get_datafolder(folder)
         self.round, self.partitions = round_, partitions
+
+
+class ComponentRound(_PartitionStep):
+    """One round (``round_``: even large-star, odd small-star) for partitions ``[rank::world_size]``."""
+
+    name = "near dedup: components round"
+    type = "🫂 - DEDUP"
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for p in range(rank, self.partitions, world_size):
@@ -234,17 +238,12 @@ def rank_members(members: pl.DataFrame, docs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-class ComponentDecide(PipelineStep):
+class ComponentDecide(_PartitionStep):
     """After the last round: the decisions of the clusters whose centres partitions ``[rank::world_size]``
     own -> ``cluster_parts/<origin>/<partition>.parquet`` (see the module doc)."""
 
     name = "near dedup: decide"
     type = "🫂 - DEDUP"
-
-    def __init__(self, folder: DataFolderLike, round_: int, partitions: int):
-        super().__init__()
-        self.folder = get_datafolder(folder)
-        self.round, self.partitions = round_, partitions
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from stackcurate.dedup.near import DECISION_SCHEMA, DOC_SCHEMA, read_members
