@@ -13,8 +13,10 @@ For each task count T of ``--graph-tasks``: the edges are written as round-0 par
 pass writes them, ``components.write_edges``), then rounds run until convergence, each round as one child
 process per partition (``ComponentRound``), T at a time, as the pipeline plans a round; ``--memory-mb``
 sets the partitions (``components.partitions_for``, as ``near_dedup.component_memory_mb`` does). Reported:
-wall time, rounds, partitions, the largest peak RSS of any task (``wait4``'s ``ru_maxrss``), and whether
-every file's component (smallest member) equals scipy's ``connected_components`` on the same edges.
+wall time, rounds, partitions, the largest peak RSS of any task (its own ``VmHWM``, written by the task at
+its end: ``wait4``'s ``ru_maxrss`` would carry this benchmark's own peak, the whole graph, through vfork +
+exec), and whether every file's component (smallest member) equals scipy's ``connected_components``
+on the same edges.
 ``--double`` runs the same with twice the files and edges, to show the per-task peak stays put while the
 partitions double. ``--quick``: 10^6 files and edges.
 """
@@ -76,7 +78,9 @@ def run_task(folder: Path, round_: int, partitions: int, rank: int, tasks: int) 
     code = (
         "import sys; from stackcurate.dedup.components import ComponentRound; "
         "f, r, p, k, t = sys.argv[1], *map(int, sys.argv[2:]); "
-        "list(ComponentRound(f, r, p).run(rank=k, world_size=t))"
+        "list(ComponentRound(f, r, p).run(rank=k, world_size=t)); "
+        "hwm = next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')); "
+        "open(f'{f}/peak-r{r}-{k}.kb', 'w').write(hwm)"
     )
     args = [str(folder), str(round_), str(partitions), str(rank), str(tasks)]
     return subprocess.Popen([sys.executable, "-c", code, *args])
@@ -97,11 +101,12 @@ def sharded(folder: Path, a: np.ndarray, b: np.ndarray, tasks: int, partitions: 
             while pending and running < tasks:
                 run_task(folder, round_, partitions, pending.pop(0), partitions)
                 running += 1
-            _, status, usage = os.wait4(-1, 0)
+            _, status = os.waitpid(-1, 0)
             running -= 1
             if os.waitstatus_to_exitcode(status) != 0:
                 raise SystemExit(f"round {round_}: a task failed ({os.waitstatus_to_exitcode(status)})")
-            peak_kb = max(peak_kb, usage.ru_maxrss)
+        for name in folder.glob(f"peak-r{round_}-*.kb"):
+            peak_kb = max(peak_kb, int(name.read_text()))
         if converged(str(folder), round_, partitions):
             break
         round_ += 1
