@@ -124,7 +124,9 @@ def main() -> None:
     parser.add_argument(
         "--engine", action="append", choices=["spdx-match", "licensecheck", "titles", "scancode"]
     )
-    parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument(
+        "--show-misses", action="store_true", help="print every inexact decision ([CLASS]: wrong class)"
+    )
     args = parser.parse_args()
     engines = args.engine or list(DEFAULT_ENGINES)
 
@@ -155,12 +157,12 @@ def main() -> None:
         from stackcurate.licenses.policy import and_all
 
         whole = and_all(everything)
+        truth = POLICY.classify(label) == PERMISSIVE
+        ours = result.root.license_class == PERMISSIVE
         if equivalent(result.root.license, label) or equivalent(whole, label):
             exact += 1
         else:
-            misses.append((name, result.root.license, label))
-        truth = POLICY.classify(label) == PERMISSIVE
-        ours = result.root.license_class == PERMISSIVE
+            misses.append((name, result.root.license, label, truth != ours))
         tp += truth and ours
         fp += ours and not truth
         fn += truth and not ours
@@ -176,8 +178,8 @@ def main() -> None:
             f"({calls} engine calls, {texts} texts)"
         )
     if args.show_misses:
-        for name, ours, label in misses:
-            print(f"  miss {name}: ours {ours!r}, label {label!r}")
+        for name, ours, label, wrong_class in misses:
+            print(f"  miss {name}: ours {ours!r}, label {label!r}{'  [CLASS]' if wrong_class else ''}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ label as the pipeline normalises it (SPDX's own deprecations: ``GPL-2.0+`` is ``
 ``BSD-2-Clause-NetBSD`` is ``BSD-2-Clause``). Permissive recall: over the labels on rules/licenses.yaml's
 permissive list. Restricted kept: every text whose (normalised) label is *not* permissive (copyleft,
 source-available, non-commercial, anything off the list) but that was classed permissive -- must be empty.
+
+Exceptions (the SPDX exceptions list, ``licenses/data/spdx-exceptions.json.gz``: ids from npm
+``spdx-exceptions``, texts from ScanCode's license database): each exception's text alone must read as its id
+(exact exception id), and ``GPL-2.0-only`` followed by the exception must read as ``GPL-2.0-only WITH <id>``
+where the rules allow that base, and never as permissive (an exception adds permissions; it does not make a
+copyleft license permissive).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import time
 from pathlib import Path
 
 from stackcurate.licenses.policy import PERMISSIVE, load_license_policy
-from stackcurate.licenses.spdx_data import build, load_spdx_texts
+from stackcurate.licenses.spdx_data import build, load_spdx_exceptions, load_spdx_texts
 from stackcurate.licenses.stage import DEFAULT_ENGINES, make_detector
 
 
@@ -113,6 +119,35 @@ def main() -> None:
     for line in kept:
         print(f"  KEPT {line}")
     print(f"not exact ({len(missed)}): " + "; ".join(missed[:60]) + (" ..." if len(missed) > 60 else ""))
+    if not args.limit:
+        exceptions_report(detector, policy, texts["GPL-2.0-only"])
+
+
+def exceptions_report(detector: object, policy: object, gpl: str) -> None:
+    from stackcurate.licenses.detect import LicenseDetector
+    from stackcurate.licenses.policy import LicensePolicy
+
+    assert isinstance(detector, LicenseDetector) and isinstance(policy, LicensePolicy)
+    data = load_spdx_exceptions()
+    ids = sorted(data["exceptions"])
+    alone = detector.detect_many([[("LICENSE", data["exceptions"][i])] for i in ids])
+    joined = detector.detect_many([[("COPYING", f"{gpl}\n\n{data['exceptions'][i]}")] for i in ids])
+    exact, with_base, kept, missed = 0, 0, [], []
+    for spdx_id, one, both in zip(ids, alone, joined, strict=True):
+        read = one.evidence[0].license if one.evidence else None
+        exact += read == spdx_id
+        if read != spdx_id:
+            missed.append(f"{spdx_id} -> {read or '-'}")
+        with_base += both.root.license == f"GPL-2.0-only WITH {spdx_id}"
+        if both.root.license_class == PERMISSIVE:
+            kept.append(f"{spdx_id} (read as {both.root.license})")
+    print(f"exceptions: {data['source']}; {len(ids)} texts, {len(data['missing'])} ids without a text")
+    print(f"exact exception id (text alone): {exact} / {len(ids)} = {exact / max(1, len(ids)):.3f}")
+    print(f"GPL-2.0-only + exception read as 'GPL-2.0-only WITH <id>': {with_base} / {len(ids)}")
+    print(
+        f"GPL-2.0-only + exception classed permissive: {len(kept)}" + "".join(f"\n  KEPT {k}" for k in kept)
+    )
+    print(f"exceptions not exact ({len(missed)}): " + "; ".join(missed))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ def _evidence(evidence: Evidence) -> dict[str, Any]:
     entry: dict[str, Any] = {"path": evidence.path, "license": evidence.license, "engine": evidence.engine}
     if evidence.unaccounted:
         entry["unaccounted"] = evidence.unaccounted
+    if evidence.scope:
+        entry["scope"] = evidence.scope
     return entry
 
 

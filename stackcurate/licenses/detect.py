@@ -13,17 +13,27 @@ Rules (see ``rules/licenses.yaml`` for the data):
   disagree, and decides alone when the directory has no readable license file.
 - A license file no engine can identify, with nothing else in its directory, counts as
   ``LicenseRef-unknown-license-text``: evidence of *some* license, so never permissive.
+- An SPDX exception found with a license joins it (``Apache-2.0 WITH LLVM-exception``); a file that is only an
+  exception joins its directory's single license.
+- A license file's bundled-component stanzas (``Name:``/``Files:``/``License:``, as numpy's wheels list
+  their bundled libraries) and paragraphs that license named files ("The files at a/x.pack are licensed
+  under ...") govern those files only: their license is ANDed to the files' own.
+- A folder with no license file and no manifest takes the license notice of its ``NOTICE`` file, if any.
 - No evidence anywhere above a file: ``no_license``.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from stackcurate.licenses.engines import Detection, LicenseEngine, LicenseMemo, memo_key
 from stackcurate.licenses.evidence import (
+    Stanza,
+    bundle_stanzas,
     is_manifest,
     license_header,
     manifest_directory,
@@ -31,10 +41,18 @@ from stackcurate.licenses.evidence import (
     spdx_header,
 )
 from stackcurate.licenses.matcher import SpdxMatchEngine
-from stackcurate.licenses.policy import NO_LICENSE, UNKNOWN_TEXT, LicensePolicy, and_all, or_all
+from stackcurate.licenses.policy import (
+    NO_LICENSE,
+    UNKNOWN_TEXT,
+    LicensePolicy,
+    and_all,
+    or_all,
+    spdx_exception_ids,
+)
 
 #: Documentation often quotes SPDX lines as examples; their headers are not taken as the file's license.
 DOC_SUFFIXES = (".md", ".rst", ".markdown", ".adoc")
+NOTICE_FILE = re.compile(r"notice(\.txt)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,8 @@ class Evidence:
     license: str | None
     engine: str
     unaccounted: str = ""
+    #: a bundled component's stanza: its name and the globs its license governs
+    scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,16 +83,25 @@ class RepoLicenses:
     directories: dict[str, Decision] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
     headers: dict[str, Decision] = field(default_factory=dict)
+    #: (folder of the license file, glob under it, the stanza's decision): bundled components' licenses
+    scoped: list[tuple[str, str, Decision]] = field(default_factory=list)
 
     @property
     def root(self) -> Decision:
         return self.directories.get("", Decision(None, NO_LICENSE, None))
 
-    def for_file(self, path: str) -> Decision:
-        """The decision for one file: its SPDX header, else the nearest directory above it with evidence."""
-        header = self.headers.get(path)
-        if header is not None:
-            return header
+    def for_file(self, path: str, policy: LicensePolicy) -> Decision:
+        """The decision for one file: its SPDX header, else the nearest directory above it with evidence;
+        ANDed with the license of every bundled-component stanza whose ``Files:`` names it (a stanza adds
+        terms to its files, it never removes the folder's)."""
+        decision = self.headers.get(path) or self._directory_decision(path)
+        stanzas = [d for folder, glob, d in self.scoped if _names(folder, glob, path)]
+        if not stanzas:
+            return decision
+        expression = and_all([e for e in [decision.license, *(d.license for d in stanzas)] if e])
+        return Decision(expression, policy.classify(expression), stanzas[0].evidence)
+
+    def _directory_decision(self, path: str) -> Decision:
         directory = posixpath.dirname(path)
         while True:
             decision = self.directories.get(directory)
@@ -81,6 +110,14 @@ class RepoLicenses:
             if not directory:
                 return Decision(None, NO_LICENSE, None)
             directory = posixpath.dirname(directory)
+
+
+def _names(folder: str, glob: str, path: str) -> bool:
+    """Whether a stanza glob of a license file in ``folder`` names ``path`` (the file or a folder above)."""
+    relative = path[len(folder) + 1 :] if folder else path
+    if folder and not path.startswith(folder + "/"):
+        return False
+    return fnmatch.fnmatchcase(relative, glob) or relative.startswith(glob.rstrip("/") + "/")
 
 
 class LicenseDetector:
@@ -136,7 +173,7 @@ class LicenseDetector:
             expression = self.policy.normalize_name(name)
             if expression:
                 ids.add(expression)
-        ids = self.policy.apply_bundles(ids)
+        ids = self.policy.attach_exceptions(self.policy.apply_bundles(ids))
         return and_all(sorted(ids))
 
     def detect_many(self, repos: Sequence[Sequence[tuple[str, str]]]) -> list[RepoLicenses]:
@@ -145,14 +182,17 @@ class LicenseDetector:
         notice_texts: dict[str, str] = {}
         digests: list[dict[str, str]] = []
         notices: list[dict[str, str]] = []
+        bundled: list[dict[str, list[Stanza]]] = []
         head = self.policy.spdx_header_bytes
         for files in repos:
             mine: dict[str, str] = {}
             headers: dict[str, str] = {}
+            stanzas: dict[str, list[Stanza]] = {}
             for path, text in files:
                 if self.policy.is_license_file(path):
-                    digest = memo_key(self.memo_context, text)
-                    texts.setdefault(digest, text)
+                    own, stanzas[path] = bundle_stanzas(text)
+                    digest = memo_key(self.memo_context, own)
+                    texts.setdefault(digest, own)
                     mine[path] = digest
                 elif self.notice_reader and not path.endswith(DOC_SUFFIXES) and not spdx_header(text, head):
                     notice = license_header(text, head)
@@ -162,13 +202,27 @@ class LicenseDetector:
                         headers[path] = digest
             digests.append(mine)
             notices.append(headers)
+            bundled.append(stanzas)
         detections = self._identify(texts) if texts else {}
         if notice_texts:
             detections.update(self._identify_notices(notice_texts))
-        return [
-            self._decide(files, mine, headers, detections)
-            for files, mine, headers in zip(repos, digests, notices, strict=True)
-        ]
+        decided = []
+        for files, mine, headers, stanzas in zip(repos, digests, notices, bundled, strict=True):
+            result = self._decide(files, mine, headers, detections)
+            self._add_stanzas(result, stanzas)
+            decided.append(result)
+        return decided
+
+    def _add_stanzas(self, result: RepoLicenses, stanzas: dict[str, list[Stanza]]) -> None:
+        """Bundled components' stanzas -> scoped decisions and evidence (``evidence.bundle_stanzas``)."""
+        for path, found in sorted(stanzas.items()):
+            folder = posixpath.dirname(path)
+            for stanza in found:
+                expression = self.policy.normalize_expression(stanza.license) or UNKNOWN_TEXT
+                decision = Decision(expression, self.policy.classify(expression), path)
+                scope = f"{stanza.name}: {' '.join(stanza.files)}"
+                result.evidence.append(Evidence(path, expression, "bundle-stanza", scope=scope))
+                result.scoped.extend((folder, glob, decision) for glob in stanza.files)
 
     def _decide(
         self,
@@ -215,12 +269,22 @@ class LicenseDetector:
             )
             if decision is not None:
                 result.directories[directory] = decision
+        # a NOTICE file's own license notice (an SPDX line, "Licensed under ...") speaks for a folder that has
+        # no license file and no manifest (an Apache-style package that ships NOTICE but not LICENSE)
+        for path, decision in sorted(result.headers.items()):
+            directory = posixpath.dirname(path)
+            if NOTICE_FILE.fullmatch(posixpath.basename(path)) and directory not in result.directories:
+                result.directories[directory] = decision
         return result
 
     def _decide_directory(
         self, license_files: list[tuple[str, str, str | None, str]], manifests: list[Evidence]
     ) -> Decision | None:
         known = {path: expr for path, _, expr, _ in license_files if expr}
+        # a file that is an SPDX exception alone (COPYING.RUNTIME, LICENSE-exception): joined below to the
+        # directory's single license with WITH; with no license beside it, it is evidence of an unknown one
+        exception_files = {path: expr for path, expr in known.items() if expr in spdx_exception_ids()}
+        known = {path: expr for path, expr in known.items() if path not in exception_files}
         unknown = [(path, text) for path, text, expr, _ in license_files if not expr]
         names = {posixpath.basename(path): path for path, _, _, _ in license_files}
         parts: list[str] = []
@@ -239,6 +303,11 @@ class LicenseDetector:
                     continue
             unreadable.append(path)
         parts.extend(expr for path, expr in sorted(known.items()) if path not in pointed)
+        if exception_files and len(parts) == 1:
+            joined = self.policy.attach_exceptions({parts[0], *exception_files.values()})
+            parts = sorted(joined) if len(joined) == 1 else parts
+        elif exception_files and not parts:
+            unreadable.extend(sorted(exception_files))  # an exception to no license found: some license
         from_files = and_all(parts)
         first_file = sorted(p for p, _, _, _ in license_files)[0] if license_files else None
         declared = and_all([m.license for m in manifests if m.license])

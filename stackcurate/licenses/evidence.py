@@ -19,6 +19,7 @@ import json
 import re
 import tomllib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 SPDX_HEADER = re.compile(r"SPDX-License-Identifier:\s*([^\n\r*]+?)\s*(?:\*/|-->|#}|\*\)|$)", re.MULTILINE)
 MANIFESTS = (
@@ -181,3 +182,97 @@ def license_header(text: str, head_bytes: int) -> str | None:
             block.append(LINE_COMMENT.sub("", line, count=1))
     notice = "\n".join(block).strip()
     return notice if notice and NOTICE_HINT.search(notice) else None
+
+
+@dataclass(frozen=True)
+class Stanza:
+    """A bundled component's stanza in a license file: ``Name:``, ``Files:`` (globs, relative to the license
+    file's folder) and ``License:`` (an SPDX expression), then its texts, up to the next stanza."""
+
+    name: str
+    files: tuple[str, ...]
+    license: str
+    body: str
+
+
+STANZA_FIELD = re.compile(r"^(Name|Files|License|Description|Availability|Copyright):[ \t]*(.*?)\s*$")
+#: how far below ``Name:`` the ``Files:`` and ``License:`` lines may be
+STANZA_FIELD_LINES = 6
+
+
+def _safe_glob(glob: str) -> bool:
+    """A stanza glob names part of the tree: relative, no ``..``, and not everything (``*``, ``**/*``)."""
+    parts = glob.split("/")
+    return (
+        bool(glob)
+        and not glob.startswith(("/", "\\"))
+        and ".." not in parts
+        and bool(re.sub(r"[*?/\[\]!.]", "", glob))
+    )
+
+
+_PATH = r"(?:[\w.*-]+/)+[\w.*-]+|[\w*-]+\.[\w*]+"
+#: "The files at a/b.idx and a/b.pack are licensed under GNU GPL ...": a paragraph that scopes a license to
+#: named files (gitdb's LICENSE); it ends at a blank line
+PATH_NOTICE = re.compile(
+    rf"(?:^|\n)[ \t]*The\s+files?\s+(?:at\s+|in\s+)?((?:{_PATH})(?:\s*(?:,|\band\b)\s*(?:{_PATH}))*)\s+"
+    r"(?:is|are)\s+licen[cs]ed\s+under\s+(?:the\s+)?([^.\n]{2,120})(?:(?!\n[ \t]*\n).)*",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def path_notices(text: str) -> tuple[str, list[Stanza]]:
+    """Paragraphs that license named files (``PATH_NOTICE``) -> stanzas for those files, cut from the text."""
+    stanzas: list[Stanza] = []
+    for found in PATH_NOTICE.finditer(text):
+        globs = tuple(g for g in re.split(r"\s*(?:,|\band\b)\s*|\s+", found.group(1)) if g)
+        if not globs or not all(_safe_glob(g) for g in globs):
+            return text, []
+        stanzas.append(
+            Stanza(
+                f"files named in {found.group(2).strip()[:40]!r}",
+                globs,
+                found.group(2).strip(),
+                found.group(0),
+            )
+        )
+    for stanza in stanzas:
+        text = text.replace(stanza.body, "\n", 1)
+    return text, stanzas
+
+
+def bundle_stanzas(text: str) -> tuple[str, list[Stanza]]:
+    """Split a license file into its own text and the stanzas of bundled components, as the binary wheels of
+    numpy, scipy or matplotlib list them (and as Debian's ``debian/copyright`` scopes ``Files:``)::
+
+        Name: GCC runtime library
+        Files: numpy.libs/libgfortran*.so
+        License: GPL-3.0-or-later WITH GCC-exception-3.1
+        <the license texts>
+
+    Each stanza's license governs its files only; the text before the first stanza is the license of the
+    folder. A stanza whose ``Files:`` is not a safe relative glob (``..``, absolute, or matching everything)
+    cancels the split: the whole file is then read as one license text. Without stanzas, paragraphs that
+    license named files are read the same way (``path_notices``)."""
+    lines = text.splitlines(keepends=True)
+    starts: list[tuple[int, str, tuple[str, ...], str]] = []
+    for number, line in enumerate(lines):
+        if not line.startswith("Name:"):
+            continue
+        fields: dict[str, str] = {}
+        for following in lines[number : number + STANZA_FIELD_LINES]:
+            found = STANZA_FIELD.match(following)
+            if found and found.group(1) not in fields:
+                fields[found.group(1)] = found.group(2)
+        if "Files" in fields and "License" in fields and fields["License"]:
+            globs = tuple(g for g in re.split(r"[\s,]+", fields["Files"]) if g)
+            if not globs or not all(_safe_glob(g) for g in globs):
+                return text, []
+            starts.append((number, fields["Name"], globs, fields["License"]))
+    if not starts:
+        return path_notices(text)
+    stanzas = []
+    for index, (number, name, globs, expression) in enumerate(starts):
+        end = starts[index + 1][0] if index + 1 < len(starts) else len(lines)
+        stanzas.append(Stanza(name, globs, expression, "".join(lines[number:end])))
+    return "".join(lines[: starts[0][0]]), stanzas

@@ -1,5 +1,7 @@
 """``spdx-match``: identify a license text against every text of the SPDX license list, accounting for all
-of it.
+of it. The SPDX exceptions (``LLVM-exception``, ``GCC-exception-3.1``, ...) are in the same index: a text
+that is a license plus an exception reads as both, and ``LicensePolicy.attach_exceptions`` joins them with
+``WITH``.
 
 The method is licensee's and go-license-detector's: both texts are normalised (case, spelling variants,
 copyright lines and ``<placeholders>`` removed), cut into word n-grams ("shingles"), and compared. A
@@ -26,7 +28,7 @@ from functools import lru_cache
 
 from stackcurate.errors import FatalError
 from stackcurate.licenses.engines import COPYRIGHT_LINE, Detection
-from stackcurate.licenses.spdx_data import load_spdx_texts
+from stackcurate.licenses.spdx_data import load_spdx_exceptions, load_spdx_texts
 from stackcurate.rules import load_yaml, rules_path
 
 UNKNOWN_TERMS = "LicenseRef-unknown-terms"
@@ -116,18 +118,25 @@ class SpdxIndex:
     def __init__(self, rules: MatcherRules):
         self.rules = rules
         data = load_spdx_texts()
-        self.source = str(data["source"])
+        exceptions = load_spdx_exceptions()
+        self.source = f"{data['source']}+{exceptions['source']}"
         self.ids: list[str] = []
         self.sets: list[frozenset[int]] = []
         self.required: list[frozenset[int]] = []
         self.order: list[tuple[int, ...]] = []
-        for spdx_id, text in sorted(data["licenses"].items()):
+        #: index numbers of the exceptions: checked on every text, since an exception shares much of its
+        #: wording with the license it amends and can hide in the remainder's short runs
+        self.exception_numbers: list[int] = []
+        texts = sorted(data["licenses"].items()) + sorted(exceptions["exceptions"].items())
+        for spdx_id, text in texts:
             tokens, _ = words(text, rules.variants)
             found = shingles(tokens, rules.shingle)
             if not found:
                 continue
             optional = rules.optional_after.search(" ".join(tokens))
             required = found[: len(" ".join(tokens)[: optional.start()].split())] if optional else found
+            if spdx_id in exceptions["exceptions"]:
+                self.exception_numbers.append(len(self.ids))
             self.ids.append(spdx_id)
             self.sets.append(frozenset(found))
             self.required.append(frozenset(required or found))
@@ -174,6 +183,20 @@ class SpdxIndex:
                 return number
         return scored[0][1] if scored else None
 
+    def exceptions_in(self, found: set[int], besides: int) -> list[str]:
+        """The exceptions found (nearly) whole in a text besides the license ``besides``."""
+        named = []
+        for number in self.exception_numbers:
+            # only its own wording counts: most of an exception must be words the license does not have
+            # (a short exception made of GPL phrases is not "found" in every GPL text)
+            own = self.required[number] - self.sets[besides]
+            if number == besides or len(own) < len(self.required[number]) / 2:
+                continue
+            whole = len(own & found) >= self.rules.min_license_coverage * len(own)
+            if whole and self._missing_run(number, found) < self.rules.max_missing_run:
+                named.append(self.ids[number])
+        return named
+
     def match(
         self, tokens: list[str], spans: list[tuple[int, int]], text: str, depth: int = 0
     ) -> Match | None:
@@ -190,6 +213,8 @@ class SpdxIndex:
                 covered[position : position + size] = b"\x01" * size
         runs = _runs(covered, self.rules.remainder_run_words)
         ids = [self.ids[number]]
+        if depth == 0:
+            ids.extend(self.exceptions_in(set(hashes), number))
         unaccounted: list[tuple[int, int]] = []
         if sum(end - start for start, end in runs) < self.rules.remainder_words:
             return Match(tuple(ids), ())

@@ -2,7 +2,9 @@
 
 Expressions are parsed and normalised with ``license-expression`` (the SPDX expression library of the
 ScanCode project). A file's class follows the SPDX operators: ``A OR B`` is permissive when either side is,
-``A AND B`` only when both are, ``A WITH exception`` is the class of ``A``.
+``A AND B`` only when both are, ``A WITH exception`` is the class of ``A`` when the exception is one of the
+SPDX list's exceptions (each only *adds* permissions); anything else after ``WITH`` ("MIT WITH
+Commons-Clause") is not permissive.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class LicensePolicy:
     title_chars: int = 800
     titles: tuple[tuple[re.Pattern[str], str], ...] = ()
     uninformative: frozenset[str] = frozenset({"unknown", "none", "see license file", "see license"})
+    #: (exception id pattern, pattern of the license ids it attaches to): see ``attach_exceptions``
+    exception_bases: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = ()
 
     @property
     def licensing(self) -> Licensing:
@@ -124,7 +128,8 @@ class LicensePolicy:
 
     def _permissive(self, node: Any) -> bool:
         if isinstance(node, LicenseWithExceptionSymbol):  # A WITH exception: the class of A
-            return str(node.license_symbol.key) in self.permissive
+            exception = str(node.exception_symbol.key)
+            return str(node.license_symbol.key) in self.permissive and exception in spdx_exception_ids()
         if isinstance(node, LicenseSymbol):
             return str(node.key) in self.permissive
         children = list(getattr(node, "args", ()))
@@ -136,6 +141,30 @@ class LicensePolicy:
         if operator == "AND":
             return all(self._permissive(child) for child in children)
         return False
+
+    def attach_exceptions(self, ids: set[str]) -> set[str]:
+        """Ids read in one text -> the same with each SPDX exception joined to its license: ``Apache-2.0`` and
+        ``LLVM-exception`` -> ``Apache-2.0 WITH LLVM-exception``. An exception attaches to the one license of
+        the text that ``exception_bases`` allows for it; with none or several candidates it is left out: an
+        exception only adds permissions, so leaving it out never makes a text more permissive than it is. A
+        text that is an exception alone keeps the bare id (``_decide_directory`` joins it to its directory's
+        license)."""
+        exceptions = {i for i in ids if i in spdx_exception_ids()}
+        if not exceptions or exceptions == ids:
+            return ids
+        result = ids - exceptions
+        for exception in sorted(exceptions):
+            allowed = next((b for e, b in self.exception_bases if e.fullmatch(exception)), None)
+            # not to a deprecated id that already holds an exception (GPL-2.0-with-GCC-exception)
+            plain = [
+                i
+                for i in sorted(result)
+                if " " not in i and "-with-" not in i and not i.startswith("LicenseRef-")
+            ]
+            targets = [i for i in plain if allowed is None or allowed.fullmatch(i)]
+            if len(targets) == 1:
+                result = (result - {targets[0]}) | {f"{targets[0]} WITH {exception}"}
+        return result
 
     def apply_bundles(self, ids: set[str]) -> set[str]:
         """Replace a detector's multi-license reading of one known composite text by that text's license."""
@@ -182,6 +211,15 @@ def spdx_list_ids() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def spdx_exception_ids() -> frozenset[str]:
+    """Every exception id of the shipped SPDX exceptions list (``WITH`` operands)."""
+    from stackcurate.licenses.spdx_data import load_spdx_exceptions
+
+    data = load_spdx_exceptions()
+    return frozenset(data["exceptions"]) | frozenset(data["missing"])
+
+
+@lru_cache(maxsize=1)
 def _licensing() -> Licensing:
     return get_spdx_licensing()
 
@@ -220,6 +258,10 @@ def load_license_policy(rules_dir: str | None = None) -> LicensePolicy:
                 for pattern, spdx in ((data.get("titles") or {}).get("patterns") or {}).items()
             ),
             frozenset(str(x).strip().lower() for x in data.get("uninformative") or ()),
+            tuple(
+                (re.compile(str(exception)), re.compile(str(bases)))
+                for exception, bases in (data.get("exception_bases") or {}).items()
+            ),
         )
     except (KeyError, TypeError, ValueError, re.error) as error:
         raise FatalError(f"{path}: invalid license rules: {error!r}") from None

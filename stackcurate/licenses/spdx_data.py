@@ -6,6 +6,15 @@ with ``npm pack spdx-license-list && tar xzf spdx-license-list-*.tgz`` and rebui
 
     python -m stackcurate.licenses.spdx_data package/spdx-full.json
 
+The exceptions of the SPDX list (``WITH`` operands: additional permissions such as ``LLVM-exception`` or
+``GCC-exception-3.1``) ship as ``licenses/data/spdx-exceptions.json.gz``. Their ids come from the npm package
+``spdx-exceptions`` (``index.json`` and ``deprecated.json``); their texts from ScanCode's license database
+(PyPI ``scancode-toolkit``, ``licensedcode/data/licenses/*.LICENSE``, CC-BY-4.0, nexB Inc. and others): the
+entry whose ``spdx_license_key`` (or ``other_spdx_license_keys``) is the id and that ``is_exception``. Rebuild
+with::
+
+    python -m stackcurate.licenses.spdx_data --exceptions package/index.json SCANCODE_LICENSES_DIR
+
 Ids whose texts are identical (``GPL-3.0-only``/``-or-later``, ``MPL-2.0``/``-no-copyleft-exception``,
 deprecated ids) share one entry: the text cannot tell them apart, so one *canonical* id stands for the group
 and the others are kept as ``same_text`` so that a benchmark can say which ids a text could have been.
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import sys
 from functools import lru_cache
 from importlib import resources
@@ -22,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 DATA_FILE = "spdx-licenses.json.gz"
+EXCEPTIONS_FILE = "spdx-exceptions.json.gz"
+SCANCODE_ENTRY = re.compile(r"\A---\n(.*?)\n---\n(.*)\Z", re.DOTALL)
 
 
 def _canonical(ids: list[str]) -> str:
@@ -53,6 +65,42 @@ def build(spdx_full: dict[str, Any], version: str) -> dict[str, Any]:
     return {"source": f"npm spdx-license-list {version}", "licenses": licenses, "same_text": same_text}
 
 
+def build_exceptions(index_json: Path, scancode_licenses: Path) -> dict[str, Any]:
+    """The shipped exceptions: ``source``, ``exceptions`` {SPDX exception id: text}, ``missing`` [ids with no
+    text found]. ``index_json``: the npm ``spdx-exceptions`` list (``deprecated.json`` beside it is added)."""
+    ids = list(json.loads(index_json.read_text()))
+    deprecated = index_json.parent / "deprecated.json"
+    if deprecated.exists():
+        ids += [i for i in json.loads(deprecated.read_text()) if i not in ids]
+    version = json.loads((index_json.parent / "package.json").read_text()).get("version", "unknown")
+    texts: dict[str, str] = {}
+    for entry in sorted(scancode_licenses.glob("*.LICENSE")):
+        parsed = SCANCODE_ENTRY.match(entry.read_text(encoding="utf-8", errors="replace"))
+        if not parsed or not re.search(r"^is_exception:\s*yes\s*$", parsed.group(1), re.MULTILINE):
+            continue
+        meta = parsed.group(1)
+        keys = re.findall(r"^spdx_license_key:\s*(\S+)", meta, re.MULTILINE)
+        if "other_spdx_license_keys:" in meta:
+            block = meta.split("other_spdx_license_keys:", 1)[1]
+            keys += re.findall(r"^\s+-\s*(\S+)", block.split("\n", 1)[1].split("\n\\S", 1)[0], re.MULTILINE)
+        for key in keys:
+            if key in ids and parsed.group(2).strip():
+                texts.setdefault(key, parsed.group(2).strip() + "\n")
+    return {
+        "source": f"npm spdx-exceptions {version} ids; texts from ScanCode licensedb (CC-BY-4.0)",
+        "exceptions": dict(sorted(texts.items())),
+        "missing": sorted(i for i in ids if i not in texts),
+    }
+
+
+@lru_cache(maxsize=1)
+def load_spdx_exceptions() -> dict[str, Any]:
+    """The shipped exceptions structure (see ``build_exceptions``); read once per process."""
+    raw = resources.files("stackcurate.licenses").joinpath("data", EXCEPTIONS_FILE).read_bytes()
+    data: dict[str, Any] = json.loads(gzip.decompress(raw))
+    return data
+
+
 @lru_cache(maxsize=1)
 def load_spdx_texts() -> dict[str, Any]:
     """The shipped structure (see ``build``); read once per process."""
@@ -61,14 +109,24 @@ def load_spdx_texts() -> dict[str, Any]:
     return data
 
 
+def _write(name: str, data: dict[str, Any]) -> Path:
+    target = Path(__file__).parent / "data" / name
+    payload = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    target.write_bytes(gzip.compress(payload, compresslevel=9, mtime=0))
+    return target
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--exceptions"] and len(argv) == 3:
+        data = build_exceptions(Path(argv[1]), Path(argv[2]))
+        target = _write(EXCEPTIONS_FILE, data)
+        print(f"{target}: {len(data['exceptions'])} exception texts, missing {data['missing']}")
+        return 0
     source = Path(argv[0])
     package = source.parent / "package.json"
     version = json.loads(package.read_text())["version"] if package.exists() else "unknown"
     data = build(json.loads(source.read_text()), version)
-    target = Path(__file__).parent / "data" / DATA_FILE
-    payload = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    target.write_bytes(gzip.compress(payload, compresslevel=9, mtime=0))
+    target = _write(DATA_FILE, data)
     print(f"{target}: {len(data['licenses'])} texts ({data['source']}), {target.stat().st_size} bytes")
     return 0
 

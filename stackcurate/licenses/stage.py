@@ -107,7 +107,7 @@ class LicenseAnnotator(PipelineStep):
             for doc in docs:
                 self.stat_update("files_in")
                 self.stat_update("bytes_in", value=content_bytes(doc))
-                decision = repo.for_file(doc.metadata["path"])
+                decision = repo.for_file(doc.metadata["path"], detector.policy)
                 doc.metadata["license"] = decision.license
                 doc.metadata["license_class"] = decision.license_class
                 doc.metadata["license_evidence"] = decision.evidence

@@ -119,13 +119,20 @@ def test_spdx_headers_override_for_their_file(git_repo_factory: Factory, tmp_pat
 
     detector = make_detector(["licensecheck"], None)
     repo = detector.detect_many([repository_files(path)])[0]
-    assert repo.for_file("ok.py").license_class == "permissive"
-    assert (repo.for_file("gpl_file.c").license, repo.for_file("gpl_file.c").license_class) == (
+    assert repo.for_file("ok.py", load_license_policy()).license_class == "permissive"
+    assert (
+        repo.for_file("gpl_file.c", load_license_policy()).license,
+        repo.for_file("gpl_file.c", load_license_policy()).license_class,
+    ) == (
         "GPL-2.0-only",
         "non_permissive",
     )
-    assert repo.for_file("dual.c").license_class == "permissive"  # OR: either side permissive
-    assert repo.for_file("docs/howto.md").license == "MIT"  # documentation quoting a header is not a header
+    assert (
+        repo.for_file("dual.c", load_license_policy()).license_class == "permissive"
+    )  # OR: either side permissive
+    assert (
+        repo.for_file("docs/howto.md", load_license_policy()).license == "MIT"
+    )  # documentation quoting a header is not a header
 
 
 def test_unreadable_license_text_is_never_permissive(git_repo_factory: Factory) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 from conftest import MIT_TEXT as MIT
 from test_detect import detect
 
+from stackcurate.licenses.policy import load_license_policy
+
 Factory = Callable[..., Path]
 
 PKG_INFO = """Metadata-Version: 2.1
@@ -116,6 +118,6 @@ def test_source_file_license_notice_decides_that_file(git_repo_factory: Factory)
     assert found["main.py"][0] == "Apache-2.0" and found["main.py"][1].startswith("header:")
     assert "GPL" in found["gpl/example.c"][0]
     assert "plain.py" not in found
-    assert result.for_file("main.py").license_class == "permissive"
-    assert result.for_file("gpl/example.c").license_class == "non_permissive"
-    assert result.for_file("plain.py").license_class == "no_license"
+    assert result.for_file("main.py", load_license_policy()).license_class == "permissive"
+    assert result.for_file("gpl/example.c", load_license_policy()).license_class == "non_permissive"
+    assert result.for_file("plain.py", load_license_policy()).license_class == "no_license"

@@ -1,0 +1,137 @@
+"""SPDX exceptions, bundled-component stanzas, paragraphs that license named files, NOTICE-only folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import MIT_TEXT as MIT
+from test_detect import APACHE, GPL3, detect
+
+from stackcurate.licenses.cli import repository_files
+from stackcurate.licenses.detect import RepoLicenses
+from stackcurate.licenses.evidence import bundle_stanzas
+from stackcurate.licenses.policy import load_license_policy
+from stackcurate.licenses.spdx_data import load_spdx_exceptions
+from stackcurate.licenses.stage import DEFAULT_ENGINES, make_detector
+
+Factory = Callable[..., Path]
+EXCEPTIONS = load_spdx_exceptions()["exceptions"]
+BSD3 = (Path("/usr/share/common-licenses") / "BSD").read_text()
+
+
+def decide(path: Path) -> RepoLicenses:
+    """The pipeline's per-file decisions for a repository (the license stage's own detector)."""
+    return make_detector(list(DEFAULT_ENGINES), None).detect_many([repository_files(path)])[0]
+
+
+def file_class(repo: RepoLicenses, path: str) -> tuple[str | None, str]:
+    decision = repo.for_file(path, load_license_policy())
+    return decision.license, decision.license_class
+
+
+def test_license_and_exception_in_one_text_join_with_with(git_repo_factory: Factory) -> None:
+    text = (
+        f"{APACHE}\n\n---- LLVM Exceptions to the Apache 2.0 License ----\n\n{EXCEPTIONS['LLVM-exception']}"
+    )
+    report = detect(git_repo_factory("a/llvm", {"LICENSE.TXT": text, "lib.cpp": "int f();\n"}))
+    assert (report["license"], report["license_class"]) == ("Apache-2.0 WITH LLVM-exception", "permissive")
+
+
+def test_an_exception_never_makes_copyleft_permissive(git_repo_factory: Factory) -> None:
+    text = f"{GPL3}\n\n{EXCEPTIONS['GCC-exception-3.1']}"
+    report = detect(git_repo_factory("a/gcc", {"COPYING": text, "lib.c": "int f(void);\n"}))
+    assert report["license"] == "GPL-3.0-only WITH GCC-exception-3.1"
+    assert report["license_class"] == "non_permissive"
+
+
+def test_an_exception_file_beside_its_license_file_joins_it(git_repo_factory: Factory) -> None:
+    files = {"COPYING3": GPL3, "COPYING.RUNTIME": EXCEPTIONS["GCC-exception-3.1"], "a.c": "int a;\n"}
+    report = detect(git_repo_factory("a/runtime", files))
+    assert report["license"] == "GPL-3.0-only WITH GCC-exception-3.1"
+    alone = detect(git_repo_factory("a/alone", {"LICENSE": EXCEPTIONS["LLVM-exception"], "a.c": "int a;\n"}))
+    assert (
+        alone["license_class"] == "non_permissive"
+    )  # an exception to no license found: some unknown license
+
+
+def test_with_anything_but_a_listed_exception_is_not_permissive() -> None:
+    policy = load_license_policy()
+    assert policy.classify("Apache-2.0 WITH LLVM-exception") == "permissive"
+    assert policy.classify(policy.normalize_expression("MIT WITH Commons-Clause")) == "non_permissive"
+
+
+NUMPY_LIKE = f"""{BSD3}
+----
+
+This binary distribution also bundles the following software:
+
+
+Name: GCC runtime library
+Files: pkg.libs/libgfortran*.so
+Description: dynamically linked to files compiled with gcc
+License: GPL-3.0-or-later WITH GCC-exception-3.1
+
+{GPL3}
+
+Name: ColorBrewer
+Files: pkg/_cm.py
+License: Apache-2.0
+"""
+
+
+def test_bundled_stanzas_govern_their_files_only(git_repo_factory: Factory) -> None:
+    path = git_repo_factory(
+        "a/wheel",
+        {"LICENSE.txt": NUMPY_LIKE, "pkg/core.py": "x = 1\n", "pkg/_cm.py": "y = 2\n"},
+    )
+    report = detect(path)
+    assert (report["license"], report["license_class"]) == ("BSD-3-Clause", "permissive")
+    scopes = {e["scope"]: e["license"] for e in report["evidence"] if e["engine"] == "bundle-stanza"}
+    assert scopes == {
+        "GCC runtime library: pkg.libs/libgfortran*.so": "GPL-3.0-or-later WITH GCC-exception-3.1",
+        "ColorBrewer: pkg/_cm.py": "Apache-2.0",
+    }
+    repo = decide(path)
+    assert file_class(repo, "pkg/core.py") == ("BSD-3-Clause", "permissive")
+    assert file_class(repo, "pkg/_cm.py")[1] == "permissive"  # BSD AND Apache-2.0
+    # a stanza adds its terms to the folder's, it never replaces them
+    gfortran = file_class(repo, "pkg.libs/libgfortran-1234.so")
+    assert gfortran[1] == "non_permissive" and "BSD-3-Clause" in (gfortran[0] or "")
+
+
+def test_a_stanza_naming_everything_cancels_the_split() -> None:
+    hostile = f"{GPL3}\n\nName: everything\nFiles: *\nLicense: MIT\n\n{MIT}"
+    own, stanzas = bundle_stanzas(hostile)
+    assert (own, stanzas) == (hostile, [])
+    escaping = f"{GPL3}\n\nName: up\nFiles: ../../x.so\nLicense: MIT\n"
+    assert bundle_stanzas(escaping) == (escaping, [])
+
+
+def test_a_stanza_cannot_hide_copyleft_of_the_folder(git_repo_factory: Factory) -> None:
+    text = f"{GPL3}\n\nName: vendored\nFiles: vendor/x.c\nLicense: MIT\n\n{MIT}"
+    path = git_repo_factory("a/gpl-stanza", {"COPYING": text, "vendor/x.c": "int x;\n", "main.c": "int m;\n"})
+    repo = decide(path)
+    assert file_class(repo, "main.c")[1] == "non_permissive"
+    assert file_class(repo, "vendor/x.c")[1] == "non_permissive"  # GPL-3.0 AND MIT
+
+
+def test_a_paragraph_licensing_named_files_governs_those_files(git_repo_factory: Factory) -> None:
+    text = (
+        f"{BSD3}\n\nAdditional Licenses\n-------------------\nThe files at\ntests/fixtures/pack-1.pack\nand\n"
+        "tests/fixtures/pack-1.idx\nare licensed under GNU GPL as part of the git source repository.\n"
+    )
+    path = git_repo_factory("a/fixtures", {"LICENSE": text, "lib.py": "z = 3\n"})
+    report = detect(path)
+    assert (report["license"], report["license_class"]) == ("BSD-3-Clause", "permissive")
+    repo = decide(path)
+    assert file_class(repo, "lib.py")[1] == "permissive"
+    assert file_class(repo, "tests/fixtures/pack-1.pack")[1] == "non_permissive"
+
+
+def test_a_notice_file_speaks_only_for_a_folder_without_license_file(git_repo_factory: Factory) -> None:
+    notice = "#\n# Copyright (c) Example Inc.\n# SPDX-License-Identifier: Apache-2.0\n#\n"
+    report = detect(git_repo_factory("a/notice", {"NOTICE": notice, "pkg/a.py": "a = 1\n"}))
+    assert (report["license"], report["license_class"]) == ("Apache-2.0", "permissive")
+    both = detect(git_repo_factory("a/notice-gpl", {"NOTICE": notice, "COPYING": GPL3, "a.py": "a = 1\n"}))
+    assert both["license_class"] == "non_permissive"  # the license file decides; NOTICE is attribution
