@@ -319,7 +319,7 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
 
 def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
     """The passes ``cfg`` runs, in order (the scale-out passes: ``plan_scaleout.py``)."""
-    from stackcurate.plan_scaleout import _round_spec, _shards_specs, shards_as_passes
+    from stackcurate.plan_scaleout import _round_spec, _shards_specs
 
     clone_steps = "clone + walk repos list"
     filters = []
@@ -391,6 +391,4 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
         ]
         dedup_filters.append("near dedup filter")
     curate = " -> ".join(["read 02_filtered", *dedup_filters, *redaction, "write curated"])
-    if cfg.stages.shards is not None and not shards_as_passes(cfg):
-        curate += " (then, on the driver: tokenizer + training shards -> shards/)"
     return [*specs, PassSpec("curate", "curated", curate, build_curate), *_shards_specs(cfg)]

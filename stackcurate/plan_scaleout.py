@@ -10,7 +10,7 @@ from stackcurate.layout import RunLayout
 from stackcurate.parquet_io import count_rows, list_parquet_files
 from stackcurate.plan import Pass, PassSpec, _shard_tasks
 from stackcurate.shards.passes import ShardEncode, ShardWrite, shard_count
-from stackcurate.shards.stage import is_remote, prepare_tokenizer
+from stackcurate.shards.stage import prepare_tokenizer
 from stackcurate.sizing import edge_partitions
 
 
@@ -114,14 +114,8 @@ def build_shards_write(cfg: PipelineConfig, layout: RunLayout, tasks: int | None
     return Pass("shards_write", layout.join("shards"), tasks, [step], "tasks", tasks)
 
 
-def shards_as_passes(cfg: PipelineConfig) -> bool:
-    """Whether the shards are made by the executor's passes (a local run directory) rather than on the
-    driver (object storage: ``shards/stage.py`` stages them through local disk)."""
-    return cfg.stages.shards is not None and not is_remote(cfg.out)
-
-
 def _shards_specs(cfg: PipelineConfig) -> list[PassSpec]:
-    if not shards_as_passes(cfg):
+    if cfg.stages.shards is None:
         return []
     return [
         PassSpec(

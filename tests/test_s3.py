@@ -83,13 +83,19 @@ def test_a_run_reads_its_list_from_and_writes_its_output_to_s3(
         for name in names:
             with fs.open(f"corpus/runs/starcoder/{folder}/{name}", "rb") as handle:
                 assert pq.read_table(handle).equals(pq.read_table(reference / folder / name))
-    # the shards were built in a staging folder and uploaded, manifest last
+    # the shards were made by the executor's passes reading and writing the bucket, manifest last: the
+    # same tokenizer (trained on the same sample) and the same shard files as the local run
+    run_json = json.loads(fs.cat("corpus/runs/starcoder/run.json"))
+    assert {"shards_encode", "shards_write"} <= set(run_json["passes"])
     manifest = json.loads(fs.cat("corpus/runs/starcoder/shards/manifest.json"))
     local_manifest = json.loads((reference / "shards" / "manifest.json").read_text())
     assert (manifest["total_rows"], manifest["total_tokens"]) == (
         local_manifest["total_rows"],
         local_manifest["total_tokens"],
     )
+    assert manifest["tokenizer"]["sha256"] == local_manifest["tokenizer"]["sha256"]
+    assert manifest["tokenizer"]["path"] == "s3://corpus/runs/starcoder/tokenizer.json"
+    assert manifest["shards"] == local_manifest["shards"]
     assert manifest["source"] == "s3://corpus/runs/starcoder/curated"
     assert sorted(fs.ls("corpus/runs/starcoder/shards", detail=False)) == sorted(
         f"corpus/runs/starcoder/shards/{name}"

@@ -14,12 +14,21 @@ So which shard a document lands in, and its place there, depend only on the seed
 shards and the manifest are the same for any number of tasks (and the same curated rows however the
 curate pass split them). ``shard_count`` is fixed from the curated content's total size (so a shard holds
 about ``shard_tokens`` tokens); empty shards are not written.
+
+Every path is an fsspec folder (a local directory or ``s3://...``): on object storage the tasks read
+``curated/`` and write the parts and shards there themselves, the tokenizer is fetched once per task, and a
+shard is written to a local temporary file (to hash it) then uploaded under a temporary name and renamed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +37,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 from datatrove.data import DocumentsPipeline
+from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
+from stackcurate.parquet_io import list_parquet_files
 from stackcurate.shards.build import (
     SHARD_SCHEMA,
     SOURCE_COLUMNS,
     DocumentEncoder,
     add_language,
     make_manifest,
-    write_manifest,
 )
-from stackcurate.shards.tokenizer import file_sha256
 
 #: UTF-8 bytes of code per token, to size ``shard_count`` before encoding. 3.3 is what the sample
 #: repositories gave with the 49,152-token byte-level BPE trained on them (``benchmarks/shards.py``'s
@@ -52,13 +61,45 @@ def document_key(row: dict[str, Any], seed: int) -> int:
     return xxhash.xxh3_64_intdigest(f"{seed}|{row.get('id')}|{row.get('repo')}|{row.get('path')}")
 
 
-def shard_count(curated: str | Path, shard_tokens: int) -> int:
+def shard_count(curated: DataFolderLike | Path, shard_tokens: int) -> int:
     """How many shards: the curated rows' ``size_bytes`` total over ``shard_tokens x BYTES_PER_TOKEN``."""
+    folder = _folder(curated)
     total = 0
-    for path in sorted(Path(curated).glob("*.parquet")):
-        column = pq.read_table(path, columns=["size_bytes"]).column(0)
+    for name in list_parquet_files(folder):
+        with folder.open(name, "rb") as handle:
+            column = pq.read_table(handle, columns=["size_bytes"]).column(0)
         total += int(pc.sum(column).as_py() or 0)
     return max(1, math.ceil(total / (shard_tokens * BYTES_PER_TOKEN)))
+
+
+def _folder(path: DataFolderLike | Path) -> Any:
+    """A datatrove folder for a path, a ``pathlib.Path`` included."""
+    return get_datafolder(str(path) if isinstance(path, Path) else path)
+
+
+def is_remote(path: str | Path) -> bool:
+    """Whether ``path`` is an fsspec URL other than ``file://`` (object storage, ...)."""
+    return "://" in str(path) and not str(path).startswith("file://")
+
+
+@contextlib.contextmanager
+def local_file(path: str | Path) -> Iterator[str]:
+    """A local path for ``path``: itself, or a temporary copy of an object-storage file."""
+    if not is_remote(path):
+        yield str(path).removeprefix("file://")
+        return
+    parent, name = str(path).rsplit("/", 1)
+    with tempfile.TemporaryDirectory(prefix="stackcurate-fetch-") as tmp:
+        get_datafolder(parent).get(name, os.path.join(tmp, name))
+        yield os.path.join(tmp, name)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class ShardEncode(PipelineStep):
@@ -86,33 +127,38 @@ class ShardEncode(PipelineStep):
         self.encoder, self.batch_rows = encoder, batch_rows
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        encoder = DocumentEncoder(self.tokenizer, self.encoder, threads=1)
-        parts = Path(self.out) / ".parts"
-        parts.mkdir(parents=True, exist_ok=True)
-        names = [parts / f"g{group:05d}-t{rank:05d}.parquet" for group in range(self.groups)]
-        writers = [pq.ParquetWriter(f"{name}.tmp", PART_SCHEMA, compression="zstd") for name in names]
-        files = sorted(Path(self.curated).glob("*.parquet"))[rank::world_size]
-        for path in files:
-            parquet = pq.ParquetFile(path)
-            columns = [c for c in SOURCE_COLUMNS if c in parquet.schema_arrow.names]
-            for batch in parquet.iter_batches(batch_size=self.batch_rows, columns=columns):
-                rows = batch.to_pylist()
-                by_group: list[list[dict[str, Any]]] = [[] for _ in range(self.groups)]
-                for source, row in zip(rows, encoder.encode_rows(rows, self.seed), strict=True):
-                    key = document_key(source, self.seed)
-                    row["key"] = key
-                    row["shard"] = key % self.shard_count
-                    by_group[row["shard"] % self.groups].append(row)
-                    self.stat_update("documents")
-                    self.stat_update("tokens", value=row["n_tokens"])
-                for writer, group_rows in zip(writers, by_group, strict=True):
-                    if group_rows:
-                        writer.write_table(pa.Table.from_pylist(group_rows, schema=PART_SCHEMA))
-        for writer, name in zip(writers, names, strict=True):
-            writer.close()  # an empty part still says "this task has nothing for the group"
-            Path(f"{name}.tmp").replace(name)
+        with local_file(self.tokenizer) as tokenizer:
+            encoder = DocumentEncoder(tokenizer, self.encoder, threads=1)
+        curated, out = _folder(self.curated), _folder(self.out)
+        names = [f".parts/g{group:05d}-t{rank:05d}.parquet" for group in range(self.groups)]
+        with contextlib.ExitStack() as stack:
+            handles = [stack.enter_context(out.open(f"{name}.tmp", "wb")) for name in names]
+            writers = [pq.ParquetWriter(h, PART_SCHEMA, compression="zstd") for h in handles]
+            for name in list_parquet_files(curated)[rank::world_size]:
+                source = stack.enter_context(curated.open(name, "rb"))
+                parquet = pq.ParquetFile(source)
+                columns = [c for c in SOURCE_COLUMNS if c in parquet.schema_arrow.names]
+                for batch in parquet.iter_batches(batch_size=self.batch_rows, columns=columns):
+                    self._encode(encoder, batch.to_pylist(), writers)
+            for writer in writers:
+                writer.close()  # an empty part still says "this task has nothing for the group"
+        for name in names:
+            out.mv(f"{name}.tmp", name)
         return
         yield
+
+    def _encode(self, encoder: DocumentEncoder, rows: list[dict[str, Any]], writers: list[Any]) -> None:
+        by_group: list[list[dict[str, Any]]] = [[] for _ in range(self.groups)]
+        for source, row in zip(rows, encoder.encode_rows(rows, self.seed), strict=True):
+            key = document_key(source, self.seed)
+            row["key"] = key
+            row["shard"] = key % self.shard_count
+            by_group[row["shard"] % self.groups].append(row)
+            self.stat_update("documents")
+            self.stat_update("tokens", value=row["n_tokens"])
+        for writer, group_rows in zip(writers, by_group, strict=True):
+            if group_rows:
+                writer.write_table(pa.Table.from_pylist(group_rows, schema=PART_SCHEMA))
 
 
 class ShardWrite(PipelineStep):
@@ -127,14 +173,16 @@ class ShardWrite(PipelineStep):
         self.encode_tasks, self.row_group_rows = encode_tasks, row_group_rows
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        out = Path(self.out)
-        parts = [out / ".parts" / f"g{rank:05d}-t{task:05d}.parquet" for task in range(self.encode_tasks)]
-        missing = [str(part) for part in parts if not part.exists()]
+        out = _folder(self.out)
+        parts = [f".parts/g{rank:05d}-t{task:05d}.parquet" for task in range(self.encode_tasks)]
+        missing = [part for part in parts if not out.exists(part)]
         if missing:
-            raise FileNotFoundError(f"shards_encode parts missing: {missing[:3]}")
-        table = pa.concat_tables([pq.read_table(part, schema=PART_SCHEMA) for part in parts])
-        entries = out / ".parts" / "entries"
-        entries.mkdir(parents=True, exist_ok=True)
+            raise FileNotFoundError(f"shards_encode parts missing in {self.out}: {missing[:3]}")
+        tables = []
+        for part in parts:
+            with out.open(part, "rb") as handle:
+                tables.append(pq.read_table(handle, schema=PART_SCHEMA))
+        table = pa.concat_tables(tables)
         for shard in range(rank, self.shard_count, world_size):
             rows = table.filter(pc.equal(table.column("shard"), shard))
             if rows.num_rows == 0:
@@ -142,8 +190,12 @@ class ShardWrite(PipelineStep):
             rows = rows.sort_by([("key", "ascending"), ("repo", "ascending"), ("path", "ascending")])
             rows = rows.select(SHARD_SCHEMA.names).cast(SHARD_SCHEMA)
             name = f"shard-{shard:05d}.parquet"
-            pq.write_table(rows, out / f"{name}.tmp", row_group_size=self.row_group_rows, compression="zstd")
-            (out / f"{name}.tmp").replace(out / name)
+            with tempfile.TemporaryDirectory(prefix="stackcurate-shard-") as tmp:
+                local = os.path.join(tmp, name)
+                pq.write_table(rows, local, row_group_size=self.row_group_rows, compression="zstd")
+                size, sha256 = os.path.getsize(local), _sha256(local)
+                out.put(local, f"{name}.tmp")
+            out.mv(f"{name}.tmp", name)
             languages: dict[str, dict[str, int]] = {}
             for language, tokens in zip(
                 rows.column("language").to_pylist(), rows.column("n_tokens").to_pylist(), strict=True
@@ -153,12 +205,13 @@ class ShardWrite(PipelineStep):
                 "file": name,
                 "rows": rows.num_rows,
                 "tokens": sum(rows.column("n_tokens").to_pylist()),
-                "bytes": (out / name).stat().st_size,
-                "sha256": file_sha256(out / name),
+                "bytes": size,
+                "sha256": sha256,
                 "languages": languages,
             }
-            (entries / f"{shard:05d}.json.tmp").write_text(json.dumps(entry))
-            (entries / f"{shard:05d}.json.tmp").replace(entries / f"{shard:05d}.json")
+            with out.open(f".parts/entries/{shard:05d}.json.tmp", "w") as handle:
+                handle.write(json.dumps(entry))
+            out.mv(f".parts/entries/{shard:05d}.json.tmp", f".parts/entries/{shard:05d}.json")
             self.stat_update("shards")
         return
         yield
@@ -167,25 +220,32 @@ class ShardWrite(PipelineStep):
 def merge_manifest(
     out: str | Path, tokenizer: str | Path, seed: int, source: str, encoder: str, shard_count: int
 ) -> dict[str, Any]:
-    """The manifest from the write tasks' entries (shard order), written last; the parts are removed."""
-    root = Path(out)
+    """The manifest from the write tasks' entries (shard order), written last (a temporary name, then
+    renamed: a manifest means complete shards); the parts are removed."""
+    root = _folder(out)
+    tokenizer = str(tokenizer)
     shards: list[dict[str, Any]] = []
     languages: dict[str, dict[str, int]] = {}
-    for path in sorted((root / ".parts" / "entries").glob("*.json")):
-        entry = json.loads(path.read_text())
+    entries = root.list_files(".parts/entries", glob_pattern="*.json") if root.isdir(".parts/entries") else []
+    for name in sorted(entries):
+        with root.open(name, "r") as handle:
+            entry = json.load(handle)
         for language, stats in entry.pop("languages").items():
             total = languages.setdefault(language, {"rows": 0, "tokens": 0})
             total["rows"] += stats["rows"]
             total["tokens"] += stats["tokens"]
         shards.append(entry)
-    document_encoder = DocumentEncoder(tokenizer, encoder)
-    vocab_size = document_encoder.tokenizer.get_vocab_size()
-    manifest = make_manifest(shards, languages, tokenizer, vocab_size, seed, source)
+    with local_file(tokenizer) as local:
+        document_encoder = DocumentEncoder(local, encoder)
+        vocab_size = document_encoder.tokenizer.get_vocab_size()
+        manifest = make_manifest(shards, languages, local, vocab_size, seed, source)
+    manifest["tokenizer"]["path"] = tokenizer if is_remote(tokenizer) else manifest["tokenizer"]["path"]
     manifest["encoder"] = document_encoder.name
     manifest["shard_count"] = shard_count
     manifest["order"] = "xxh3_64(seed|id|repo|path): shard = key % shard_count, rows by key"
-    write_manifest(root, manifest)
-    for path in sorted((root / ".parts").rglob("*"), reverse=True):
-        path.rmdir() if path.is_dir() else path.unlink()
-    (root / ".parts").rmdir()
+    with root.open("manifest.json.tmp", "w") as handle:
+        handle.write(json.dumps(manifest, indent=2) + "\n")
+    root.mv("manifest.json.tmp", "manifest.json")
+    if root.isdir(".parts"):
+        root.rm(".parts", recursive=True)
     return manifest

@@ -53,11 +53,17 @@ def iter_curated_texts(
     """The ``content`` of the rows of a curated folder, one Parquet batch at a time; with ``max_bytes``, the
     files are visited round-robin (a sample of every task's share, not the first tasks only) and reading
     stops after that many UTF-8 bytes."""
-    files = sorted(Path(curated).glob("*.parquet"))
+    from datatrove.io import get_datafolder
+
+    from stackcurate.parquet_io import list_parquet_files
+
+    folder = get_datafolder(str(curated))
+    files = list_parquet_files(folder)
     if not files:
         raise FatalError(f"no Parquet files in {curated}")
     readers = [
-        pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=["content"]) for path in files
+        pq.ParquetFile(folder.open(name, "rb")).iter_batches(batch_size=batch_rows, columns=["content"])
+        for name in files
     ]
     seen = 0
     while readers:
