@@ -194,6 +194,8 @@ class LicenseDetector:
                     digest = memo_key(self.memo_context, own)
                     texts.setdefault(digest, own)
                     mine[path] = digest
+                    for stanza in stanzas[path]:  # each stanza's own texts are read too
+                        texts.setdefault(memo_key(self.memo_context, stanza.body), stanza.body)
                 elif self.notice_reader and not path.endswith(DOC_SUFFIXES) and not spdx_header(text, head):
                     notice = license_header(text, head)
                     if notice:
@@ -209,16 +211,25 @@ class LicenseDetector:
         decided = []
         for files, mine, headers, stanzas in zip(repos, digests, notices, bundled, strict=True):
             result = self._decide(files, mine, headers, detections)
-            self._add_stanzas(result, stanzas)
+            self._add_stanzas(result, stanzas, detections)
             decided.append(result)
         return decided
 
-    def _add_stanzas(self, result: RepoLicenses, stanzas: dict[str, list[Stanza]]) -> None:
-        """Bundled components' stanzas -> scoped decisions and evidence (``evidence.bundle_stanzas``)."""
+    def _add_stanzas(
+        self, result: RepoLicenses, stanzas: dict[str, list[Stanza]], detections: dict[str, Detection]
+    ) -> None:
+        """Bundled components' stanzas -> scoped decisions and evidence (``evidence.bundle_stanzas``). A
+        stanza's license is its ``License:`` field AND whatever its own texts read as, unless that is within
+        the field: a stanza that says MIT above a pasted GPL text is MIT AND GPL."""
         for path, found in sorted(stanzas.items()):
             folder = posixpath.dirname(path)
             for stanza in found:
-                expression = self.policy.normalize_expression(stanza.license) or UNKNOWN_TEXT
+                declared = self.policy.normalize_expression(stanza.license) or UNKNOWN_TEXT
+                detection = detections.get(memo_key(self.memo_context, stanza.body), Detection((), "none"))
+                read = self._file_expression(detection) if detection.names else None
+                expression = declared
+                if read and not self._keys(read) <= self._keys(declared):
+                    expression = and_all([declared, read]) or declared
                 decision = Decision(expression, self.policy.classify(expression), path)
                 scope = f"{stanza.name}: {' '.join(stanza.files)}"
                 result.evidence.append(Evidence(path, expression, "bundle-stanza", scope=scope))

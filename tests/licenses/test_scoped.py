@@ -88,10 +88,12 @@ def test_bundled_stanzas_govern_their_files_only(git_repo_factory: Factory) -> N
     report = detect(path)
     assert (report["license"], report["license_class"]) == ("BSD-3-Clause", "permissive")
     scopes = {e["scope"]: e["license"] for e in report["evidence"] if e["engine"] == "bundle-stanza"}
-    assert scopes == {
-        "GCC runtime library: pkg.libs/libgfortran*.so": "GPL-3.0-or-later WITH GCC-exception-3.1",
-        "ColorBrewer: pkg/_cm.py": "Apache-2.0",
-    }
+    assert set(scopes) == {"GCC runtime library: pkg.libs/libgfortran*.so", "ColorBrewer: pkg/_cm.py"}
+    assert scopes["ColorBrewer: pkg/_cm.py"] == "Apache-2.0"
+    # the field, AND what the stanza's own text reads as (the GPL text cannot say "or later")
+    assert (
+        "GPL-3.0-or-later WITH GCC-exception-3.1" in scopes["GCC runtime library: pkg.libs/libgfortran*.so"]
+    )
     repo = decide(path)
     assert file_class(repo, "pkg/core.py") == ("BSD-3-Clause", "permissive")
     assert file_class(repo, "pkg/_cm.py")[1] == "permissive"  # BSD AND Apache-2.0
@@ -135,3 +137,14 @@ def test_a_notice_file_speaks_only_for_a_folder_without_license_file(git_repo_fa
     assert (report["license"], report["license_class"]) == ("Apache-2.0", "permissive")
     both = detect(git_repo_factory("a/notice-gpl", {"NOTICE": notice, "COPYING": GPL3, "a.py": "a = 1\n"}))
     assert both["license_class"] == "non_permissive"  # the license file decides; NOTICE is attribution
+
+
+def test_a_stanza_declaring_mit_above_a_pasted_gpl_text_is_not_mit(git_repo_factory: Factory) -> None:
+    text = f"{MIT}\n\nName: vendored\nFiles: vendor/x.c\nLicense: MIT\n\n{GPL3}"
+    path = git_repo_factory(
+        "a/stanza-lies", {"LICENSE": text, "vendor/x.c": "int x;\n", "main.c": "int m;\n"}
+    )
+    repo = decide(path)
+    assert file_class(repo, "main.c") == ("MIT", "permissive")
+    license_, class_ = file_class(repo, "vendor/x.c")
+    assert class_ == "non_permissive" and "GPL-3.0" in (license_ or "")
