@@ -8,8 +8,8 @@ clean-up of its own. Two things make such a kill leave nothing behind:
   by the forkserver, watch the driver itself (``die_with``) and kill themselves when it is gone.
 - **Temporary folders carry their owner's pid** (``stackcurate-clone-<pid>-*``, ``stackcurate-log-<pid>-*``
   in the system temp dir or a configured work dir). Each process removes its own when done; the next run
-  removes those whose owner process no longer exists (``remove_stale_scratch``). Folders of live
-  processes, such as another run on the same machine, are left alone.
+  removes those whose owner process no longer exists or is a zombie (``remove_stale_scratch``). Folders of
+  live processes, such as another run on the same machine, are left alone.
 """
 
 from __future__ import annotations
@@ -92,13 +92,21 @@ def make_scratch(kind: str, dir: str | None = None) -> Path:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs. A zombie does not: a task killed with its driver is reparented
+    to PID 1, and where PID 1 does not reap orphans (a container's entry command) it stays a zombie for good,
+    which ``kill(pid, 0)`` alone would count as alive, keeping its temporary folder forever."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # someone else's process
-    return True
+        pass  # someone else's process: it exists
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux), or it ended just now: the folder waits for the next start
+    state = stat.rsplit(")", 1)[1].split()[0]  # the name, in parentheses, may itself hold spaces or ')'
+    return state not in ("Z", "X")
 
 
 def remove_stale_scratch(dirs: list[str | None] | None = None) -> list[Path]:

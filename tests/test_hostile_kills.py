@@ -150,3 +150,25 @@ def test_stale_temporary_folders_of_dead_processes_are_removed(tmp_path: Path) -
     other.mkdir()
     assert remove_stale_scratch([str(tmp_path)]) == [orphan]
     assert mine.exists() and other.exists() and not orphan.exists()
+
+
+def test_the_folder_of_a_zombie_is_stale(tmp_path: Path) -> None:
+    """A task killed with its driver becomes a zombie that nobody reaps where PID 1 does not (a container's
+    entry command): it no longer runs, so its folder goes; a running process's folder stays."""
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 10
+        while "Z" not in Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]:
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.01)
+        zombie = tmp_path / f"stackcurate-log-{child}-abc"
+        zombie.mkdir()
+        (zombie / "task_00000.log").write_text("left by a task killed with its driver\n")
+        running = tmp_path / f"stackcurate-log-{os.getpid()}-abc"
+        running.mkdir()
+        assert remove_stale_scratch([str(tmp_path)]) == [zombie]
+        assert running.exists()
+    finally:
+        os.waitpid(child, 0)
