@@ -291,7 +291,7 @@ class SpdxMatchEngine:
 
     def __init__(self, rules_dir: str | None = None):
         self.index = load_index(rules_dir)
-        self.version = f"spdx-match-1:{self.index.source}:{self.index.rules.digest}"
+        self.version = f"spdx-match-2:{self.index.source}:{self.index.rules.digest}"
 
     def read(self, text: str) -> Detection:
         rules = self.index.rules

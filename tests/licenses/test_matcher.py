@@ -60,6 +60,34 @@ def test_permissive_texts_licensecheck_missed_are_recognised(git_repo_factory: F
     assert (report["license"], report["license_class"]) == (spdx_id, "permissive")
 
 
+# ISC as hundreds of npm packages ship it (isaacs' once, semver, glob, ...): "the author" for "ISC", and the
+# notice condition wrapped onto a line of its own that starts with "copyright"
+ISC_AS_NPM_SHIPS_IT = """The ISC License
+
+Copyright (c) Isaac Z. Schlueter and Contributors
+
+Permission to use, copy, modify, and/or distribute this software for any
+purpose with or without fee is hereby granted, provided that the above
+copyright notice and this permission notice appear in all copies.
+
+THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF OR
+IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+"""
+
+
+def test_a_license_line_that_starts_with_copyright_is_license_text(git_repo_factory: Factory) -> None:
+    """Only copyright statements are left out of the comparison: dropping ISC's "copyright notice and this
+    permission notice appear in all copies" line made it 0BSD, which has no notice condition."""
+    report = detect(git_repo_factory("npm/once", {"LICENSE": ISC_AS_NPM_SHIPS_IT}))
+    assert (report["license"], report["license_class"]) == ("ISC", "permissive")
+    assert detect(git_repo_factory("spdx/0bsd", {"LICENSE": SPDX["0BSD"]}))["license"] == "0BSD"
+
+
 def test_license_plus_rider_is_not_the_license_and_the_rider_is_quoted(
     git_repo_factory: Factory, capsys: pytest.CaptureFixture[str]
 ) -> None:
