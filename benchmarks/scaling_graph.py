@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -98,7 +99,16 @@ def wait_any(running: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
         time.sleep(0.02)
 
 
-def sharded(folder: Path, a: np.ndarray, b: np.ndarray, tasks: int, partitions: int) -> dict[str, object]:
+class Sharded(TypedDict):
+    wall: float
+    rounds: int
+    peak_mb: float
+    per_edge: float
+    most_edges: int
+    labels: tuple[np.ndarray, np.ndarray]
+
+
+def sharded(folder: Path, a: np.ndarray, b: np.ndarray, tasks: int, partitions: int) -> Sharded:
     from datatrove.io import get_datafolder
 
     data = get_datafolder(str(folder))
@@ -108,7 +118,8 @@ def sharded(folder: Path, a: np.ndarray, b: np.ndarray, tasks: int, partitions: 
     peak_kb, round_, per_edge, most_edges = 0, 0, 0.0, 0
     while True:
         # one process per partition (as the pipeline plans a round: one task per partition), T at a time
-        pending, running = list(range(partitions)), []
+        pending = list(range(partitions))
+        running: list[subprocess.Popen[bytes]] = []
         while pending or running:
             while pending and len(running) < tasks:
                 running.append(run_task(folder, round_, partitions, pending.pop(0), partitions))
@@ -175,7 +186,7 @@ def measure(files: int, edges: int, task_counts: list[int], memory_mb: int, work
         folder = work / f"graph-{files}-{tasks}"
         shutil.rmtree(folder, ignore_errors=True)
         result = sharded(folder, a, b, tasks, partitions)
-        doc, cluster = result["labels"]  # type: ignore[misc]
+        doc, cluster = result["labels"]
         equal = bool(np.array_equal(doc, nodes) and np.array_equal(cluster, expected))
         print(
             f"  {tasks:>5} {result['wall']:>8.1f} {result['rounds']:>6} {result['peak_mb']:>17.0f} "
