@@ -46,11 +46,12 @@ EDGE_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
 #: bytes one stored (directed) edge of a partition costs at a round task's peak, above the idle task (a
 #: round on a 3-edge graph, 132 MB): the edges, the sort order and one sorted column while reading; the new
 #: edges both ways, their sort order and one sorted column while writing. Measured with
-#: ``benchmarks/scaling.py --graph`` (peak VmHWM of every round task, 12 rounds): 61 B with one partition
-#: of 3.98M stored edges (``--files 2000000 --edges 2000000 --memory-mb 2000 --graph-tasks 1``: 367 MB),
-#: 62 B with one of 1.99M (``--quick --memory-mb 1000 --graph-tasks 1``: 249 MB), 66 B with two of 0.99M
-#: (``--quick --memory-mb 128 --graph-tasks 2``: 194 MB); rounded up by a fifth for the allocators and
-#: uneven partitions
+#: ``benchmarks/scaling.py --graph`` (the largest VmHWM of any round task; docs/scaling.md): 61 B with one
+#: partition of 3.98M stored edges (``--files 2000000 --edges 2000000 --memory-mb 2000 --graph-tasks 1``:
+#: 367 MB), 62 B with seven of 2.85M (``--files 10000000 --edges 10000000 --memory-mb 256``: 302-303 MB),
+#: 62 B with one of 1.99M (``--quick --memory-mb 1000 --graph-tasks 1``: 249 MB), 66-67 B with two of
+#: 0.99M (``--quick --memory-mb 128 --graph-tasks 2``: 192-194 MB); rounded up by a fifth for the
+#: allocators and uneven partitions
 EDGE_ROW_BYTES = 80
 
 
