@@ -15,8 +15,9 @@ process per partition (``ComponentRound``), T at a time, as the pipeline plans a
 sets the partitions (``components.partitions_for``, as ``near_dedup.component_memory_mb`` does). Reported:
 wall time, rounds, partitions, the largest peak RSS of any task (its own ``VmHWM``, written by the task at
 its end: ``wait4``'s ``ru_maxrss`` would carry this benchmark's own peak, the whole graph, through vfork +
-exec), and whether every file's component (smallest member) equals scipy's ``connected_components``
-on the same edges.
+exec; MB are 10^6 bytes), the most stored edges any task read, the most bytes per stored edge any task
+(of at least 10^5 edges) used above the idle task (``IDLE_MB``), and whether every file's component
+(smallest member) equals scipy's ``connected_components`` on the same edges.
 ``--double`` runs the same with twice the files and edges, to show the per-task peak stays put while the
 partitions double. ``--quick``: 10^6 files and edges.
 """
@@ -24,13 +25,13 @@ partitions double. ``--quick``: 10^6 files and edges.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -45,9 +46,11 @@ from stackcurate.dedup.components import (
 from stackcurate.dedup.near import connected_components
 
 SOURCES = 8  # round-0 edge files per partition, as if 8 near_pairs tasks wrote them
-#: RSS of a round task's interpreter before it reads edges (python -c importing the components module with
-#: polars, pyarrow and datatrove: 113 MB measured), rounded up
-IDLE_MB = 120
+#: peak RSS (MB of 10^6 B) of a round task that holds no edges to speak of: ``python -c`` importing the
+#: components module (numpy, polars, pyarrow, datatrove) peaks at 120.8 MB (VmHWM 117,940 KiB); the same
+#: process running ``ComponentRound`` on a 3-edge graph of 4 partitions (Parquet reader and writer
+#: started) at 132.1-132.2 MB (VmHWM 128,996-129,056 KiB, 3 runs); rounded up
+IDLE_MB = 135
 
 
 def synthetic_graph(files: int, edges: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -78,35 +81,60 @@ def run_task(folder: Path, round_: int, partitions: int, rank: int, tasks: int) 
     code = (
         "import sys; from stackcurate.dedup.components import ComponentRound; "
         "f, r, p, k, t = sys.argv[1], *map(int, sys.argv[2:]); "
-        "list(ComponentRound(f, r, p).run(rank=k, world_size=t)); "
+        "step = ComponentRound(f, r, p); list(step.run(rank=k, world_size=t)); "
         "hwm = next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')); "
-        "open(f'{f}/peak-r{r}-{k}.kb', 'w').write(hwm)"
+        "open(f'{f}/peak-r{r}-{k}.kb', 'w').write(f'{hwm} {step.stats[\"edges_in\"].total}')"
     )
     args = [str(folder), str(round_), str(partitions), str(rank), str(tasks)]
     return subprocess.Popen([sys.executable, "-c", code, *args])
 
 
-def sharded(folder: Path, a: np.ndarray, b: np.ndarray, tasks: int, partitions: int) -> dict[str, object]:
+def wait_any(running: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """The first of ``running`` to end, reaped by its own ``Popen`` (which then knows its returncode;
+    ``os.waitpid(-1)`` would reap any child of this process, and leave the ``Popen`` objects unaware)."""
+    while True:
+        for proc in running:
+            if proc.poll() is not None:
+                return proc
+        time.sleep(0.02)
+
+
+class Sharded(TypedDict):
+    wall: float
+    rounds: int
+    peak_mb: float
+    per_edge: float
+    most_edges: int
+    labels: tuple[np.ndarray, np.ndarray]
+
+
+def sharded(folder: Path, a: np.ndarray, b: np.ndarray, tasks: int, partitions: int) -> Sharded:
     from datatrove.io import get_datafolder
 
     data = get_datafolder(str(folder))
     for source in range(SOURCES):
         write_edges(data, "edges/r000", source, a[source::SOURCES], b[source::SOURCES], partitions)
     started = time.monotonic()
-    peak_kb, round_ = 0, 0
+    peak_kb, round_, per_edge, most_edges = 0, 0, 0.0, 0
     while True:
         # one process per partition (as the pipeline plans a round: one task per partition), T at a time
-        pending, running = list(range(partitions)), 0
+        pending = list(range(partitions))
+        running: list[subprocess.Popen[bytes]] = []
         while pending or running:
-            while pending and running < tasks:
-                run_task(folder, round_, partitions, pending.pop(0), partitions)
-                running += 1
-            _, status = os.waitpid(-1, 0)
-            running -= 1
-            if os.waitstatus_to_exitcode(status) != 0:
-                raise SystemExit(f"round {round_}: a task failed ({os.waitstatus_to_exitcode(status)})")
+            while pending and len(running) < tasks:
+                running.append(run_task(folder, round_, partitions, pending.pop(0), partitions))
+            done = wait_any(running)
+            running.remove(done)
+            if done.returncode != 0:
+                for other in running:
+                    other.kill()
+                    other.wait()
+                raise SystemExit(f"round {round_}: a task failed (exit status {done.returncode})")
         for name in folder.glob(f"peak-r{round_}-*.kb"):
-            peak_kb = max(peak_kb, int(name.read_text()))
+            kb, edges = map(int, name.read_text().split())
+            peak_kb, most_edges = max(peak_kb, kb), max(most_edges, edges)
+            if edges >= 100_000:  # bytes per stored edge above the idle task, where edges dominate
+                per_edge = max(per_edge, (kb * 1024 - IDLE_MB * 1e6) / edges)
         if converged(str(folder), round_, partitions):
             break
         round_ += 1
@@ -122,7 +150,9 @@ def sharded(folder: Path, a: np.ndarray, b: np.ndarray, tasks: int, partitions: 
     return {
         "wall": wall,
         "rounds": round_ + 1,
-        "peak_mb": peak_kb / 1024,
+        "peak_mb": peak_kb * 1024 / 1e6,
+        "per_edge": per_edge,
+        "most_edges": most_edges,
         "labels": (doc[order], cluster[order]),
     }
 
@@ -148,15 +178,19 @@ def measure(files: int, edges: int, task_counts: list[int], memory_mb: int, work
         f"scipy single process {scipy_s:.1f}s"
     )
     print(f"  bound per task: --memory-mb + the idle interpreter ({IDLE_MB} MB) = {memory_mb + IDLE_MB} MB")
-    print(f"  {'tasks':>5} {'wall s':>8} {'rounds':>6} {'peak RSS/task MB':>17} {'equal scipy':>11}")
+    print(
+        f"  {'tasks':>5} {'wall s':>8} {'rounds':>6} {'peak RSS/task MB':>17} {'most edges/task':>15} "
+        f"{'B/edge above idle':>17} {'equal scipy':>11}"
+    )
     for tasks in task_counts:
         folder = work / f"graph-{files}-{tasks}"
         shutil.rmtree(folder, ignore_errors=True)
         result = sharded(folder, a, b, tasks, partitions)
-        doc, cluster = result["labels"]  # type: ignore[misc]
+        doc, cluster = result["labels"]
         equal = bool(np.array_equal(doc, nodes) and np.array_equal(cluster, expected))
         print(
             f"  {tasks:>5} {result['wall']:>8.1f} {result['rounds']:>6} {result['peak_mb']:>17.0f} "
+            f"{result['most_edges']:>15,} {result['per_edge']:>17.0f} "
             f"{'yes' if equal else 'NO':>11}"
         )
         shutil.rmtree(folder, ignore_errors=True)

@@ -37,11 +37,12 @@ def list_parquet_files(folder: DataFolderLike) -> list[str]:
     )
 
 
-def write_table_atomic(folder: Any, name: str, table: pa.Table) -> None:
-    """Write ``table`` as ``name`` in ``folder`` under a temporary name, then rename it (zstd)."""
+def write_table_atomic(folder: Any, name: str, table: pa.Table, **options: Any) -> None:
+    """Write ``table`` as ``name`` in ``folder`` under a temporary name, then rename it (zstd);
+    ``options``: more keyword arguments of ``pyarrow.parquet.write_table`` (``use_dictionary=False``...)."""
     tmp = f"{name}.tmp-{uuid.uuid4().hex[:8]}"
     with folder.open(tmp, "wb") as handle:
-        pq.write_table(table, handle, compression="zstd")
+        pq.write_table(table, handle, **{"compression": "zstd", **options})
     folder.mv(tmp, name)
 
 

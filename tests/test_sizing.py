@@ -21,7 +21,7 @@ def test_dry_run_prints_the_plan_sized_for_the_expected_files(capsys: pytest.Cap
     assert "sized for 3,000,000,000 files" in out
     assert "exact_dedup buckets: 2000" in out  # 3e9 x 340 B / 1.5 GB = 680 < one per task
     assert "near_dedup bucket groups: 21000" in out  # 3e9 x 32 bands x 112 B / 512 MB
-    assert "near_dedup edge partitions: 4219" in out  # 2 x 3e9 x 360 B / 512 MB
+    assert "near_dedup edge partitions: 2000" in out  # 2 x 3e9 x 80 B / 512 MB = 938 < one per task
     assert "near_components/r000" in out and "shards_encode" in out
 
 

@@ -43,11 +43,16 @@ from datatrove.pipeline.base import PipelineStep
 from stackcurate.parquet_io import write_table_atomic
 
 EDGE_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
-#: bytes one stored (directed) edge of a partition costs at a round task's peak, above the idle interpreter:
-#: ~330 B measured by ``benchmarks/scaling.py --graph --quick`` (1.96M directed edges in one partition,
-#: 759-775 MB peak RSS, 113 MB idle): the arrays, the sort, and the next round's edges deduplicated and
-#: routed (polars unique + partition); rounded up
-EDGE_ROW_BYTES = 360
+#: bytes one stored (directed) edge of a partition costs at a round task's peak, above the idle task (a
+#: round on a 3-edge graph, 132 MB): the edges, the sort order and one sorted column while reading; the new
+#: edges both ways, their sort order and one sorted column while writing. Measured with
+#: ``benchmarks/scaling.py --graph`` (the largest VmHWM of any round task; docs/scaling.md): 61 B with one
+#: partition of 3.98M stored edges (``--files 2000000 --edges 2000000 --memory-mb 2000 --graph-tasks 1``:
+#: 367 MB), 62 B with seven of 2.85M (``--files 10000000 --edges 10000000 --memory-mb 256``: 302-303 MB),
+#: 62 B with one of 1.99M (``--quick --memory-mb 1000 --graph-tasks 1``: 249 MB), 66-67 B with two of
+#: 0.99M (``--quick --memory-mb 128 --graph-tasks 2``: 192-194 MB); rounded up by a fifth for the
+#: allocators and uneven partitions
+EDGE_ROW_BYTES = 80
 
 
 def partitions_for(files: int, memory_mb: int, edges_per_file: float = 1.0, minimum: int = 1) -> int:
@@ -59,41 +64,92 @@ def partitions_for(files: int, memory_mb: int, edges_per_file: float = 1.0, mini
 
 
 def partition_of(nodes: np.ndarray, partitions: int) -> np.ndarray:
-    """The partition of each node: a multiplicative hash (file keys are (task, position), not uniform)."""
-    mixed = (nodes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(33)
-    return (mixed % np.uint64(partitions)).astype(np.int64)
+    """The partition of each node: a multiplicative hash (file keys are (task, position), not uniform).
+    One array the size of ``nodes`` (the hash is computed in place)."""
+    mixed = nodes.astype(np.uint64)
+    mixed *= np.uint64(0x9E3779B97F4A7C15)
+    mixed >>= np.uint64(33)
+    mixed %= np.uint64(partitions)
+    return mixed.view(np.int64)  # values < partitions: the same numbers as int64, no copy
+
+
+#: Parquet options of the edge files: plain int64 columns (a dictionary of 64-bit node keys is about as
+#: large as the column, and building it costs the writer a hash table)
+EDGE_WRITE_OPTIONS: dict[str, Any] = {"use_dictionary": False, "row_group_size": 1 << 17}
+#: rows of edges read at a time, and the read buffer: what Arrow holds besides the arrays stays small
+EDGE_BATCH_ROWS = 1 << 16
+READ_BUFFER_BYTES = 1 << 20
 
 
 def write_edges(folder: Any, path: str, source: int, u: np.ndarray, v: np.ndarray, partitions: int) -> None:
     """Store undirected edges ``(u[i], v[i])`` both ways under ``path/<partition>/<source>.parquet``,
-    without self-loops or repeats; every partition gets a file (empty ones too: a rerun replaces them)."""
+    without self-loops or repeats, each file sorted by ``(u, v)``; every partition gets a file (empty ones
+    too: a rerun replaces them). numpy only, each big temporary freed once used: at the peak (the sort) it
+    holds the directed edges, the sort order and one sorted column."""
     keep = u != v
     both_u = np.concatenate([u[keep], v[keep]])
     both_v = np.concatenate([v[keep], u[keep]])
-    edges = pl.DataFrame({"u": both_u, "v": both_v}, schema={"u": pl.Int64, "v": pl.Int64}).unique()
-    edges = edges.with_columns(pl.Series("p", partition_of(edges["u"].to_numpy(), partitions)))
-    parts = edges.partition_by("p", as_dict=True, include_key=False)
+    del keep
+    # one sort by (partition, u, v) puts each partition's rows together, in order, repeats side by side
+    part = partition_of(both_u, partitions).astype(np.int32)
+    order = np.lexsort((both_v, both_u, part))
+    both_u = both_u[order]
+    both_v = both_v[order]
+    part = part[order]
+    del order
+    if len(both_u) > 1:
+        first = np.empty(len(both_u), dtype=bool)  # the first of equal rows (equal u: equal partition)
+        first[0] = True
+        np.not_equal(both_u[1:], both_u[:-1], out=first[1:])
+        first[1:] |= both_v[1:] != both_v[:-1]
+        if not first.all():
+            both_u, both_v, part = both_u[first], both_v[first], part[first]
+        del first
+    bounds = np.searchsorted(part, np.arange(partitions + 1, dtype=np.int32))
+    del part
     for p in range(partitions):
-        part = parts.get((p,))
-        table = EDGE_SCHEMA.empty_table()
-        if part is not None:
-            table = part.sort("u", "v").to_arrow().cast(EDGE_SCHEMA)
-        write_table_atomic(folder, f"{path}/{p:05d}/{source:05d}.parquet", table)
+        lo, hi = int(bounds[p]), int(bounds[p + 1])
+        table = pa.table([pa.array(both_u[lo:hi]), pa.array(both_v[lo:hi])], schema=EDGE_SCHEMA)
+        write_table_atomic(folder, f"{path}/{p:05d}/{source:05d}.parquet", table, **EDGE_WRITE_OPTIONS)
+    pa.default_memory_pool().release_unused()  # what Arrow's allocator kept of the writers' buffers
+
+
+def _edge_files(folder: Any, path: str) -> list[str]:
+    if not folder.isdir(path):
+        return []
+    return [n for n in sorted(folder.list_files(path, glob_pattern="*.parquet")) if ".tmp-" not in n]
 
 
 def read_edges(folder: Any, path: str) -> tuple[np.ndarray, np.ndarray]:
-    """All edges of one partition folder, sorted by ``(u, v)``."""
-    tables = []
-    if folder.isdir(path):
-        for name in sorted(folder.list_files(path, glob_pattern="*.parquet")):
-            if ".tmp-" not in name:
-                with folder.open(name, "rb") as handle:
-                    tables.append(pq.read_table(handle, schema=EDGE_SCHEMA))
-    table = pa.concat_tables(tables) if tables else EDGE_SCHEMA.empty_table()
-    u = table.column("u").to_numpy().astype(np.int64)
-    v = table.column("v").to_numpy().astype(np.int64)
+    """All edges of one partition folder, sorted by ``(u, v)``. The files' row groups are copied one at a
+    time into two arrays allocated from the footers' row counts, then sorted: at the peak it holds the
+    edges, the sort order and one sorted column."""
+    names = _edge_files(folder, path)
+    counts = []
+    for name in names:
+        with folder.open(name, "rb") as handle:
+            counts.append(pq.read_metadata(handle).num_rows)
+    u = np.empty(sum(counts), dtype=np.int64)
+    v = np.empty(sum(counts), dtype=np.int64)
+    at = 0
+    for name, count in zip(names, counts, strict=True):
+        if not count:
+            continue
+        with folder.open(name, "rb") as handle:
+            parquet = pq.ParquetFile(handle, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
+            batches = parquet.iter_batches(batch_size=EDGE_BATCH_ROWS, columns=["u", "v"], use_threads=False)
+            for batch in batches:
+                rows = batch.num_rows
+                u[at : at + rows] = batch.column("u").to_numpy()
+                v[at : at + rows] = batch.column("v").to_numpy()
+                at += rows
+    pa.default_memory_pool().release_unused()  # what Arrow's allocator kept of the batches
+    if at != len(u):
+        raise ValueError(f"{path}: {at} edges read, the footers say {len(u)}")
     order = np.lexsort((v, u))
-    return u[order], v[order]
+    u = u[order]
+    v = v[order]
+    return u, v
 
 
 def _group_min(u: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,31 +162,40 @@ def _group_min(u: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return group, minima
 
 
+def _distinct_sorted(values: np.ndarray) -> int:
+    """Distinct values of a sorted array."""
+    return int(len(values) and 1 + np.count_nonzero(values[1:] != values[:-1]))
+
+
 def large_star(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Large-star on edges sorted by ``u`` (both ways): ``(new u, new v, changed nodes)``."""
     if len(u) == 0:
         return u, v, 0
     group, minima = _group_min(u, v)
-    m = np.minimum(minima[group], u)
+    m = minima[group]
+    del group, minima
+    np.minimum(m, u, out=m)
     larger = v > u
-    changed = np.unique(u[larger & (m < u)])
-    return v[larger], m[larger], len(changed)
+    changed = _distinct_sorted(u[larger & (m < u)])  # u is sorted
+    return v[larger], m[larger], changed
 
 
 def small_star(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Small-star on edges sorted by ``u`` (both ways): ``(new u, new v, changed nodes)``."""
     smaller = v < u
     su, sv = u[smaller], v[smaller]
+    del smaller
     if len(su) == 0:
         return su, sv, 0
     group, minima = _group_min(su, sv)
+    changed = int((np.bincount(group) >= 2).sum())
     m = minima[group]
-    counts = np.bincount(group)
-    changed = int((counts >= 2).sum())
-    owners = np.unique(su)  # every u of S + u, linked to its m
-    owner_min = minima
+    del group
+    owners = su[np.r_[True, su[1:] != su[:-1]]]  # every u of S + u (su is sorted), linked to its m
+    del su
     new_u = np.concatenate([sv, owners])
-    new_v = np.concatenate([m, owner_min])
+    del sv, owners
+    new_v = np.concatenate([m, minima])
     return new_u, new_v, changed
 
 
@@ -156,6 +221,7 @@ class ComponentRound(_PartitionStep):
                 star = large_star if self.round % 2 == 0 else small_star
                 new_u, new_v, changed = star(u, v)
                 self.stat_update("edges_in", value=len(u))
+                del u, v  # the round's peak is then the new edges' write alone
                 self.stat_update("changed_nodes", value=changed)
                 write_edges(self.folder, f"edges/r{self.round + 1:03d}", p, new_u, new_v, self.partitions)
                 name = f"changes/r{self.round:03d}/{p:05d}.json"
