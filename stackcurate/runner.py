@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from stackcurate import __version__
 from stackcurate.config import PipelineConfig
 from stackcurate.errors import FatalError
-from stackcurate.executors import LocalExecutor, RayExecutor
+from stackcurate.executors import LocalExecutor, RayExecutor, preload_in_tasks
 from stackcurate.layout import RunLayout, read_manifest
 from stackcurate.lifecycle import remove_stale_scratch, workers_die_with_driver
 from stackcurate.plan import Pass, PassSpec, opt_out_list, pass_specs
@@ -62,6 +62,18 @@ def _pass_complete(layout: RunLayout, name: str, tasks: int) -> bool:
         return False
     done = set(folder.list_files("completions"))
     return all(f"completions/{rank:05d}" in done for rank in range(tasks))
+
+
+def task_modules(cfg: PipelineConfig) -> list[str]:
+    """Modules the pipeline's steps import only when they run and that are slow to import: the local
+    executor's task processes start with them imported (``preload_in_tasks``)."""
+    modules = []
+    licenses = cfg.stages.licenses
+    if licenses is not None and "spdx-match" in licenses.engines and cfg.rules_dir is None:
+        modules.append("stackcurate.licenses.index_preload")
+    if cfg.stages.pii is not None:
+        modules += ["presidio_analyzer", "stackcurate.pii.recognizers"]
+    return modules
 
 
 def make_executor(cfg: PipelineConfig, run_pass: Pass, layout: RunLayout) -> Any:
@@ -251,6 +263,8 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None, check_inpu
     check_named_files(cfg)
     workers_die_with_driver()
     remove_stale_scratch([None, cfg.stages.clone.work_dir])  # left by runs killed with SIGKILL
+    if cfg.executor.kind != "ray":
+        preload_in_tasks(task_modules(cfg))
     # datatrove's driver-side messages go to the run's log; the console keeps progress and warnings
     # (the Ray executor's "local logging dir" warning is noise when Ray runs on this machine only)
     levels = {"": "WARNING"}
