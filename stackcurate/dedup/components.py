@@ -152,14 +152,15 @@ def read_edges(folder: Any, path: str) -> tuple[np.ndarray, np.ndarray]:
     return u, v
 
 
-def _group_min(u: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For rows sorted by ``u``: each row's group start, and the minimum of ``values`` over its group."""
+def _group_min(u: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For rows sorted by ``u``: each row's group number, the minimum of ``values`` over each group, and
+    each group's first row."""
     starts = np.ones(len(u), dtype=bool)
     starts[1:] = u[1:] != u[:-1]
     first = np.flatnonzero(starts)
     group = np.cumsum(starts) - 1
     minima = np.minimum.reduceat(values, first) if len(first) else values[:0]
-    return group, minima
+    return group, minima, first
 
 
 def _distinct_sorted(values: np.ndarray) -> int:
@@ -171,7 +172,7 @@ def large_star(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, in
     """Large-star on edges sorted by ``u`` (both ways): ``(new u, new v, changed nodes)``."""
     if len(u) == 0:
         return u, v, 0
-    group, minima = _group_min(u, v)
+    group, minima, _ = _group_min(u, v)
     m = minima[group]
     del group, minima
     np.minimum(m, u, out=m)
@@ -187,12 +188,12 @@ def small_star(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, in
     del smaller
     if len(su) == 0:
         return su, sv, 0
-    group, minima = _group_min(su, sv)
+    group, minima, first = _group_min(su, sv)
     changed = int((np.bincount(group) >= 2).sum())
     m = minima[group]
     del group
-    owners = su[np.r_[True, su[1:] != su[:-1]]]  # every u of S + u (su is sorted), linked to its m
-    del su
+    owners = su[first]  # every u of S + u, linked to its m
+    del su, first
     new_u = np.concatenate([sv, owners])
     del sv, owners
     new_v = np.concatenate([m, minima])
@@ -263,7 +264,7 @@ def star_clusters(u: np.ndarray, v: np.ndarray) -> pl.DataFrame:
     both ways): a centre has no smaller neighbour; it and its neighbours form its cluster."""
     if len(u) == 0:
         return pl.DataFrame(schema={"doc": pl.Int64, "cluster": pl.Int64})
-    group, _ = _group_min(u, v)
+    group, _, _ = _group_min(u, v)
     smaller = np.bincount(group, weights=(v < u).astype(np.float64))
     centre = smaller[group] == 0
     cu, cv = u[centre], v[centre]

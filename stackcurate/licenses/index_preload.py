@@ -5,4 +5,4 @@ this module."""
 
 from stackcurate.licenses.matcher import load_index
 
-load_index(None)  # positional, as SpdxMatchEngine calls it: lru_cache keys ``f(None)`` and ``f()`` apart
+load_index()

@@ -278,9 +278,13 @@ def _merge(runs: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
     return merged
 
 
-@lru_cache(maxsize=4)
 def load_index(rules_dir: str | None = None) -> SpdxIndex:
-    """The index, built once per process (about a second: 684 texts)."""
+    """The index, built once per process and rules folder (about 2 s: every SPDX text cut into shingles)."""
+    return _index_of(rules_dir)  # one cache key however it is called (lru_cache keys f() and f(None) apart)
+
+
+@lru_cache(maxsize=4)
+def _index_of(rules_dir: str | None) -> SpdxIndex:
     return SpdxIndex(load_matcher_rules(rules_dir))
 
 
