@@ -61,6 +61,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import Document
 
+from stackcurate.config import optimal_bands
 from stackcurate.dedup.minhash import (
     BANDS,
     NGRAM,
@@ -68,7 +69,6 @@ from stackcurate.dedup.minhash import (
     ROWS,
     MinHasher,
     band_keys,
-    optimal_bands,
     pair_jaccard,
     shingle_hashes,
     shingles,

@@ -35,7 +35,7 @@ from stackcurate.errors import FatalError
 from stackcurate.optout.apply import OptOutList
 from stackcurate.optout.store import OptOutError, OptOutStore, normalize_target
 from stackcurate.parquet_io import iter_rows, list_parquet_files
-from stackcurate.staging import is_remote, staged_run
+from stackcurate.run_copy import is_remote, local_run_copy
 from stackcurate.stats.html import TEMPLATES as STATS_TEMPLATES
 
 #: new ids (``req-`` + token_urlsafe(16)) and the sequential ids of logs written before them
@@ -111,7 +111,7 @@ def create_app(
     run_name = str(run_dir).rstrip("/").rsplit("/", 1)[-1]
     root = Path(run_dir)
     if is_remote(run_dir):  # an s3:// run: its attribution index is read from a local copy
-        staging = staged_run(run_dir, folders=["index"])
+        staging = local_run_copy(run_dir, folders=["index"])
         root = staging.__enter__()
         atexit.register(staging.__exit__, None, None, None)
     store = OptOutStore(opt_out_dir)

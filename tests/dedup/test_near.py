@@ -23,11 +23,11 @@ from test_runner import sorted_rows
 
 import stackcurate
 from stackcurate.cli import main
+from stackcurate.config import optimal_bands
 from stackcurate.dedup.minhash import (
     MinHasher,
     estimate_jaccard,
     jaccard,
-    optimal_bands,
     shingle_hashes,
     shingles,
 )

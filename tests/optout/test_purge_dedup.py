@@ -16,7 +16,7 @@ from stackcurate.cli import main
 from stackcurate.optout.purge import run_parquet_files
 from stackcurate.optout.store import OptOutStore
 from stackcurate.parquet_io import iter_rows
-from stackcurate.shards.build import verify_shards
+from stackcurate.shards.verify import verify_shards
 
 STARCODER = str(Path(__file__).resolve().parents[2] / "pipelines" / "starcoder.yaml")
 SHARED = python_file(100)

@@ -15,7 +15,7 @@ from test_s3 import s3_env  # noqa: F401  (the fixture)
 from stackcurate.cli import main
 from stackcurate.optout.store import OptOutStore
 from stackcurate.optout.web import create_app
-from stackcurate.shards.build import verify_shards
+from stackcurate.shards.verify import verify_shards
 
 STARCODER = str(Path(__file__).resolve().parents[2] / "pipelines" / "starcoder.yaml")
 pytestmark = pytest.mark.slow

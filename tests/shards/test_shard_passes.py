@@ -13,7 +13,7 @@ import pytest
 from conftest import MIT_TEXT, python_file
 
 from stackcurate.cli import main
-from stackcurate.shards.build import verify_shards
+from stackcurate.shards.verify import verify_shards
 from stackcurate.shards.passes import ShardEncode, ShardWrite, merge_manifest
 from stackcurate.shards.tokenizer import train_tokenizer
 

@@ -19,7 +19,8 @@ from conftest import MIT_TEXT, python_file
 from torch.utils.data import DataLoader
 
 from stackcurate.cli import main
-from stackcurate.shards.build import build_shards, format_document, verify_shards
+from stackcurate.shards.build import build_shards, format_document
+from stackcurate.shards.verify import verify_shards
 from stackcurate.shards.loader import ShardDataset, apply_fim
 from stackcurate.shards.tokenizer import (
     FIM_MIDDLE,
