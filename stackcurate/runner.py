@@ -264,20 +264,26 @@ def _check_repos_list(cfg: PipelineConfig) -> None:
         )
 
 
-def _rerun_after_purge(manifest: RunManifest, console: Console) -> None:
-    """A purged run whose dedup or curate output was lost: the purge renumbered the dedup tables and
-    removed the components rounds' scratch, so every pass after the filters runs again from scratch (their
-    folders and logs removed, the tokenizer kept so that token ids keep their meaning)."""
+#: passes that read the components rounds' scratch, which ``opt-out purge`` removes (it names files by
+#: positions the purge moved): after a purge, they run again from the pairs on
+AFTER_PAIRS = ("near_components/", "near_decide", "near_clusters")
+
+
+def _rerun_near_after_purge(manifest: RunManifest, console: Console) -> None:
+    """A purged run whose near clusters were lost: every near pass from the pairs on runs again (the rounds
+    planned anew from round 0)."""
+    layout = RunLayout(manifest.out)
     run = get_datafolder(manifest.out)
-    later = [name for name in manifest.passes if name not in ("clone", "filter")]
-    console.print(f"warning: {manifest.out} was purged: running again {', '.join(later)}")
+    later = [name for name in manifest.passes if name == "near_pairs" or name.startswith(AFTER_PAIRS)]
+    console.print(f"warning: {manifest.out} was purged: running {', '.join(later)} again")
+    for folder in ("minhash/edges", "minhash/changes", "minhash/cluster_parts"):
+        if run.isdir(folder):
+            run.rm(folder, recursive=True)
     for name in later:
-        for folder in (manifest.passes[name].output, f"logs/{name}"):
-            if run.isdir(folder):
-                run.rm(folder, recursive=True)
-        del manifest.passes[name]
-        manifest.outputs.pop(name, None)
-    manifest.reopen()
+        forget_completions(layout, name)
+        if name.startswith("near_components/"):
+            del manifest.passes[name]
+            manifest.outputs.pop(name, None)
 
 
 def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResult:
@@ -314,8 +320,13 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
         for name, problem in damaged.items():
             console.print(f"warning: pass {name}'s output is damaged ({problem}); running {name} again")
             forget_completions(layout, name)
-        if manifest.purges and set(damaged) - {"clone", "filter"}:
-            _rerun_after_purge(manifest, console)
+        if manifest.purges and any(name.startswith(AFTER_PAIRS) for name in damaged):
+            _rerun_near_after_purge(manifest, console)
+    if manifest.purge_commit is not None:
+        raise FatalError(
+            f"a purge of {cfg.out} stopped before all its files were in place: run `stackcurate opt-out purge "
+            f"{cfg.out}` to finish it"
+        )
     _record_opt_out(cfg, manifest, console)
     result = RunResult()
     ray_started = False

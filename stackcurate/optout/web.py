@@ -7,7 +7,9 @@
 - ``POST /opt-out`` files a *pending* request in the opt-out log (approval only from the CLI) and redirects
   to ``GET /requests/<id>``, which shows its kind, target and status (``GET /api/requests/<id>`` the same
   as JSON). Ids are unguessable and no page, JSON or log line carries a requester's contact: contacts are
-  read with ``stackcurate opt-out list`` only;
+  read with ``stackcurate opt-out list`` only. A contact asking again for a pending target is sent to its
+  pending request, answered exactly as a new request is, so the form tells nobody whether an address
+  asked before;
 - ``GET /stats``: the run's statistics with the charts of ``stackcurate stats --html`` (computed on the first
   visit, then kept).
 
@@ -38,8 +40,9 @@ from stackcurate.parquet_io import iter_rows, list_parquet_files
 from stackcurate.run_copy import is_remote, local_run_copy
 from stackcurate.stats.html import TEMPLATES as STATS_TEMPLATES
 
-#: new ids (``req-`` + token_urlsafe(16)) and the sequential ids of logs written before them
-REQUEST_ID = re.compile(r"req-(?:\d{6}|[A-Za-z0-9_-]{22})")
+#: request ids (``req-`` + token_urlsafe(16)); the guessable sequential ids of logs written before them
+#: are not resolved here (the command line still reads them)
+REQUEST_ID = re.compile(r"req-[A-Za-z0-9_-]{22}")
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 #: the statistics page embeds its charts as PNG data URIs
 STATS_CSP = f"{CSP}; img-src data:"
@@ -95,7 +98,7 @@ def owner_index(run_dir: str | Path) -> dict[str, list[tuple[str, int]]]:
 
 def create_app(
     run_dir: str | Path,
-    opt_out_dir: str | Path = "opt_out",
+    opt_out_dir: str | Path,
     rate_limit: int = 60,
     rate_window_s: float = 60.0,
     max_body_bytes: int = 16 * 1024,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -14,6 +15,7 @@ import pytest
 from conftest import MIT_TEXT, python_file
 
 from stackcurate.cli import main
+from stackcurate.manifest import RunManifest
 from stackcurate.optout.apply import OptOutList
 from stackcurate.optout.store import OptOutError, OptOutStore
 from stackcurate.parquet_io import iter_rows
@@ -67,9 +69,9 @@ def test_request_approve_reject_and_duplicates(tmp_path: Path, capsys: pytest.Ca
     out = capsys.readouterr().out
     first = filed_id(out)
     assert f"{first}: owner alice is pending" in out
-    assert main(["opt-out", "request", "--owner", "ALICE", "--contact", "alice@mail.org", *store]) == 2
-    err = capsys.readouterr().err
-    assert "this contact already asked for owner alice" in err and first not in err
+    # the same contact again: its pending request, answered as a new one (nothing appended)
+    assert main(["opt-out", "request", "--owner", "ALICE", "--contact", "alice@mail.org", *store]) == 0
+    assert filed_id(capsys.readouterr().out) == first
     assert main(["opt-out", "request", "--repo", "bob/lib", "--contact", "not-an-email", *store]) == 2
     assert "invalid contact" in capsys.readouterr().err
     assert main(["opt-out", "request", "--repo", "bob/lib", *store]) == 0
@@ -189,8 +191,9 @@ def test_a_run_leaves_out_approved_targets(
     assert set(repo_counts(out / "curated")) == {"carol/app"}
     assert set(repo_counts(out / "shards")) == {"carol/app"}  # the training shards too
     assert set(repo_counts(out / "01_clone")) == {"carol/app"}  # never cloned
-    manifest = json.loads((out / "run.json").read_text())
-    assert manifest["opt_out"][0]["digest"] == OptOutList.load("opt_out").digest
+    manifest = RunManifest.require(str(out))
+    assert manifest.opt_out[0].digest == OptOutList.load("opt_out").digest
+    assert manifest.opt_out_dir == str((tmp_path / "opt_out").resolve())  # absolute: where it was run
     stats = json.loads(
         subprocess.check_output([sys.executable, "-m", "stackcurate.cli", "stats", str(out), "--json"])
     )
@@ -222,24 +225,29 @@ def test_purge_removes_exactly_the_targets_rows(
     assert "opt-out purge" in capsys.readouterr().err
     assert main(["opt-out", "purge", str(out), "--opt-out-dir", str(opt_dir)]) == 0
     printed = capsys.readouterr().out
-    assert "rows of alice/site" in printed and "rows of Alice/tools" in printed and "verified" in printed
-    assert "rows of bob/lib" not in printed
+    record = RunManifest.require(str(out)).purges[0]
+    expected_counts = {
+        folder: sum(n for repo, n in counts.items() if repo.lower().startswith("alice/"))
+        for folder, counts in before.items()
+    }
+    for folder, rows in expected_counts.items():  # one count per place, as printed
+        assert record.removed[folder] == rows, folder
+        assert re.search(rf"^  {folder} +{rows} rows removed", printed, flags=re.MULTILINE), printed
+    assert "verified" in printed and "bob" not in printed
     for folder, counts in before.items():
         after = repo_counts(out / folder)
         expected = Counter({repo: n for repo, n in counts.items() if repo.lower().split("/")[0] != "alice"})
         assert after == expected, folder
     assert verify_shards(out / "shards") == []  # the shards' manifest follows the purge
-    purges = json.loads((out / "run.json").read_text())["purges"]
-    assert purges[0]["by_repo"]["Alice/tools"] >= 3
     assert main(["opt-out", "check", "alice", "--run", str(out)]) == 0
     assert "0 repositories, 0 files" in capsys.readouterr().out
 
 
-def test_purge_of_a_cleaned_run_rebuilds_the_shards_with_their_passes(
+def test_purge_of_a_cleaned_run_removes_rows_and_updates_the_shards(
     git_repo_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
-    # without the intermediates no dedup rerun happens: the shards alone are made again from the purged
-    # curated output (the shards_encode/shards_write passes, the run's own tokenizer)
+    # without the intermediates no kept copy can hand its place on: the covered rows go, the shards that
+    # held them are rewritten (the run's own tokenizer untouched), and the record says what was not done
     listing = make_listing(git_repo_factory, tmp_path)
     out, opt_dir = tmp_path / "run", tmp_path / "record"
     args = ["--repos", str(listing), "--out", str(out), "--set", f"stages.opt_out.folder={opt_dir}"]
@@ -253,13 +261,40 @@ def test_purge_of_a_cleaned_run_rebuilds_the_shards_with_their_passes(
     assert not any(repo.lower().startswith("alice/") for repo in repo_counts(out / "shards"))
     assert repo_counts(out / "shards") == repo_counts(out / "curated")
     assert (out / "tokenizer.json").read_bytes() == tokenizer
-    manifest = json.loads((out / "run.json").read_text())
-    assert "completed" in manifest and manifest["purges"][0]["rerun"] == ["shards"]
+    manifest = RunManifest.require(str(out))
+    assert manifest.finished and manifest.purges[0].shards is not None
+    assert manifest.purges[0].note is not None and "cleaned" in manifest.purges[0].note
+
+
+def test_a_purge_after_a_rules_change_is_refused_naming_the_file(
+    git_repo_factory: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The files a purge promotes are redacted with the run's rules: a rules file changed since the run
+    (here pii.yaml, an override in rules_dir) makes the purge refuse, naming it, and change nothing."""
+    from stackcurate.rules import PACKAGED_RULES
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(PACKAGED_RULES / "pii.yaml", rules / "pii.yaml")
+    out, opt_dir = tmp_path / "run", tmp_path / "record"
+    settings = [f"stages.opt_out.folder={opt_dir}", f"rules_dir={rules}", "stages.shards=null"]
+    command = ["run", STARCODER, "--repos", str(make_listing(git_repo_factory, tmp_path)), "--out", str(out)]
+    assert main([*command, *[x for s in settings for x in ("--set", s)]]) == 0
+    before = repo_counts(out / "curated")
+    store = OptOutStore(opt_dir)
+    store.decide(store.request("owner", "alice").id, "approved")
+    with (rules / "pii.yaml").open("a") as handle:
+        handle.write("\n# edited after the run\n")
+    capsys.readouterr()
+    assert main(["opt-out", "purge", str(out), "--opt-out-dir", str(opt_dir)]) == 2
+    error = capsys.readouterr().err
+    assert f"input {rules / 'pii.yaml'} changed since {out} was started" in error
+    assert repo_counts(out / "curated") == before and not RunManifest.require(str(out)).purges
 
 
 def test_purge_refuses_an_unfinished_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "run.json").write_text('{"passes": {}}')
+    (tmp_path / "run" / "run.json").write_text('{"identity": "0123456789abcdef", "passes": {}}')
     store = OptOutStore(tmp_path / "record")
     store.decide(store.request("owner", "alice").id, "approved")
     assert main(["opt-out", "purge", str(tmp_path / "run"), "--opt-out-dir", str(tmp_path / "record")]) == 2
