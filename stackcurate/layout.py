@@ -24,10 +24,6 @@ class RunLayout:
         return "/".join([self.out.rstrip("/"), *parts])
 
     @property
-    def run_json(self) -> str:
-        return self.join("run.json")
-
-    @property
     def curated(self) -> str:
         return self.join("curated")
 

@@ -155,7 +155,7 @@ class RunManifest(Record):
             except (json.JSONDecodeError, ValidationError) as error:
                 first = str(error).splitlines()[0]
                 raise FatalError(
-                    f"{RunLayout(out).run_json} is corrupt ({first}); remove the run directory"
+                    f"{RunLayout(out).join(RUN_JSON)} is corrupt ({first}); remove the run directory"
                 ) from None
         manifest._out = out
         return manifest

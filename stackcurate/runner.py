@@ -324,8 +324,8 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResu
             _rerun_near_after_purge(manifest, console)
     if manifest.purge_commit is not None:
         raise FatalError(
-            f"a purge of {cfg.out} stopped before all its files were in place: run `stackcurate opt-out purge "
-            f"{cfg.out}` to finish it"
+            f"a purge of {cfg.out} stopped before all its files were in place: run "
+            f"`stackcurate opt-out purge {cfg.out}` to finish it"
         )
     _record_opt_out(cfg, manifest, console)
     result = RunResult()

@@ -299,3 +299,54 @@ def test_purge_refuses_an_unfinished_run(tmp_path: Path, capsys: pytest.CaptureF
     store.decide(store.request("owner", "alice").id, "approved")
     assert main(["opt-out", "purge", str(tmp_path / "run"), "--opt-out-dir", str(tmp_path / "record")]) == 2
     assert "is not finished" in capsys.readouterr().err
+
+
+def test_commands_about_a_run_use_the_record_it_was_made_with(
+    git_repo_factory: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The run records its opt-out folder (absolute); `serve RUN` and `opt-out purge RUN` started in
+    another folder use it, not an empty ./opt_out there; the next steps a command prints repeat the
+    --opt-out-dir it was given."""
+    from stackcurate.cli import build_parser
+    from stackcurate.optout.cli import record_folder
+    from stackcurate.optout.web import create_app
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    listing = make_listing(git_repo_factory, tmp_path)
+    out = tmp_path / "run"
+    monkeypatch.chdir(work)  # starcoder.yaml's record is ./opt_out
+    quick = ["--set", "stages.pii=null", "--set", "stages.shards=null"]
+    assert main(["run", STARCODER, "--repos", str(listing), "--out", str(out), *quick]) == 0
+    record = work / "opt_out"
+    monkeypatch.chdir(elsewhere)
+    for command in (["serve", str(out)], ["opt-out", "purge", str(out)]):
+        args = build_parser().parse_args(command)
+        assert record_folder(args, args.run_dir) == str(record)
+    web = create_app(
+        out, record_folder(build_parser().parse_args(["serve", str(out)]), str(out))
+    ).test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', web.get("/").get_data(as_text=True))
+    assert token is not None
+    form = {"kind": "repo", "target": "bob/lib", "csrf_token": token.group(1)}
+    assert web.post("/opt-out", data=form).status_code == 303
+    assert [r.target for r in OptOutStore(record).requests().values()] == ["bob/lib"]  # the run's record
+    OptOutStore(record).decide(next(iter(OptOutStore(record).requests())), "approved")
+    capsys.readouterr()
+    assert main(["opt-out", "purge", str(out)]) == 0  # no --opt-out-dir: the run's record
+    assert f"of {record}" in capsys.readouterr().out and "bob/lib" not in repo_counts(out / "curated")
+    assert not (elsewhere / "opt_out").exists()
+
+    given = tmp_path / "given record"
+    flag = f"--opt-out-dir '{given}'"
+    assert main(["opt-out", "request", "--repo", "carol/app", "--opt-out-dir", str(given)]) == 0
+    printed = capsys.readouterr().out
+    request_id = filed_id(printed)
+    assert f"`stackcurate opt-out approve {request_id} {flag}`" in printed
+    assert f"`approve --repo carol/app {flag}`" in printed
+    assert main(["opt-out", "approve", request_id, "--opt-out-dir", str(given)]) == 0
+    assert f"`stackcurate opt-out purge RUN_DIR {flag}`" in capsys.readouterr().out
