@@ -14,11 +14,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stackcurate.errors import FatalError
+from stackcurate.lsh import optimal_bands
 from stackcurate.safe_yaml import safe_load_bounded
 
 # Upper bounds of numeric settings: far above any real use, low enough that a typo (or a pasted
@@ -58,28 +58,6 @@ def _identity_view(model: BaseModel, data: dict[str, Any]) -> None:
             del data[name]
         elif isinstance(value, BaseModel):
             _identity_view(value, data[name])
-
-
-def optimal_bands(
-    threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5
-) -> tuple[int, int]:
-    """(bands, rows) minimising the weighted false-positive and false-negative areas at ``threshold``
-    (the search datasketch and bigcode-dataset use; 0.7 and 256 give 25 x 10)."""
-
-    def area(fn, lo: float, hi: float, steps: int = 200) -> float:
-        xs = np.linspace(lo, hi, steps + 1)
-        ys = fn(xs)
-        return float(np.sum((ys[1:] + ys[:-1]) / 2 * np.diff(xs)))
-
-    best, best_error = (1, num_perm), float("inf")
-    for bands in range(1, num_perm + 1):
-        for rows in range(1, num_perm // bands + 1):
-            fp = area(lambda s, b=bands, r=rows: 1 - (1 - s**r) ** b, 0.0, threshold)
-            fn = area(lambda s, b=bands, r=rows: (1 - s**r) ** b, threshold, 1.0)
-            error = fp * fp_weight + fn * fn_weight
-            if error < best_error:
-                best, best_error = (bands, rows), error
-    return best
 
 
 class Section(BaseModel):

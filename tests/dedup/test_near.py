@@ -23,7 +23,6 @@ from test_runner import sorted_rows
 
 import stackcurate
 from stackcurate.cli import main
-from stackcurate.config import optimal_bands
 from stackcurate.dedup.minhash import (
     MinHasher,
     estimate_jaccard,
@@ -39,6 +38,7 @@ from stackcurate.dedup.near import (
     groups_for,
     iter_clusters,
 )
+from stackcurate.lsh import optimal_bands
 from stackcurate.parquet_io import iter_rows
 
 STARCODER = str(Path(__file__).resolve().parents[2] / "pipelines" / "starcoder.yaml")
