@@ -40,7 +40,6 @@ class ExactOutcome:
 
     changed: pl.DataFrame
     replaced: pl.DataFrame
-    buckets_decided: int = 0
     kept_before: dict[int, np.ndarray] = field(default_factory=dict)
     kept_after: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -134,7 +133,6 @@ def regroup_exact(
     outcome = ExactOutcome(
         changed=pl.concat(changed_parts) if changed_parts else _empty_changed(),
         replaced=pl.concat(replaced_parts) if replaced_parts else _empty_replaced(),
-        buckets_decided=len(affected),
     )
     flipped = set(outcome.changed.filter(pl.col("keep") != pl.col("kept_before"))["origin"].to_list())
     for task in sorted(set(moved) | flipped | near_tasks):

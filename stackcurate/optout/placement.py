@@ -50,9 +50,9 @@ class FileState:
 
 @dataclass
 class Rewritten:
-    """Counts of what the folders' rewrite did."""
+    """What the folders' rewrite did: files promoted into ``curated/``, curated rows removed, and those rows
+    (``new_curated``, redacted; ``gone_curated``: id, repo, path) for the shards."""
 
-    removed: dict[str, int] = field(default_factory=dict)
     promoted: int = 0
     curated_removed: int = 0
     new_curated: list[dict[str, Any]] = field(default_factory=list)
@@ -160,9 +160,6 @@ def _rewrite_task(
         covered = covered_mask(table, opt_out)
         leaving = np.array([key in mine and mine[key].place != place for key in keys], dtype=bool)
         drop = covered | leaving
-        if covered.any():
-            folder = path.rsplit("/", 1)[0]
-            done.removed[folder] = done.removed.get(folder, 0) + int(covered.sum())
         if place == "curated":
             done.curated_removed += int(covered.sum())
             done.gone_curated += table.filter(pa.array(drop)).select(["id", "repo", "path"]).to_pylist()

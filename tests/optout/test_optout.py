@@ -350,3 +350,44 @@ def test_commands_about_a_run_use_the_record_it_was_made_with(
     assert f"`approve --repo carol/app {flag}`" in printed
     assert main(["opt-out", "approve", request_id, "--opt-out-dir", str(given)]) == 0
     assert f"`stackcurate opt-out purge RUN_DIR {flag}`" in capsys.readouterr().out
+
+
+def test_a_purge_stopped_while_moving_its_files_is_finished_by_the_next(
+    git_repo_factory: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The new files are written aside and listed in run.json before they move: a purge that stops then
+    leaves a run that refuses to resume and that the next purge finishes."""
+    import stackcurate.optout.pending as pending
+    import stackcurate.optout.purge  # noqa: F401  (bound to the real finish_commit, which a purge runs first)
+
+    out, opt_dir = tmp_path / "run", tmp_path / "record"
+    settings = [f"stages.opt_out.folder={opt_dir}", "stages.pii=null", "stages.shards=null"]
+    run = ["run", STARCODER, "--repos", str(make_listing(git_repo_factory, tmp_path)), "--out", str(out)]
+    run += [x for s in settings for x in ("--set", s)]
+    assert main(run) == 0
+    store = OptOutStore(opt_dir)
+    store.decide(store.request("owner", "alice").id, "approved")
+
+    def power_cut(manifest: RunManifest) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(pending, "finish_commit", power_cut)
+    with pytest.raises(RuntimeError, match="power cut"):
+        main(["opt-out", "purge", str(out)])
+    monkeypatch.undo()
+    stopped = RunManifest.require(str(out))
+    assert stopped.purge_commit is not None and not stopped.purges and (out / ".purge").is_dir()
+    assert repo_counts(out / "curated")["alice/site"] == 3  # nothing moved yet
+    capsys.readouterr()
+    assert main(run) == 2
+    assert "stopped before all its files were in place" in capsys.readouterr().err
+    assert main(["opt-out", "purge", str(out)]) == 0
+    assert "finished moving into place" in capsys.readouterr().err
+    done = RunManifest.require(str(out))
+    assert done.purge_commit is None and done.purges[0].removed["curated"] == 6
+    assert not any(repo.lower().startswith("alice/") for repo in repo_counts(out / "curated"))
+    assert not (out / ".purge").exists()
+    assert main(run) == 0  # finished: nothing to do
