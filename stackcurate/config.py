@@ -228,9 +228,10 @@ class PiiStage(Section):
 
 class OptOutStage(Section):
     """The approved opt-out list (``stackcurate opt-out``) applied before cloning and again on output.
-    ``folder``: the opt-out record (relative to the current directory). Each run records the list's
-    version in ``run.json``; the list's content is not part of the run's identity (approvals happen while
-    runs exist: purge those with ``stackcurate opt-out purge``)."""
+    ``folder``: the opt-out record (relative to the current directory; the default of the ``opt-out``
+    commands too). Each run records the list's version and the folder (absolute) in ``run.json``; the
+    list's content is not part of the run's identity (approvals happen while runs exist: purge those with
+    ``stackcurate opt-out purge``)."""
 
     folder: str = "opt_out"
 

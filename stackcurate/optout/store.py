@@ -107,7 +107,7 @@ def _now() -> str:
 class OptOutStore:
     """The record in ``folder``: ``requests.jsonl`` (append-only) and ``approved.txt`` (derived)."""
 
-    def __init__(self, folder: str | Path = "opt_out"):
+    def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.log = self.folder / "requests.jsonl"
         self.approved_file = self.folder / "approved.txt"
