@@ -11,7 +11,6 @@ columns), the shards' manifest, and for the repositories' fate the ``repo`` and 
 from __future__ import annotations
 
 import contextlib
-import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from stackcurate.layout import RunLayout
 from stackcurate.parquet_io import list_parquet_files
 from stackcurate.sources.names import printable
 from stackcurate.stats.metadata import read_summary, run_metadata, source_commit, write_summary
+from stackcurate.stats.run_sections import shards_section
 from stackcurate.stats.run_stats import collect_run_stats
 from stackcurate.stats.table import human_bytes
 
@@ -154,21 +154,6 @@ def repository_fate(
     return {"listed": listed, "kept": len(kept), "dropped": dropped}
 
 
-def _shards(out: str) -> dict[str, Any] | None:
-    folder = get_datafolder(RunLayout(out).join("shards"))
-    if not folder.exists("manifest.json"):
-        return None
-    with folder.open("manifest.json", "r") as handle:
-        manifest = json.load(handle)
-    tokenizer = manifest.get("tokenizer") or {}
-    return {
-        "shards": len(manifest.get("shards", [])),
-        "documents": int(manifest.get("total_rows", 0)),
-        "tokens": int(manifest.get("total_tokens", 0)),
-        "vocab_size": tokenizer.get("vocab_size"),
-    }
-
-
 def _passes(stats: dict[str, Any], meta: dict[str, Any], wall: dict[str, float]) -> list[dict[str, Any]]:
     """One row per pass, rounds of a pass of rounds together (``near_components/r000``...)."""
     rows: dict[str, dict[str, Any]] = {}
@@ -253,7 +238,7 @@ def run_summary(
                 entry = removals.setdefault(reason, {"reason": reason, "stage": stage["stage"], "files": 0})
                 entry["files"] += count
     ranked = sorted(removals.values(), key=lambda row: -row["files"])
-    shards = _shards(out)
+    shards = shards_section(out)
     sampled = next((r["reason"] for r in ranked if not r["reason"].startswith(UNSAMPLED)), None)
     summary = {
         "run": out,
@@ -320,7 +305,8 @@ def render_summary(summary: dict[str, Any]) -> str:
     shards = summary.get("shards")
     if shards:
         vocab = f", tokenizer of {shards['vocab_size']:,} tokens" if shards.get("vocab_size") else ""
-        lines.append(f"          {shards['tokens']:,} tokens in {shards['shards']} shards{vocab}")
+        count = f"{shards['shards']} shard" + ("s" if shards["shards"] != 1 else "")
+        lines.append(f"          {shards['tokens']:,} tokens in {count}{vocab}")
     lines.append(
         f"  repositories {repos['listed']:,} -> {repos['kept']:,}" + (":" if repos["dropped"] else "")
     )
@@ -331,7 +317,7 @@ def render_summary(summary: dict[str, Any]) -> str:
         lines.extend(_wrapped("  files removed, largest reasons: ", top))
     times = []
     for row in summary["passes"]:
-        name = row["pass"] + (f" ({row['rounds']} rounds)" if row["rounds"] > 1 else "")
+        name = row["pass"] + (f" ×{row['rounds']}" if row["rounds"] > 1 else "")
         spent = _time(row["seconds"]) if row["seconds"] is not None else f"{row['task_s']:,.0f} task-s"
         times.append(f"{name} {spent}")
     if times:

@@ -8,17 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-#: Pass-through steps (they neither add nor remove files) left out of the console table; JSON keeps them.
-PLUMBING = {
-    "parquet reader",
-    "parquet writer",
-    "exact dedup: hash",
-    "exact dedup: decide",
-    "exact dedup: replay",
-    "near dedup: signatures",
-    "near dedup: pairs",
-    "near dedup: clusters",
-}
+from stackcurate.stats.funnel import PLUMBING, funnel
+
 #: Counters worth a line of their own: what happened inside dedup stages, what PII redaction replaced.
 DETAILS = {
     "exact dedup: decide": {"duplicates": "copies of a kept file"},
@@ -54,28 +45,6 @@ def human_bytes(n: float) -> str:
     return f"{value:.1f} PB"
 
 
-def _has_files(stage: dict[str, Any]) -> bool:
-    return bool(stage["files_in"] or stage["files_out"] or stage["bytes_in"] or stage["bytes_out"])
-
-
-def _families(stages: list[dict[str, Any]]) -> list[tuple[str, int, list[dict[str, Any]]]]:
-    """Stages grouped by pass, the rounds of a pass of rounds (``near_components/r000``...) together:
-    ``(pass family, rounds, stages)`` in run order."""
-    families: dict[str, tuple[set[str], list[dict[str, Any]]]] = {}
-    for stage in stages:
-        family = stage["pass"].split("/", 1)[0]
-        names, members = families.setdefault(family, (set(), []))
-        names.add(stage["pass"])
-        members.append(stage)
-    return [(family, len(names), members) for family, (names, members) in families.items()]
-
-
-def _wall(stats: dict[str, Any], family: str) -> str:
-    wall = stats.get("wall") or {}
-    seconds = [value for name, value in wall.items() if name.split("/", 1)[0] == family]
-    return f"{sum(seconds):.1f}" if seconds else "-"
-
-
 def stages_table(stats: dict[str, Any], title: str | None = None) -> Group:
     """One row per stage that counts files (files/bytes in and out, removed, task-seconds), and one per
     pass that counts none (dedup passes, components rounds, shards: its tasks and time, no file columns);
@@ -84,7 +53,8 @@ def stages_table(stats: dict[str, Any], title: str | None = None) -> Group:
     table = Table(title=title or f"stackcurate run {stats['run']}", title_justify="left")
     columns = ("pass", "stage", "tasks", "files in", "files out", "removed", "bytes in", "bytes out")
     for column in (*columns, "task-s", "wall s"):
-        table.add_column(column, justify="left" if column in ("pass", "stage") else "right")
+        text = column in ("pass", "stage")
+        table.add_column(column, justify="left" if text else "right", no_wrap=text)
     reasons = Table(title="removed, by reason", title_justify="left")
     for column in ("stage", "reason", "files"):
         reasons.add_column(column, justify="right" if column == "files" else "left")
@@ -95,30 +65,26 @@ def stages_table(stats: dict[str, Any], title: str | None = None) -> Group:
         for counter, label in DETAILS.get(stage["stage"], {}).items():
             if counter in stage["counters"]:
                 details.add_row(stage["stage"], label, f"{stage['counters'][counter]:,}")
-    for family, rounds, members in _families(stats["stages"]):
-        wall = _wall(stats, family)
-        shown = [s for s in members if s["stage"] not in PLUMBING and _has_files(s)]
-        if not shown:  # a pass that counts no files: one row with its tasks and time
-            steps = [s["stage"] for s in members if s["stage"] not in ("parquet reader", "parquet writer")]
-            name = ", ".join(dict.fromkeys(steps)) or family
-            label = f"{family} ({rounds} rounds)" if rounds > 1 else family
-            task_s = sum(s["seconds"] for s in members)
-            tasks = max(s["tasks_reported"] for s in members)
-            table.add_row(label, name, f"{tasks:,}", *["-"] * 5, f"{task_s:.1f}", wall)
-            continue
-        for index, stage in enumerate(shown):
+    for row in funnel(stats):
+        first = row["first"]
+        wall = "" if not first else "-" if row["wall"] is None else f"{row['wall']:.1f}"
+        if row["kind"] == "pass":
             table.add_row(
-                stage["pass"] if index == 0 else "",
-                stage["stage"],
-                f"{stage['tasks_reported']:,}" if index == 0 else "",
-                f"{stage['files_in']:,}",
-                f"{stage['files_out']:,}",
-                f"{stage['files_in'] - stage['files_out']:,}",
-                human_bytes(stage["bytes_in"]),
-                human_bytes(stage["bytes_out"]),
-                f"{stage['seconds']:.1f}",
-                wall if index == 0 else "",
+                row["pass"], row["stage"], f"{row['tasks']:,}", *["-"] * 5, f"{row['seconds']:.1f}", wall
             )
+            continue
+        table.add_row(
+            row["pass"] if first else "",
+            row["stage"],
+            f"{row['tasks']:,}" if first else "",
+            f"{row['files_in']:,}",
+            f"{row['files_out']:,}",
+            f"{row['files_in'] - row['files_out']:,}",
+            human_bytes(row["bytes_in"]),
+            human_bytes(row["bytes_out"]),
+            f"{row['seconds']:.1f}",
+            wall,
+        )
     for stage in stats["stages"]:
         extra = stage["counters"]
         if "repos_in" in extra:
