@@ -328,3 +328,51 @@ def render_summary(summary: dict[str, Any]) -> str:
     for command, what in summary["next"]:
         lines.append(f"  {command:<{width}}  # {what}" if len(command) <= width else f"  {command}  # {what}")
     return "\n".join(lines)
+
+
+def refresh_after_purge(out: str) -> list[str]:
+    """After ``opt-out purge``: recompute ``stats/summary.json`` and write again every HTML report that
+    ``stackcurate stats --html`` made from this run (the paths it recorded), so that none shows purged
+    repositories; returns the reports written. A report that cannot be written is named on stderr."""
+    import sys
+
+    from stackcurate.stats.html import write_report_html
+    from stackcurate.stats.report import collect_report
+
+    summary = run_summary(out)
+    written: list[str] = []
+    if not summary["reports"]:
+        return written
+    report = collect_report(out)
+    for path in summary["reports"]:
+        try:
+            written.append(str(write_report_html(report, path)))
+        except OSError as error:
+            print(f"warning: cannot regenerate the report {path}: {error}", file=sys.stderr)
+    return written
+
+
+def purge_summary(out: str) -> str:
+    """What ``opt-out purge`` prints last: the run as it is now (kept files, bytes, tokens, repositories),
+    the reports it regenerated, and the next commands."""
+    regenerated = refresh_after_purge(out)
+    summary = read_summary(out)
+    kept, shards = summary["kept"], summary.get("shards")
+    tokens = f", {shards['tokens']:,} tokens in the rebuilt shards" if shards else ""
+    lines = [
+        f"now {kept['files']:,} files ({human_bytes(kept['bytes'])}) from {kept['repos']:,} repositories"
+    ]
+    lines[0] += tokens
+    if regenerated:
+        lines.append(f"reports regenerated: {', '.join(regenerated)}")
+    run = shlex.quote(out)
+    lines.append("next:")
+    if not regenerated:
+        lines.append(f"  stackcurate stats {run} --html {shlex.quote(str(Path(out) / 'report.html'))}")
+    if shards:
+        lines.append(f"  stackcurate shards verify {run}")
+        lines.append(
+            "  export the shards again for trainers that read an export (`stackcurate shards export`)"
+        )
+    lines.append(f"  stackcurate opt-out check {run} OWNER   # confirm a target is gone")
+    return "\n".join(lines)
