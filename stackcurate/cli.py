@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, before or after the command
     args = parser.parse_args([arg for arg in argv if arg != "--debug"])
+    args.command_line = ["stackcurate", *argv]  # what `run` records in its summary
     try:
         code = int(args.func(args))
         if as_program:

@@ -143,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print(
             f"nothing to do: every pass of {cfg.out} is already complete ({', '.join(result.skipped)})"
         )
-    command = shlex.join(["stackcurate", *sys.argv[1:]]) if sys.argv[1:2] == ["run"] else None
+    command = shlex.join(getattr(args, "command_line", None) or ["stackcurate", "run"])
     summary = run_summary(cfg.out, result.seconds, time.monotonic() - started, command)
     if args.json:
         print(json.dumps(summary, indent=2))

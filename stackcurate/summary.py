@@ -84,11 +84,12 @@ def repository_fate(
             for reason, count in stage["removed"].items()
             if reason.startswith("repos_failed_") and count
         )
+        where = f"see {layout.failures('clone')}/"
         dropped.append(
             {
-                "reason": "clone_failed",
+                "reason": "clone",
                 "repos": repos_in - repos_ok,
-                "detail": failed or "see failures/clone/",
+                "detail": f"{failed}; {where}" if failed else where,
             }
         )
     cloned = _repos(layout.stage("01_clone"), with_class=True)
