@@ -78,7 +78,7 @@ def add_parser(commands: Any) -> None:
     clean = commands.add_parser(
         "clean",
         help="remove a finished run's folders that hold unredacted content",
-        description="Remove 01_clone, 02_filtered, rejects and pii_audit from a finished run.",
+        description="Remove 01_clone, 02_filtered, rejects, samples and pii_audit from a finished run.",
     )
     clean.add_argument("run_dir", metavar="RUN_DIR")
     clean.add_argument(

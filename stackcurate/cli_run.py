@@ -49,10 +49,10 @@ def stage_keys_help(width: int = 100) -> str:
         "section is present; the README's 'Pipeline files' explains them):",
     ]
     for name, field in Stages.model_fields.items():
-        model = field.annotation
-        args = getattr(model, "__args__", None)
-        if args:  # Optional[X]: the section's model is the non-None member
-            model = next(arg for arg in args if arg is not type(None))
+        annotation: Any = field.annotation
+        args = getattr(annotation, "__args__", None)
+        # Optional[X]: the section's model is the non-None member
+        model: type[BaseModel] = next(a for a in args if a is not type(None)) if args else annotation
         doc = " ".join((model.__doc__ or "").split()).split(". ")[0].rstrip(".").replace("``", "`")
         lines.extend(textwrap.wrap(f"{name}: {doc}", width, initial_indent="  ", subsequent_indent="      "))
         keys = [

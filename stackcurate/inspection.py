@@ -171,7 +171,7 @@ def kept_sample(out: str, n: int) -> list[dict[str, Any]]:
     wanted: dict[int, set[int]] = {}
     for _, _, _, index, offset in best:
         wanted.setdefault(index, set()).add(offset)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index, offsets in wanted.items():  # only the picked rows: a batch of content in memory at once
         folder = get_datafolder(files[index].rsplit("/", 1)[0])
         with folder.open(files[index].rsplit("/", 1)[1], "rb") as handle:

@@ -24,9 +24,12 @@ def _options(
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 yield from _options(sub, (*path, name))
-        elif action.option_strings and action.help != argparse.SUPPRESS:
-            if not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
-                yield " ".join(path), action
+        elif (
+            action.option_strings
+            and action.help != argparse.SUPPRESS
+            and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))
+        ):
+            yield " ".join(path), action
 
 
 def test_every_option_has_help_with_its_default() -> None:
@@ -48,7 +51,8 @@ def test_json_on_every_command_that_prints_results() -> None:
     expected = {
         "run", "stats", "inspect", "sample-repos", "license detect", "pii scan", "tokenizer train",
         "shards build", "shards verify", "shards export", "index build", "attribute",
-        "opt-out request", "opt-out list", "opt-out approve", "opt-out reject", "opt-out check", "opt-out purge",
+        "opt-out request", "opt-out list", "opt-out approve", "opt-out reject", "opt-out check",
+        "opt-out purge",
     }  # fmt: skip
     assert expected <= set(commands)
 
