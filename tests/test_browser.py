@@ -99,6 +99,7 @@ def test_every_page_and_the_report(served_run: tuple[str, Path], driver: Any, tm
     assert "alice/site 3" in rows
     screenshot(driver, tmp_path, "owner")
 
+    driver.find_element(By.CSS_SELECTOR, '#opt-out input[value="repo"]').click()
     target = driver.find_element(By.ID, "target")
     target.clear()
     target.send_keys("alice/site")
