@@ -55,10 +55,6 @@ def _repos(path: str, with_class: bool = False) -> pl.DataFrame | None:
     return scan.select("repo").unique().collect(engine="streaming")
 
 
-def _counter(stats: dict[str, Any], stage: str, name: str) -> int:
-    return sum(int(s["counters"].get(name, 0)) for s in stats["stages"] if s["stage"] == stage)
-
-
 def repository_fate(
     out: str, stats: dict[str, Any], keep: list[str] | None, kept: set[str]
 ) -> dict[str, Any]:
@@ -77,21 +73,20 @@ def repository_fate(
                 dropped.append(
                     {"reason": reason.removeprefix("list_"), "repos": count, "detail": "not cloned"}
                 )
-    if repos_in - repos_ok:
-        failed = ", ".join(
-            f"{reason.removeprefix('repos_failed_')} {count}"
+    where = f"see {layout.failures('clone')}/"
+    for prefix, reason, source in (
+        ("repos_failed_", "clone", "removed"),  # clone failures after retries, crashes
+        ("repos_skipped_", "repo_limits", "counters"),  # over a per-repository limit: skipped whole
+    ):
+        counts = {
+            name.removeprefix(prefix): int(count)
             for stage in clone
-            for reason, count in stage["removed"].items()
-            if reason.startswith("repos_failed_") and count
-        )
-        where = f"see {layout.failures('clone')}/"
-        dropped.append(
-            {
-                "reason": "clone",
-                "repos": repos_in - repos_ok,
-                "detail": f"{failed}; {where}" if failed else where,
-            }
-        )
+            for name, count in stage[source].items()
+            if name.startswith(prefix) and count
+        }
+        if counts:
+            detail = ", ".join(f"{name} {count}" for name, count in counts.items())
+            dropped.append({"reason": reason, "repos": sum(counts.values()), "detail": f"{detail}; {where}"})
     cloned = _repos(layout.stage("01_clone"), with_class=True)
     if cloned is None:
         unexplained = repos_ok - len(kept)
@@ -114,15 +109,13 @@ def repository_fate(
                 }
             )
         unlicensed: dict[str, int] = {}
-        licensed = set()
-        for repo, classes in cloned.iter_rows() if "classes" in cloned.columns else ():
-            if keep is None or any(c in keep for c in classes):
-                licensed.add(repo)
-            else:
-                key = "/".join(sorted(classes))
-                unlicensed[key] = unlicensed.get(key, 0) + 1
-        if "classes" not in cloned.columns:
-            licensed = walked
+        licensed = set(walked)  # without a license stage every walked repository passes it
+        if "classes" in cloned.columns and keep is not None:
+            for repo, classes in cloned.iter_rows():
+                if not any(c in keep for c in classes):  # no file of a kept license class
+                    licensed.discard(repo)
+                    key = "/".join(sorted(classes))
+                    unlicensed[key] = unlicensed.get(key, 0) + 1
         if unlicensed:
             detail = ", ".join(f"{key} {n}" for key, n in sorted(unlicensed.items(), key=lambda kv: -kv[1]))
             dropped.append({"reason": "license", "repos": sum(unlicensed.values()), "detail": detail})
