@@ -247,7 +247,22 @@ def create_app(
 
 
 def serve(run_dir: str, opt_out_dir: str, host: str, port: int) -> None:
-    """Run the app with Werkzeug's threaded server (a local tool; put a real server in front to publish)."""
-    app = create_app(run_dir, opt_out_dir)
-    print(f"serving {run_dir} on http://{host}:{port}/ (Ctrl-C to stop)")
-    app.run(host=host, port=port, threaded=True, debug=False, use_reloader=False)
+    """Run the app with Werkzeug's threaded server (a local tool; put a real server in front to publish),
+    without Flask's development-server banner (raw colour codes in a log) and its per-request lines: one
+    line says where the pages are."""
+    import logging
+
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = make_server(host, port, create_app(run_dir, opt_out_dir), threaded=True)
+    base = f"http://{host}:{server.server_port}"
+    print(
+        f"serving {run_dir} on {base}/ (Ctrl-C to stop): {base}/ am I in the dataset, {base}/attribute, "
+        f"{base}/stats",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
