@@ -42,10 +42,12 @@ demo: system-deps setup
 	@echo "HTML report:     runs/starcoder/report.html"
 	@echo "web app:         $(BIN)/stackcurate serve runs/starcoder   (search, opt-out form, /stats)"
 
+# the imports keep the layers of docs/architecture.md ("Layers"): no upward import, no cycle
 lint: setup
-	$(BIN)/ruff check stackcurate tests benchmarks examples
-	$(BIN)/ruff format --check stackcurate tests benchmarks examples
+	$(BIN)/ruff check stackcurate tests benchmarks examples scripts
+	$(BIN)/ruff format --check stackcurate tests benchmarks examples scripts
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_layers.py
 
 test: system-deps test-deps setup lint
 	$(BIN)/pytest -m "" -q

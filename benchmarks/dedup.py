@@ -68,7 +68,6 @@ from stackcurate.dedup.minhash import (
     ROWS,
     MinHasher,
     band_keys,
-    optimal_bands,
     pair_jaccard,
     shingle_hashes,
     shingles,
@@ -82,6 +81,7 @@ from stackcurate.dedup.near import (
     groups_for,
     iter_clusters,
 )
+from stackcurate.lsh import optimal_bands
 
 #: with verify on, pipelines/starcoder.yaml weighs misses 0.9 in the banding search (32 x 8)
 VERIFY_BANDING = optimal_bands(0.7, NUM_PERM, 0.1, 0.9)

@@ -80,7 +80,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from common import candidate_files
 
-from stackcurate.shards.build import build_shards, format_document, iter_curated_rows, verify_shards
+from stackcurate.shards.build import build_shards, format_document, iter_curated_rows
 from stackcurate.shards.tokenizer import (
     FILENAME,
     GH_STARS,
@@ -90,6 +90,7 @@ from stackcurate.shards.tokenizer import (
     load_tokenizer,
     train_tokenizer,
 )
+from stackcurate.shards.verify import verify_shards
 
 MAX_BYTES = 1_000_000
 ROWS_PER_FILE = 1000

@@ -16,14 +16,12 @@ opted-out repository are gone with ``02_filtered`` (see docs/architecture.md, "O
 from __future__ import annotations
 
 import argparse
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 from datatrove.io import get_datafolder
 
 from stackcurate.errors import FatalError
-from stackcurate.layout import RunLayout, read_manifest
+from stackcurate.manifest import RunManifest
 
 #: run-relative folders that hold unredacted file content
 RAW_FOLDERS = ("01_clone", "02_filtered", "rejects", "samples", "pii_audit")
@@ -31,36 +29,24 @@ RAW_FOLDERS = ("01_clone", "02_filtered", "rejects", "samples", "pii_audit")
 
 def clean_intermediates(run_dir: str) -> list[str]:
     """Remove ``RAW_FOLDERS`` from a finished run (local or fsspec URL); returns the folders removed."""
-    layout = RunLayout(run_dir)
-    manifest = read_manifest(layout)
-    if manifest is None:
-        raise FatalError(f"{run_dir} is not a stackcurate run directory (no run.json)")
-    if "completed" not in manifest:
+    manifest = RunManifest.require(run_dir)
+    if not manifest.finished:
         raise FatalError(f"{run_dir} is not finished; its intermediates are still needed to resume it")
-    return _clean(layout, manifest)
+    return clean_run(manifest)
 
 
-def _clean(layout: RunLayout, manifest: dict[str, Any]) -> list[str]:
-    run = get_datafolder(layout.out)
+def clean_run(manifest: RunManifest) -> list[str]:
+    """Remove ``RAW_FOLDERS`` from the finished run of ``manifest`` (the runner's call when a run with
+    ``clean_intermediates: true`` completes); the ledger records the clean first, so a clean stopped
+    half-way leaves a run that says what it removed."""
+    run = get_datafolder(manifest.out)
     removed = [folder for folder in RAW_FOLDERS if run.isdir(folder)]
-    outputs = manifest.get("outputs", {})
-    for name, recorded in manifest.get("passes", {}).items():
-        if str(recorded["output"]).split("/", 1)[0] in RAW_FOLDERS:
-            outputs.pop(name, None)  # gone on purpose: not a damaged output to redo
-    history = manifest.setdefault("cleaned", [])
-    history.append({"folders": removed, "at": datetime.now(UTC).isoformat(timespec="seconds")})
-    # run.json first: a clean stopped half-way leaves a run that says what it removed
-    with run.open("run.json.tmp", "w") as handle:
-        json.dump(manifest, handle, indent=2)
-    run.mv("run.json.tmp", "run.json")
+    manifest.forget_outputs(list(RAW_FOLDERS))  # gone on purpose: not a damaged output to redo
+    manifest.record_clean(removed)
+    manifest.save()
     for folder in removed:
         run.rm(folder, recursive=True)
     return removed
-
-
-def clean_completed_run(layout: RunLayout, manifest: dict[str, Any]) -> list[str]:
-    """The runner's call when a run with ``clean_intermediates: true`` completes (manifest in hand)."""
-    return _clean(layout, manifest)
 
 
 def cmd_clean(args: argparse.Namespace) -> int:

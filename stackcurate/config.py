@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stackcurate.errors import FatalError
+from stackcurate.lsh import optimal_bands
 from stackcurate.safe_yaml import safe_load_bounded
 
 # Upper bounds of numeric settings: far above any real use, low enough that a typo (or a pasted
@@ -27,6 +28,36 @@ MAX_BYTES = 10**12  # one file
 MAX_SECONDS = 7 * 86400.0  # one clone attempt: a week
 MAX_CPUS = 1024.0  # per task
 MAX_GB = 4096.0  # memory per CPU
+
+
+#: how a setting joins the run's identity (``PipelineConfig.identity_digest``): ``yes`` (what the output
+#: is made of), ``no`` (where or how fast it runs, what is kept afterwards), ``unless_default`` (joined
+#: only when set to another value than its default: a setting added later leaves the identity of the runs
+#: made before it unchanged)
+Identity = Literal["yes", "no", "unless_default"]
+
+
+def setting(default: Any = ..., *, identity: Identity = "yes", **options: Any) -> Any:
+    """A config field whose default lives here, and whether it joins the run's identity (``Identity``);
+    ``options``: pydantic ``Field`` options (bounds, description)."""
+    return Field(default, json_schema_extra={"identity": identity}, **options)
+
+
+def _identity_rule(model: BaseModel, name: str) -> str:
+    extra = type(model).model_fields[name].json_schema_extra
+    return str(extra.get("identity", "yes")) if isinstance(extra, dict) else "yes"
+
+
+def _identity_view(model: BaseModel, data: dict[str, Any]) -> None:
+    """Remove from ``data`` (``model`` dumped) every field that does not join the identity, recursively."""
+    for name, info in type(model).model_fields.items():
+        if name not in data:
+            continue
+        rule, value = _identity_rule(model, name), getattr(model, name)
+        if rule == "no" or (rule == "unless_default" and value == info.default):
+            del data[name]
+        elif isinstance(value, BaseModel):
+            _identity_view(value, data[name])
 
 
 class Section(BaseModel):
@@ -42,21 +73,31 @@ class CloneStage(Section):
 
     depth: int = Field(1, ge=0, le=1_000_000, description="clone depth; 0 = full history")
     max_file_bytes: int = Field(1_000_000, gt=0, le=MAX_BYTES)
-    timeout_s: float = Field(600.0, gt=0, le=MAX_SECONDS)
-    retries: int = Field(2, ge=0, le=100)
-    work_dir: str | None = None
-    crash_limit: int = Field(
-        2, ge=1, le=100, description="a repository whose task died this many times while on it is skipped"
+    timeout_s: float = setting(600.0, identity="no", gt=0, le=MAX_SECONDS)
+    retries: int = setting(2, identity="no", ge=0, le=100)
+    work_dir: str | None = setting(None, identity="no")
+    crash_limit: int = setting(
+        2,
+        identity="no",
+        ge=1,
+        le=100,
+        description="a repository whose task died this many times while on it is skipped",
     )
     # Per-repository limits (see stackcurate.sources.walk.RepoLimits): a repository over one is skipped
     # whole and counted as repos_skipped_<reason>. Defaults sit well above real large repositories
     # (torvalds/linux HEAD: ~90k files, ~1.5 GB) and below what one task can hold or walk in reasonable time.
-    max_entries: int = Field(500_000, ge=1, le=100_000_000, description="tree entries per repository")
-    max_bytes: int = Field(
-        4_000_000_000, ge=1, le=10**13, description="bytes of files per repository (sizes git records)"
+    max_entries: int = setting(
+        500_000, identity="unless_default", ge=1, le=100_000_000, description="tree entries per repository"
     )
-    max_repo_seconds: float = Field(
-        1800.0, gt=0, le=7 * 86400, description="seconds to clone and list one repository"
+    max_bytes: int = setting(
+        4_000_000_000,
+        identity="unless_default",
+        ge=1,
+        le=10**13,
+        description="bytes of files per repository (sizes git records)",
+    )
+    max_repo_seconds: float = setting(
+        1800.0, identity="no", gt=0, le=7 * 86400, description="seconds to clone and list one repository"
     )
 
 
@@ -73,11 +114,15 @@ class LicenseStage(Section):
         "titles",
     ]
     keep: list[Literal["permissive", "no_license", "non_permissive"]] = ["permissive"]
-    memo: bool = True
-    memo_path: str | None = None
-    batch_repos: int = Field(32, ge=1, le=100_000)
-    batch_bytes: int = Field(
-        64 * 2**20, ge=1, le=2**40, description="license batch flushes at this many bytes buffered"
+    memo: bool = setting(True, identity="no")
+    memo_path: str | None = setting(None, identity="no")
+    batch_repos: int = setting(32, identity="no", ge=1, le=100_000)
+    batch_bytes: int = setting(
+        64 * 2**20,
+        identity="no",
+        ge=1,
+        le=2**40,
+        description="license batch flushes at this many bytes buffered",
     )
 
 
@@ -99,7 +144,7 @@ class QualityStage(Section):
     e.g. ``{max_line_length: 2000}``. Scores are written as columns whatever the thresholds."""
 
     thresholds: dict[str, Any] = {}
-    batch_size: int = Field(256, ge=1, le=10_000_000)
+    batch_size: int = setting(256, identity="no", ge=1, le=10_000_000)
 
 
 class BenchmarkFileSpec(Section):
@@ -150,9 +195,9 @@ class NearDedupStage(Section):
     seed: int = Field(42, ge=0, le=2**32 - 1)
     verify: bool = False
     verify_max_bucket: int = Field(64, ge=2, le=1000)
-    bucket_memory_mb: int = Field(512, ge=8, le=10_000_000)
+    bucket_memory_mb: int = setting(512, identity="no", ge=8, le=10_000_000)
     component_memory_mb: int = Field(512, ge=8, le=10_000_000)
-    batch_size: int = Field(512, ge=1, le=10_000_000)
+    batch_size: int = setting(512, identity="no", ge=1, le=10_000_000)
 
     @model_validator(mode="after")
     def _banding(self) -> NearDedupStage:
@@ -166,8 +211,6 @@ class NearDedupStage(Section):
         """(bands, rows): the configured ones, or the optimal ones for ``threshold`` and ``num_perm``."""
         if self.bands is not None and self.rows is not None:
             return self.bands, self.rows
-        from stackcurate.dedup.minhash import optimal_bands
-
         return optimal_bands(self.threshold, self.num_perm, self.fp_weight, self.fn_weight)
 
 
@@ -185,9 +228,10 @@ class PiiStage(Section):
 
 class OptOutStage(Section):
     """The approved opt-out list (``stackcurate opt-out``) applied before cloning and again on output.
-    ``folder``: the opt-out record (relative to the current directory). Each run records the list's
-    version in ``run.json``; the list's content is not part of the run's identity (approvals happen while
-    runs exist: purge those with ``stackcurate opt-out purge``)."""
+    ``folder``: the opt-out record (relative to the current directory; the default of the ``opt-out``
+    commands too). Each run records the list's version and the folder (absolute) in ``run.json``; the
+    list's content is not part of the run's identity (approvals happen while runs exist: purge those with
+    ``stackcurate opt-out purge``)."""
 
     folder: str = "opt_out"
 
@@ -206,8 +250,13 @@ class ShardsStage(Section):
     seed: int = Field(0, ge=0, le=2**32 - 1)
     shard_tokens: int = Field(50_000_000, ge=1000, le=10**12)
     encoder: Literal["auto", "hf", "tiktoken"] = "auto"
-    # None (not 1024) so that the identity of runs made before the setting existed stays the same
-    row_group_rows: int | None = Field(None, ge=1, le=2**31)
+    row_group_rows: int = setting(1024, identity="unless_default", ge=1, le=2**31)
+
+    @field_validator("row_group_rows", mode="before")
+    @classmethod
+    def _unset_row_groups(cls, value: Any) -> Any:
+        # run.json of runs made before the setting had a default records null
+        return 1024 if value is None else value
 
 
 class Stages(Section):
@@ -263,15 +312,15 @@ class ExecutorSettings(Section):
     ``expected_files``: the corpus size ``--dry-run`` sizes the plan for before any data exist (a run
     counts its files instead)."""
 
-    kind: Literal["local", "ray"] = "local"
+    kind: Literal["local", "ray"] = setting("local", identity="no")
     tasks: int = Field(4, ge=1, le=MAX_TASKS)
-    workers: int | None = Field(None, ge=1, le=MAX_TASKS)
-    ray_address: str | None = None
-    cpus_per_task: float = Field(1, gt=0, le=MAX_CPUS)
-    mem_per_cpu_gb: float = Field(1, gt=0, le=MAX_GB)
-    max_retries: int = Field(2, ge=0, le=100)
-    resources: dict[str, PassResources] = Field(default_factory=dict)
-    expected_files: int | None = Field(None, ge=0, le=10**13)
+    workers: int | None = setting(None, identity="no", ge=1, le=MAX_TASKS)
+    ray_address: str | None = setting(None, identity="no")
+    cpus_per_task: float = setting(1, identity="no", gt=0, le=MAX_CPUS)
+    mem_per_cpu_gb: float = setting(1, identity="no", gt=0, le=MAX_GB)
+    max_retries: int = setting(2, identity="no", ge=0, le=100)
+    resources: dict[str, PassResources] = Field(default_factory=dict, json_schema_extra={"identity": "no"})
+    expected_files: int | None = setting(None, identity="no", ge=0, le=10**13)
 
     @model_validator(mode="after")
     def _known_passes(self) -> ExecutorSettings:
@@ -298,13 +347,16 @@ class PipelineConfig(Section):
 
     name: str = "pipeline"
     repos: str = Field(description="repos list: text/CSV, one URL or local path per line")
-    out: str = Field(description="run directory; the final output goes to <out>/curated/*.parquet")
+    out: str = setting(
+        identity="no", description="run directory; the final output goes to <out>/curated/*.parquet"
+    )
     rules_dir: str | None = Field(None, description="folder of rules/*.yaml overriding the packaged rules")
     keep_rejects: bool = Field(
         False, description="write dropped files to <out>/rejects/<stage>/ with reasons"
     )
-    clean_intermediates: bool = Field(
+    clean_intermediates: bool = setting(  # what is kept afterwards, not what is produced
         False,
+        identity="no",
         description="when the run completes, remove the folders holding unredacted content "
         "(as `stackcurate clean RUN_DIR --intermediates`)",
     )
@@ -315,37 +367,10 @@ class PipelineConfig(Section):
         """Digest of everything that determines the run's output (not where or how fast it runs).
 
         A run directory records it; resuming with a config that changes the output is refused."""
-        # None values are left out, so a stage added to the schema later does not change old runs' identity
+        # None values are left out, so a stage added to the schema later does not change old runs' identity;
+        # each field says whether it joins (``setting(..., identity=...)``)
         data = self.model_dump(mode="json", exclude_none=True)
-        for key in (
-            "kind",
-            "workers",
-            "ray_address",
-            "cpus_per_task",
-            "mem_per_cpu_gb",
-            "max_retries",
-            "resources",
-            "expected_files",
-        ):
-            data["executor"].pop(key, None)
-        data.pop("out")
-        data.pop("clean_intermediates", None)  # what is kept afterwards, not what is produced
-        data["stages"]["clone"].pop("work_dir", None)
-        data["stages"]["clone"].pop("timeout_s")
-        data["stages"]["clone"].pop("retries")
-        data["stages"]["clone"].pop("crash_limit")
-        data["stages"]["clone"].pop("max_repo_seconds")
-        for key in ("max_entries", "max_bytes"):  # at their defaults, runs made before they existed match
-            if data["stages"]["clone"][key] == CloneStage.model_fields[key].default:
-                data["stages"]["clone"].pop(key)
-        if data["stages"].get("licenses"):
-            for key in ("memo", "memo_path", "batch_repos", "batch_bytes"):
-                data["stages"]["licenses"].pop(key, None)
-        if data["stages"].get("quality"):
-            data["stages"]["quality"].pop("batch_size")
-        if data["stages"].get("near_dedup"):
-            for key in ("bucket_memory_mb", "batch_size"):
-                data["stages"]["near_dedup"].pop(key)
+        _identity_view(self, data)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_yaml(self) -> str:

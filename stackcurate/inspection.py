@@ -20,6 +20,7 @@ from datatrove.io import get_datafolder
 
 from stackcurate.errors import FatalError
 from stackcurate.layout import RunLayout
+from stackcurate.manifest import RunManifest
 from stackcurate.parquet_io import list_parquet_files
 from stackcurate.samples import COLUMNS, PREVIEW_CHARS, SAMPLE_PER_REASON, sample_priority
 from stackcurate.sources.names import printable
@@ -226,8 +227,7 @@ def render(rows: list[dict[str, Any]], lines: int) -> str:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     out = args.run_dir.rstrip("/")
-    if not get_datafolder(out).exists("run.json"):
-        raise FatalError(f"{out} is not a stackcurate run directory (no run.json)")
+    RunManifest.require(out)  # a FatalError naming the folder when it holds no run
     if not args.kept and not args.reason:
         reasons = recorded_reasons(out)
         if args.json:

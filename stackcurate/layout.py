@@ -1,6 +1,6 @@
 """Where a run keeps what (docs/architecture.md, "Passes and folders")::
 
-<out>/run.json                 identity digest, resolved config, passes and their task counts
+<out>/run.json                 the run's ledger (``manifest.RunManifest``)
 <out>/01_clone/*.parquet       files as cloned (one row per file)
 <out>/curated/*.parquet        the pipeline's final output
 <out>/rejects/<stage>/         dropped files with their reason (keep_rejects: true)
@@ -12,13 +12,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
-
-from datatrove.io import get_datafolder
-
-from stackcurate.errors import FatalError
 
 
 @dataclass(frozen=True)
@@ -29,10 +23,6 @@ class RunLayout:
 
     def join(self, *parts: str) -> str:
         return "/".join([self.out.rstrip("/"), *parts])
-
-    @property
-    def run_json(self) -> str:
-        return self.join("run.json")
 
     @property
     def curated(self) -> str:
@@ -56,16 +46,3 @@ class RunLayout:
     @property
     def stats_dir(self) -> str:
         return self.join("stats")
-
-
-def read_manifest(layout: RunLayout) -> dict[str, Any] | None:
-    """The run's ``run.json``, or None when the directory holds no run yet."""
-    folder = get_datafolder(layout.out)
-    if not folder.exists("run.json"):
-        return None
-    with folder.open("run.json", "r") as handle:
-        try:
-            data = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise FatalError(f"{layout.run_json} is corrupt ({error}); remove the run directory") from None
-    return data if isinstance(data, dict) else None

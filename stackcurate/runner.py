@@ -1,37 +1,42 @@
 """Run a pipeline: plan the passes, run each with the configured executor, resume, summarise.
 
-Resuming is datatrove's: a task with a completion marker is skipped. On top of that the run directory's
-``run.json`` records the config's identity digest and each pass's task count; a rerun with a config that
-would change the output is refused (use another ``--out``), and a rerun of a finished run does nothing.
-``identity`` adds the digests of the input files (a changed one is refused) and the outputs each pass
-wrote (a rerun of a finished run redoes a pass whose output was lost).
+Resuming is datatrove's: a task with a completion marker is skipped. On top of that the run's ledger
+(``run.json``, ``manifest.RunManifest``) records the config's identity digest and each pass's task count; a
+rerun with a config that would change the output is refused (use another ``--out``), and a rerun of a
+finished run does nothing. ``identity`` adds the digests of the input files (a changed one is refused); the
+ledger notes the outputs each pass wrote (a rerun of a finished run redoes a pass whose output was lost).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from datatrove.io import get_datafolder
 from loguru import logger
 from rich.console import Console
 
-from stackcurate import __version__
+from stackcurate import identity
+from stackcurate.clean import clean_run
 from stackcurate.config import PipelineConfig
 from stackcurate.errors import FatalError
 from stackcurate.executors import LocalExecutor, RayExecutor, preload_in_tasks
-from stackcurate.layout import RunLayout, read_manifest
+from stackcurate.layout import RunLayout
 from stackcurate.lifecycle import remove_stale_scratch, workers_die_with_driver
-from stackcurate.plan import Pass, PassSpec, opt_out_list, pass_specs
+from stackcurate.manifest import RunManifest
+from stackcurate.optout.apply import approved_list
+from stackcurate.plan import Pass, PassSpec, pass_specs
+from stackcurate.plan.shards import write_shards
 from stackcurate.preflight import check_named_files
 from stackcurate.progress import PassProgress
+from stackcurate.run_copy import is_remote
 from stackcurate.sources.crashes import CrashLedger
+from stackcurate.sources.repos_list import load_repos_list
 
 
 @dataclass
@@ -45,13 +50,6 @@ class RunResult:
     @property
     def nothing_to_do(self) -> bool:
         return not self.ran
-
-
-def _write_manifest(layout: RunLayout, manifest: dict[str, Any]) -> None:
-    folder = get_datafolder(layout.out)
-    with folder.open("run.json.tmp", "w") as handle:
-        json.dump(manifest, handle, indent=2)
-    folder.mv("run.json.tmp", "run.json")
 
 
 def _pass_complete(layout: RunLayout, name: str, tasks: int) -> bool:
@@ -169,40 +167,73 @@ def _init_ray(cfg: PipelineConfig) -> None:
         )
 
 
-def _record_opt_out(cfg: PipelineConfig, manifest: dict[str, Any], console: Console) -> None:
-    """Record the opt-out list version this invocation applies (``run.json`` ``opt_out``: one entry per
-    version seen); warn when a finished run was made with an older list."""
-    opt_out = opt_out_list(cfg)
-    if opt_out is None:
+def forget_completions(layout: RunLayout, pass_name: str) -> None:
+    """Remove a pass's completion markers, so that its tasks run again."""
+    logs = get_datafolder(layout.logs(pass_name))
+    if logs.isdir("completions"):
+        for name in logs.list_files("completions"):
+            logs.rm(name)
+
+
+def _record_opt_out(cfg: PipelineConfig, manifest: RunManifest, console: Console) -> None:
+    """Record the opt-out list this invocation applies (``RunManifest.opt_out``: one entry per version seen)
+    and where its record is (``opt_out_dir``, absolute, the default of ``serve`` and ``opt-out``); warn
+    when a finished run was made with an older list."""
+    opt_out = approved_list(cfg)
+    if opt_out is None or cfg.stages.opt_out is None:
         return
-    history = manifest.setdefault("opt_out", [])
-    if history and history[-1]["digest"] == opt_out.digest:
+    folder = cfg.stages.opt_out.folder
+    if manifest.opt_out_dir is None:
+        manifest.opt_out_dir = folder if is_remote(folder) else str(Path(folder).resolve())
+    made_with = manifest.opt_out_version()
+    if made_with == opt_out.digest:
         return
-    if "completed" in manifest:  # nothing will run: the output keeps the list it was made with
-        made_with = history[-1]["digest"] if history else "none"
+    if manifest.finished:  # nothing will run: the output keeps the list it was made with
         console.print(
-            f"warning: {cfg.out} was made with opt-out list {made_with}, now {opt_out.digest}: "
+            f"warning: {cfg.out} was made with opt-out list {made_with or 'none'}, now {opt_out.digest}: "
             f"run `stackcurate opt-out purge {cfg.out}` to remove newly approved targets from it"
         )
         return
-    history.append(
-        {
-            "digest": opt_out.digest,
-            "owners": len(opt_out.owners),
-            "repos": len(opt_out.repos),
-            "applied": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-    )
+    manifest.record_opt_out(opt_out.digest, len(opt_out.owners), len(opt_out.repos))
 
 
-def run_pipeline(cfg: PipelineConfig, console: Console | None = None, check_inputs: bool = True) -> RunResult:
-    """Run every pass of ``cfg`` that is not complete yet. Raises ``FatalError`` when a pass fails.
+def _check_repos_list(cfg: PipelineConfig) -> None:
+    """A repos list that names no repository is an error, not an empty dataset."""
+    repos, problems = load_repos_list(cfg.repos)
+    if not repos:
+        lines = f"; {len(problems)} lines could not be read (the first: {problems[0]})" if problems else ""
+        raise FatalError(
+            f"the repos list {cfg.repos} names no repository{lines}: nothing to curate; give a list with at "
+            'least one git URL or local path per line (README, "The repos list")'
+        )
 
-    ``check_inputs``: refuse a run whose input files changed since it started (``identity``); a purge
-    that reruns the passes after the filters turns it off (those passes read only the run's own folders).
-    """
-    from stackcurate import identity
 
+#: passes that read the components rounds' scratch, which ``opt-out purge`` removes (it names files by
+#: positions the purge moved): after a purge, they run again from the pairs on
+AFTER_PAIRS = ("near_components/", "near_decide", "near_clusters")
+
+
+def _rerun_near_after_purge(manifest: RunManifest, console: Console) -> None:
+    """A purged run whose near clusters were lost: every near pass from the pairs on runs again (the rounds
+    planned anew from round 0)."""
+    layout = RunLayout(manifest.out)
+    run = get_datafolder(manifest.out)
+    later = [name for name in manifest.passes if name == "near_pairs" or name.startswith(AFTER_PAIRS)]
+    console.print(f"warning: {manifest.out} was purged: running {', '.join(later)} again")
+    for folder in ("minhash/edges", "minhash/changes", "minhash/cluster_parts"):
+        if run.isdir(folder):
+            run.rm(folder, recursive=True)
+    for name in later:
+        forget_completions(layout, name)
+        if name.startswith("near_components/"):
+            del manifest.passes[name]
+            manifest.outputs.pop(name, None)
+
+
+def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> RunResult:
+    """Run every pass of ``cfg`` that is not complete yet. Raises ``FatalError`` when a pass fails, when
+    the run directory holds a run of another config or inputs (``identity``), or when the repos list names
+    no repository."""
     console = console or Console(stderr=True)
     layout = RunLayout(cfg.out)
     check_named_files(cfg)
@@ -217,28 +248,29 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None, check_inpu
         levels["datatrove.executor.ray"] = "ERROR"
     logger.remove()
     logger.add(sys.stderr, format="{level} | {message}", colorize=False, filter=levels)  # type: ignore[arg-type]
-    manifest = read_manifest(layout)
+    manifest = RunManifest.load(cfg.out)
     digest = cfg.identity_digest()
-    if manifest is not None and manifest.get("identity") != digest:
+    if manifest is not None and manifest.identity != digest:
         raise FatalError(
-            f"{cfg.out} holds a run made with another configuration (identity {manifest.get('identity')}, "
+            f"{cfg.out} holds a run made with another configuration (identity {manifest.identity}, "
             f"now {digest}); choose another --out, or remove {cfg.out} to start over"
         )
-    manifest = manifest or {
-        "name": cfg.name,
-        "identity": digest,
-        "stackcurate": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": cfg.model_dump(mode="json"),
-        "passes": {},
-    }
-    get_datafolder(layout.out).makedirs("", exist_ok=True)
-    if check_inputs:
-        identity.check_inputs(cfg, manifest)
-    if "completed" in manifest:  # a finished run: redo any pass whose recorded output was lost
-        for name, problem in identity.damaged_passes(layout, manifest).items():
+    if manifest is None:
+        _check_repos_list(cfg)
+        manifest = RunManifest.new(cfg)
+    identity.check_inputs(cfg, manifest)
+    if manifest.finished:  # a finished run: redo any pass whose recorded output was lost
+        damaged = manifest.damaged_passes()
+        for name, problem in damaged.items():
             console.print(f"warning: pass {name}'s output is damaged ({problem}); running {name} again")
-            identity.forget_completions(layout, name)
+            forget_completions(layout, name)
+        if manifest.purges and any(name.startswith(AFTER_PAIRS) for name in damaged):
+            _rerun_near_after_purge(manifest, console)
+    if manifest.purge_commit is not None:
+        raise FatalError(
+            f"a purge of {cfg.out} stopped before all its files were in place: run "
+            f"`stackcurate opt-out purge {cfg.out}` to finish it"
+        )
     _record_opt_out(cfg, manifest, console)
     result = RunResult()
     ray_started = False
@@ -252,13 +284,13 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None, check_inpu
             spec = item
             if spec.after is not None:  # rounds: what follows is known once this pass is done
                 specs[:0] = [_Later(spec.after)]
-            recorded = manifest["passes"].get(spec.name)
-            if recorded is not None and _pass_complete(layout, spec.name, int(recorded["tasks"])):
+            recorded = manifest.pass_tasks(spec.name)
+            if recorded is not None and _pass_complete(layout, spec.name, recorded):
                 result.skipped.append(spec.name)
                 continue
-            run_pass = spec.build(cfg, layout, int(recorded["tasks"]) if recorded else None)
-            manifest["passes"][spec.name] = {"tasks": run_pass.tasks, "output": spec.folder}
-            _write_manifest(layout, manifest)
+            run_pass = spec.build(cfg, layout, recorded)
+            manifest.record_pass(spec.name, run_pass.tasks, spec.folder)
+            manifest.save()
             if cfg.executor.kind == "ray" and not ray_started:
                 _init_ray(cfg)
                 ray_started = True
@@ -270,20 +302,18 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None, check_inpu
                 console.print(
                     f"pass {spec.name}: {run_pass.tasks} tasks done in {result.seconds[spec.name]:.1f}s"
                 )
-        from stackcurate.shards.stage import write_shards
-
         shards = write_shards(cfg, console)
         if shards is not None:
-            manifest["shards"] = shards
+            manifest.shards = shards
             result.ran.append("shards")
         if result.ran:
-            manifest["completed"] = datetime.now(UTC).isoformat(timespec="seconds")
-            identity.record_outputs(layout, manifest)
-            _write_manifest(layout, manifest)
+            manifest.finish()
+            manifest.record_outputs()
+            manifest.save()
             if cfg.clean_intermediates:
-                from stackcurate.clean import clean_completed_run
-
-                clean_completed_run(layout, manifest)
+                clean_run(manifest)
+        elif manifest.finished:
+            manifest.save()  # what this invocation noted: the opt-out folder of a run made before it was
     finally:
         if ray_started:
             import ray

@@ -346,10 +346,12 @@ def refresh_after_purge(out: str) -> list[str]:
     return written
 
 
-def purge_summary(out: str) -> str:
+def purge_summary(out: str, regenerated: list[str] | None = None) -> str:
     """What ``opt-out purge`` prints last: the run as it is now (kept files, bytes, tokens, repositories),
-    the reports it regenerated, and the next commands."""
-    regenerated = refresh_after_purge(out)
+    the reports it regenerated (``regenerated``, when the caller did it; else regenerated here), and the
+    next commands."""
+    if regenerated is None:
+        regenerated = refresh_after_purge(out)
     summary = read_summary(out)
     kept, shards = summary["kept"], summary.get("shards")
     tokens = f", {shards['tokens']:,} tokens in the rebuilt shards" if shards else ""

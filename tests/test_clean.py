@@ -10,7 +10,7 @@ import pytest
 from conftest import MIT_TEXT, python_file
 
 from stackcurate.cli import main
-from stackcurate.shards.build import verify_shards
+from stackcurate.shards.verify import verify_shards
 
 STARCODER = str(Path(__file__).resolve().parents[1] / "pipelines" / "starcoder.yaml")
 EMAIL = "jane.private.doe@corpmail.de"

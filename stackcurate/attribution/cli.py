@@ -15,10 +15,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
 
     from stackcurate.attribution.index import build_index, curated_bytes
-    from stackcurate.staging import staged_run
+    from stackcurate.run_copy import local_run_copy
 
     # an s3:// run: built from a local copy of its curated output, the index uploaded
-    with staged_run(args.run_dir, folders=["curated", "index"], write=True) as local:
+    with local_run_copy(args.run_dir, folders=["curated", "index"], write=True) as local:
         total = curated_bytes(local)
         with Progress(
             TextColumn("index"),

@@ -40,6 +40,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
+from stackcurate.dedup.near_records import DECISION_SCHEMA, DOC_SCHEMA, read_members
 from stackcurate.parquet_io import write_table_atomic
 
 EDGE_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
@@ -279,7 +280,8 @@ def rank_members(members: pl.DataFrame, docs: pl.DataFrame) -> pl.DataFrame:
     """Decision rows ``origin, index, id, repo, path, keep, cluster_id, cluster_size`` (a decision names its
     file by position and by identity, checked by the filter) for ``members`` (``doc, cluster``):
     one kept file per cluster by exact dedup's priority (permissive, stars, forks; then repo, path, file
-    key so ties resolve the same everywhere); ``docs``: the members' priority rows (``near.DOC_SCHEMA``)."""
+    key so ties resolve the same everywhere); ``docs``: the members' priority rows
+    (``near_records.DOC_SCHEMA``)."""
     ranked = (
         members.join(docs, on="doc", how="left")
         .sort(
@@ -313,8 +315,6 @@ class ComponentDecide(_PartitionStep):
     type = "🫂 - DEDUP"
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from stackcurate.dedup.near import DECISION_SCHEMA, DOC_SCHEMA, read_members
-
         for p in range(rank, self.partitions, world_size):
             u, v = read_edges(self.folder, f"edges/r{self.round:03d}/{p:05d}")
             members = star_clusters(u, v)
@@ -342,8 +342,6 @@ class ClusterMerge(PipelineStep):
         self.origins = origins
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from stackcurate.dedup.near import DECISION_SCHEMA
-
         for origin in range(rank, self.origins, world_size):
             path = f"cluster_parts/{origin:05d}"
             if not self.folder.isdir(path):

@@ -168,25 +168,27 @@ class ExactDedupDecide(PipelineStep):
                 decided = self.decide(self._read_bucket(bucket))
             self.stat_update("files_in", value=decided.height)
             self.stat_update("duplicates", value=int((~decided["keep"]).sum()) if decided.height else 0)
-            for origin, part in decided.partition_by("origin", as_dict=True).items():
-                table = part.select(
-                    "index",
-                    "id",
-                    "repo",
-                    "path",
-                    "keep",
-                    "duplicate_count",
-                    pl.when(pl.col("keep"))
-                    .then(pl.col("duplicate_repos"))
-                    .otherwise(None)
-                    .alias("duplicate_repos"),
-                ).to_arrow()
-                origin_rank = origin[0] if isinstance(origin, tuple) else origin
-                write_table_atomic(
-                    self.decisions,
-                    f"{int(origin_rank):05d}/{bucket:05d}.parquet",
-                    table.cast(DECISION_SCHEMA),
-                )
+            for origin, table in decision_tables(decided).items():
+                write_table_atomic(self.decisions, f"{origin:05d}/{bucket:05d}.parquet", table)
+
+
+def decision_tables(decided: pl.DataFrame) -> dict[int, pa.Table]:
+    """A bucket's decisions (``ExactDedupDecide.decide``) as the decide pass writes them, by origin task:
+    ``duplicate_repos`` on the kept copy only."""
+    tables = {}
+    for origin, part in decided.partition_by("origin", as_dict=True).items():
+        table = part.select(
+            "index",
+            "id",
+            "repo",
+            "path",
+            "keep",
+            "duplicate_count",
+            pl.when(pl.col("keep")).then(pl.col("duplicate_repos")).otherwise(None).alias("duplicate_repos"),
+        ).to_arrow()
+        origin_rank = origin[0] if isinstance(origin, tuple) else origin
+        tables[int(origin_rank)] = table.cast(DECISION_SCHEMA)
+    return tables
 
 
 class ExactDedupFilter(FileFilter):

@@ -42,8 +42,19 @@ from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
+from stackcurate.dedup.components import rank_members, write_edges
 from stackcurate.dedup.join import DecisionJoin
 from stackcurate.dedup.minhash import MinHasher, band_keys, pair_jaccard, shingle_hashes
+from stackcurate.dedup.near_records import (
+    BUCKET_SCHEMA,
+    DECISION_SCHEMA,
+    DOC_SCHEMA,
+    PAIR_SCHEMA,
+    SHINGLE_SCHEMA,
+    frame,
+    iter_folder,
+    read_members,
+)
 from stackcurate.parquet_io import write_table_atomic
 from stackcurate.stage import FileFilter
 
@@ -51,66 +62,11 @@ from stackcurate.stage import FileFilter
 #: and pairing took 51-66 more above that (measured on 4M and 16M synthetic rows); rounded up
 BUCKET_ROW_BYTES = 112
 
-BUCKET_SCHEMA = pa.schema([("band", pa.uint8()), ("key", pa.uint64()), ("doc", pa.int64())])
-DOC_SCHEMA = pa.schema(
-    [
-        ("doc", pa.int64()),
-        ("id", pa.string()),
-        ("permissive", pa.bool_()),
-        ("stars", pa.int64()),
-        ("forks", pa.int64()),
-        ("repo", pa.string()),
-        ("path", pa.string()),
-    ]
-)
-SHINGLE_SCHEMA = pa.schema([("doc", pa.int64()), ("shingles", pa.large_list(pa.uint32()))])
-PAIR_SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.int64())])
-#: a decision names its file by position and by identity (id, repo, path), checked by the filter
-DECISION_SCHEMA = pa.schema(
-    [
-        ("index", pa.int64()),
-        ("id", pa.string()),
-        ("repo", pa.string()),
-        ("path", pa.string()),
-        ("keep", pa.bool_()),
-        ("cluster_id", pa.string()),
-        ("cluster_size", pa.int64()),
-    ]
-)
-
-
-def doc_key(rank: int, index: int) -> int:
-    """A file's name across passes: its task in the high 32 bits, its position in the low 32."""
-    return (rank << 32) | index
-
 
 def groups_for(files: int, bands: int, memory_mb: int, minimum: int = 1) -> int:
     """How many bucket groups keep one group of ``files * bands`` rows within ``memory_mb``."""
     need = math.ceil(files * bands * BUCKET_ROW_BYTES / (memory_mb * 1_000_000))
     return max(minimum, need)
-
-
-def _frame(tables: list[pa.Table], schema: pa.Schema) -> pl.DataFrame:
-    return pl.DataFrame(pa.concat_tables(tables) if tables else schema.empty_table())
-
-
-def read_members(folder: Any, subdir: str, schema: pa.Schema, nodes: pl.Series) -> pl.DataFrame:
-    """The rows of ``subdir``'s files whose ``doc`` is in ``nodes``, one file in memory at a time."""
-    wanted = nodes.implode()
-    parts = [
-        pl.DataFrame(table).filter(pl.col("doc").is_in(wanted)) for table in _iter_folder(folder, subdir)
-    ]
-    parts = [part for part in parts if part.height]
-    return pl.concat(parts) if parts else pl.DataFrame(schema.empty_table())
-
-
-def _iter_folder(folder: Any, subdir: str) -> Iterator[pa.Table]:
-    if not folder.isdir(subdir):
-        return
-    for path in sorted(folder.list_files(subdir, glob_pattern="*.parquet")):
-        if ".tmp-" not in path:
-            with folder.open(path, "rb") as handle:
-                yield pq.read_table(handle)
 
 
 class NearDedupSignatures(PipelineStep):
@@ -289,11 +245,9 @@ class NearDedupPairs(PipelineStep):
         """``threshold``: verify the group's pairs here (reading only their files' shingles);
         ``partitions`` > 0: also write them as round-0 edges of the sharded components
         (``components.py``)."""
-        from stackcurate.dedup.components import write_edges
-
         for group in range(rank, self.groups, world_size):
             with self.track_time("group"):
-                buckets = _frame(list(_iter_folder(self.folder, f"buckets/{group:05d}")), BUCKET_SCHEMA)
+                buckets = frame(list(iter_folder(self.folder, f"buckets/{group:05d}")), BUCKET_SCHEMA)
                 pairs = candidate_pairs(buckets, self.all_pairs_up_to)
                 self.stat_update("bucket_rows", value=buckets.height)
                 self.stat_update("candidate_pairs", value=pairs.height)
@@ -363,8 +317,6 @@ class NearDedupClusters(PipelineStep):
     def decide(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Rows ``origin, index, id, repo, path, keep, cluster_id, cluster_size`` for every file in a
         component."""
-        from stackcurate.dedup.components import rank_members
-
         nodes, labels = connected_components(pairs["a"].to_numpy(), pairs["b"].to_numpy())
         members = pl.DataFrame({"doc": nodes, "cluster": labels})
         docs = read_members(self.folder, "docs", DOC_SCHEMA, pl.Series(nodes))
@@ -374,7 +326,7 @@ class NearDedupClusters(PipelineStep):
         if rank != 0:
             return
         with self.track_time("clusters"):
-            pairs = _frame(list(_iter_folder(self.folder, "pairs")), PAIR_SCHEMA).unique()
+            pairs = frame(list(iter_folder(self.folder, "pairs")), PAIR_SCHEMA).unique()
             self.stat_update("candidate_pairs", value=pairs.height)
             if self.verify and pairs.height:
                 pairs = self._verified(pairs)

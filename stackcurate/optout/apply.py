@@ -11,6 +11,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 
+from stackcurate.config import PipelineConfig
 from stackcurate.optout.store import OptOutStore, list_digest
 from stackcurate.stage import FileFilter
 
@@ -41,6 +42,14 @@ class OptOutList:
             return False
         name = repo.lower()
         return name in self.repos or name.split("/", 1)[0] in self.owners
+
+
+def approved_list(cfg: PipelineConfig) -> OptOutList | None:
+    """The approved list a pipeline applies (None when it has no ``opt_out`` stage), read from
+    ``stages.opt_out.folder``."""
+    if cfg.stages.opt_out is None:
+        return None
+    return OptOutList.load(cfg.stages.opt_out.folder)
 
 
 class OptOutFilter(FileFilter):

@@ -1,20 +1,56 @@
-"""``stackcurate opt-out ...`` (request, list, approve, reject, check, purge) and ``stackcurate serve``."""
+"""``stackcurate opt-out ...`` (request, list, approve, reject, check, purge) and ``stackcurate serve``.
+
+Where the opt-out record is: ``--opt-out-dir`` when given; else, for a command about a run (``purge``,
+``serve``), the folder the run recorded (``run.json``'s ``opt_out_dir``, absolute) or, for a run made before
+that was recorded, its pipeline's ``stages.opt_out.folder``; else the field's default (``opt_out`` in the
+current folder). The next steps a command prints repeat the ``--opt-out-dir`` it was given.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from stackcurate.errors import FatalError
 from stackcurate.sources.names import printable
+
+if TYPE_CHECKING:
+    from stackcurate.manifest import PurgeRecord
+
+# the config, the ledger and the purge are imported where used: this module adds its commands to every
+# `stackcurate` invocation's parser
+
+
+def record_folder(args: argparse.Namespace, run_dir: str | None = None) -> str:
+    """The opt-out record a command uses (see the module docstring)."""
+    from stackcurate.config import OptOutStage
+    from stackcurate.manifest import RunManifest
+
+    if args.opt_out_dir:
+        return str(args.opt_out_dir)
+    manifest = RunManifest.load(run_dir) if run_dir else None
+    if manifest is not None:
+        if manifest.opt_out_dir:
+            return manifest.opt_out_dir
+        stage = manifest.pipeline_config().stages.opt_out
+        if stage is not None:
+            return stage.folder
+    return str(OptOutStage.model_fields["folder"].default)
+
+
+def _flag(args: argparse.Namespace) -> str:
+    """``--opt-out-dir DIR`` as given, to repeat in the commands printed next (empty when not given)."""
+    return f" --opt-out-dir {shlex.quote(str(args.opt_out_dir))}" if args.opt_out_dir else ""
 
 
 def _store(args: argparse.Namespace) -> Any:
     from stackcurate.optout.store import OptOutStore
 
-    return OptOutStore(args.opt_out_dir)
+    return OptOutStore(record_folder(args))
 
 
 def cmd_request(args: argparse.Namespace) -> int:
@@ -26,7 +62,8 @@ def cmd_request(args: argparse.Namespace) -> int:
         return 0
     print(
         f"{filed.id}: {filed.kind} {filed.target} is pending; a maintainer approves it with "
-        f"`stackcurate opt-out approve {filed.id}` (or `approve --{filed.kind} {filed.target}`)"
+        f"`stackcurate opt-out approve {filed.id}{_flag(args)}` "
+        f"(or `approve --{filed.kind} {filed.target}{_flag(args)}`)"
     )
     return 0
 
@@ -64,7 +101,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     elif not request_id:
         raise FatalError("give a request ID, or --owner NAME / --repo OWNER/NAME")
     decided = store.decide(request_id, status, getattr(args, "reason", None))
-    digest = OptOutList.load(args.opt_out_dir).digest
+    digest = OptOutList.load(store.folder).digest
     if args.json:
         print(json.dumps({"decided": [each.public() for each in decided], "opt_out_version": digest}))
         return 0
@@ -74,7 +111,8 @@ def cmd_decide(args: argparse.Namespace) -> int:
     if contacts:
         print(f"tell the requesters: {', '.join(contacts)}")
     if status == "approved":
-        print("new runs leave it out; purge runs already written: `stackcurate opt-out purge RUN_DIR`")
+        command = f"stackcurate opt-out purge RUN_DIR{_flag(args)}"
+        print(f"new runs leave it out; purge runs already written: `{command}`")
     return 0
 
 
@@ -121,67 +159,82 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from stackcurate import identity
+    from stackcurate.manifest import RunManifest
     from stackcurate.optout.apply import OptOutList
-    from stackcurate.optout.purge import purge_run
-
-    opt_out = OptOutList.load(args.opt_out_dir)
-    if not len(opt_out):
-        raise FatalError(f"no approved requests in {args.opt_out_dir}; nothing to purge")
-    from stackcurate.staging import staged_run
-
-    with staged_run(args.run_dir, write=True) as local:  # an s3:// run: purged in a local copy, uploaded
-        report = purge_run(local, opt_out)
-    if args.json:
-        from stackcurate.summary import refresh_after_purge
-
-        print(json.dumps({**report, "reports_regenerated": refresh_after_purge(args.run_dir)}))
-        return 0
-    for repo, rows in report["by_repo"].items():
-        print(f"removed {rows} rows of {printable(repo)}")
-    for folder, rows in report["by_folder"].items():
-        print(f"  {folder}: {rows} rows")
-    if report.get("rerun"):
-        print(f"ran again on the purged input: {', '.join(report['rerun'])}")
-    if report.get("note"):
-        print(f"note: {report['note']}")
-    print(
-        f"purged {report['rows_removed']} rows from {report['files_changed']} files of {args.run_dir} "
-        f"(opt-out list {report['digest']}); verified: none of the approved targets remain"
-    )
+    from stackcurate.optout.purge import PurgeSettings, purge_run
+    from stackcurate.optout.refresh import refresh_after_purge
     from stackcurate.summary import purge_summary
+    from stackcurate.summary import refresh_after_purge as refresh_reports
 
-    print(purge_summary(args.run_dir))
+    started = time.monotonic()
+    folder = record_folder(args, args.run_dir)
+    opt_out = OptOutList.load(folder)
+    if not len(opt_out):
+        raise FatalError(f"no approved requests in {folder}; nothing to purge")
+    manifest = RunManifest.require(args.run_dir)
+    manifest.require_finished("purge")
+    cfg = manifest.pipeline_config()
+    # the promoted files are redacted with the run's rules: a changed rules file (or input) is refused
+    identity.check_inputs(cfg, manifest, purge=True)
+    console = Console(stderr=True)
+    progress = (lambda line: None) if args.json else (lambda line: console.print(f"purge: {line}"))
+    record = purge_run(manifest, opt_out, PurgeSettings.of(cfg), progress)
+    refreshed = refresh_after_purge(args.run_dir)  # the index; a report the run summary did not record
+    reports = [made for made in refreshed if made != "index"] + refresh_reports(args.run_dir)
+    seconds = time.monotonic() - started
+    if args.json:
+        made_again = {
+            "refreshed": ["index"] * ("index" in refreshed) + reports,
+            "reports_regenerated": reports,
+        }
+        print(json.dumps({**record.model_dump(mode="json", exclude_none=True), **made_again}))
+        return 0
+    print(summary(args.run_dir, folder, record, refreshed, seconds))
+    print(purge_summary(args.run_dir, reports))
     return 0
 
 
+def summary(run_dir: str, folder: str, record: PurgeRecord, refreshed: list[str], seconds: float) -> str:
+    """What a purge did, one count per place."""
+    lines = [f"purged {run_dir} with the opt-out list {record.digest} of {folder} ({seconds:.1f}s):"]
+    width = max([len(place) for place in record.removed] + [8])
+    for place, rows in record.removed.items():
+        note = ""
+        if place == "curated" and record.promoted:
+            note = f", {record.promoted} promoted in their place (the next copy of their duplicate group)"
+        if place == "shards" and record.shards:
+            note = f", {record.shards['added']} added ({record.shards['rewritten']} shards rewritten)"
+        lines.append(f"  {place:<{width}}  {rows:>7,} rows removed{note}")
+    if record.promoted and "curated" not in record.removed:
+        lines.append(f"  {'curated':<{width}}  {record.promoted:>7,} files promoted")
+    if record.regrouped:
+        decided = ", ".join(f"{what} {files:,} files" for what, files in record.regrouped.items())
+        lines.append(f"  decided again: {decided}")
+    if "index" in refreshed:  # the reports are listed by purge_summary
+        lines.append("  made again: the attribution index")
+    if record.note:
+        lines.append(f"note: {record.note}")
+    lines.append("verified: no row of an approved target remains")
+    return "\n".join(lines)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    import logging
+    from stackcurate.optout.web import serve
 
-    from werkzeug.serving import make_server
-
-    from stackcurate.optout.web import create_app
-
-    # Werkzeug's own server without Flask's development-server banner (raw colour codes in a log) and its
-    # per-request lines: one line says where the pages are
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server(args.host, args.port, create_app(args.run_dir, args.opt_out_dir), threaded=True)
-    base = f"http://{args.host}:{server.server_port}"
-    print(
-        f"serving {args.run_dir} on {base}/ (Ctrl-C to stop): {base}/ am I in the dataset, {base}/attribute, "
-        f"{base}/stats",
-        flush=True,
-    )
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    serve(args.run_dir, record_folder(args, args.run_dir), args.host, args.port)
     return 0
 
 
 def add_parsers(commands: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--opt-out-dir", default="opt_out", metavar="DIR", help="the opt-out record (default: opt_out)"
+        "--opt-out-dir",
+        metavar="DIR",
+        help="the opt-out record (default: the one the run recorded, for a command about a run; else the "
+        "default of the pipelines' stages.opt_out.folder, in the current folder)",
     )
     opt_out = commands.add_parser(
         "opt-out",

@@ -1,222 +1,371 @@
-"""Removing opted-out repositories from a run already written, and the membership check.
+"""``opt-out purge``: remove the approved targets from a finished run, and redo only what they took part in.
 
-``purge_run`` rewrites every Parquet file of a finished run that has a ``repo`` column -- stage outputs,
-rejects, PII audit -- without the rows of approved targets; each changed file is written under a
-temporary name and renamed over the old one, so a file is always either the old or the new version.
-Opting out must remove only the opted-out code: when covered rows reached dedup, a purged row may have
-been the kept copy of a duplicate group, so the passes after the filters run again on the purged input
-(``rerun``) and the next copy by the same priority is kept, in the curated output and the shards alike,
-with ``duplicate_repos`` and cluster sizes recounted. The training shards are rebuilt, never filtered, so
-they keep their configured layout and an exact manifest; the attribution index is rebuilt. It then reads
-everything again and fails if any covered row is left. The run's ``run.json`` records each purge (list
-digest, rows removed, passes rerun). A run that is not finished is refused: its later passes name files
-by position, which a purge would shift.
+Opting out must remove only the opted-out code. A purged file may have been the kept copy of a duplicate
+group: then the next copy by the same priority takes its place, in the curated output and the shards, and
+``duplicate_repos``/``cluster_size`` stop counting the purged copies. The purge is incremental (a re-run
+of every pass after the filters would cost as much as curating the run again):
+
+1. the covered rows leave ``02_filtered``, and the tasks' positions move up (``positions.py``);
+2. exact dedup decides again only the hash groups that held a purged file (``exact_regroup.py``), near
+   dedup clusters again only the clusters a purged or promoted file took part in (``near_regroup.py``),
+   both with the passes' own code, and the dedup tables are renumbered so that they still name each file
+   by its position;
+3. the files of those groups go where the new decisions put them (``placement.py``): a promoted file is
+   made from its ``02_filtered`` row and redacted (PII runs on the promoted files only), in stream order;
+4. only the shards that held a purged document or receive a promoted one are rewritten, encoded with the
+   run's tokenizer (``shard_update.py``);
+5. every other Parquet file with a ``repo`` column loses its covered rows (``01_clone``, rejects, ...),
+   and every file is read back: the purge fails if a covered row is left anywhere;
+6. all of it moves into the run together (``pending.py``), the ledger records the purge, and the
+   attribution index and ``report.html``, when the run has them, are made again.
+
+A run whose intermediates were cleaned (no ``02_filtered``) can only lose rows: a purged kept copy cannot
+hand its place on (the record says so). The caller (the command line) checks the run's identity first:
+the rules a promoted file is redacted with must be those the run was made with. Works on a local run
+directory as on object storage, in place. See docs/architecture.md, "Opt-out".
 """
 
 from __future__ import annotations
 
-import json
-import shutil
+import time
 from collections import Counter
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from datatrove.io import get_datafolder
 
+from stackcurate.config import PipelineConfig
 from stackcurate.errors import FatalError
-from stackcurate.layout import RunLayout, read_manifest
+from stackcurate.manifest import PurgeRecord, RunManifest, now
 from stackcurate.optout.apply import OptOutList
+from stackcurate.optout.exact_regroup import DECISIONS, ExactOutcome, regroup_exact
+from stackcurate.optout.near_regroup import MINHASH, regroup_near
+from stackcurate.optout.pending import ASIDE, PendingWrites, finish_commit
+from stackcurate.optout.placement import FileKey, FileState, Rewritten, rewrite_places
+from stackcurate.optout.positions import FILTERED, NearStream, TaskStream, covered_mask, purge_streams
+from stackcurate.optout.shard_update import check_tokenizer, read_shards_manifest, update_shards
 from stackcurate.parquet_io import iter_rows, list_parquet_files
-from stackcurate.shards.build import refresh_manifest
+from stackcurate.pii.stage import PiiRedactor
 
 
-def run_parquet_files(run_dir: str | Path) -> list[Path]:
-    """Every final Parquet file of a run (temporary files excluded), sorted."""
-    root = Path(run_dir)
-    return sorted(
-        path
-        for path in root.rglob("*.parquet")
-        if ".tmp" not in path.name and ".tmp" not in path.relative_to(root).parts
-    )
+@dataclass
+class PurgeSettings:
+    """What a purge needs of the run's config: the PII stage's settings (the promoted files are redacted
+    as the curate pass redacted the others), whether near dedup verified its pairs, the shards' row
+    groups. The PII redactor is built on first use (it takes seconds)."""
 
+    rules_dir: str | None
+    pii_names: bool | None
+    keep_public_ips_only: bool
+    pii_audit: bool
+    verify_threshold: float | None
+    verify_max_bucket: int
+    row_group_rows: int
+    _redactor: PiiRedactor | None = None
 
-def _covered_mask(table: pa.Table, opt_out: OptOutList) -> list[bool]:
-    return [opt_out.covers(repo) for repo in table.column("repo").to_pylist()]
-
-
-def _check_finished(run_dir: Path) -> dict[str, Any]:
-    manifest = read_manifest(RunLayout(str(run_dir)))
-    if manifest is None:
-        raise FatalError(f"{run_dir} is not a stackcurate run directory (no run.json)")
-    if "completed" not in manifest:
-        raise FatalError(
-            f"{run_dir} is not finished; finish it (rerun the same command) or remove it, then purge"
-        )
-    return manifest
-
-
-def _covered_rows(path: Path, opt_out: OptOutList) -> bool:
-    if "repo" not in pq.read_schema(path).names:
-        return False
-    repos = pq.read_table(path, columns=["repo"]).column("repo").to_pylist()
-    return any(opt_out.covers(repo) for repo in repos)
-
-
-def _save_manifest(root: Path, manifest: dict[str, Any]) -> None:
-    run_json = root / "run.json"
-    tmp_json = run_json.with_suffix(".json.tmp")
-    tmp_json.write_text(json.dumps(manifest, indent=2) + "\n")
-    tmp_json.replace(run_json)
-
-
-def _rebuild_shards(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Tokenize the purged curated output again with the run's settings and tokenizer, so the shards keep
-    their layout (shard size, row groups) and the manifest describes them exactly. A run whose shards were
-    made by the executor's passes (``shards_encode``/``shards_write``) runs those passes again; one whose
-    shards were built on the driver (an object-storage run) has them built so again. Returns run.json."""
-    from rich.console import Console
-
-    from stackcurate.config import PipelineConfig
-    from stackcurate.identity import forget_completions
-    from stackcurate.runner import run_pipeline
-    from stackcurate.shards.stage import build_on_driver
-
-    cfg = PipelineConfig.model_validate(manifest["config"])
-    cfg.out = str(root)
-    shutil.rmtree(root / "shards")
-    passes = [name for name in ("shards_encode", "shards_write") if name in manifest.get("passes", {})]
-    if not passes:
-        summary = build_on_driver(cfg, Console(stderr=True))
-        if summary is not None:
-            manifest["shards"] = summary
-        return manifest
-    for name in passes:
-        forget_completions(RunLayout(str(root)), name)
-    manifest.pop("completed", None)  # unfinished until the shards are made again
-    manifest.pop("shards", None)
-    _save_manifest(root, manifest)
-    run_pipeline(cfg, Console(stderr=True), check_inputs=False)
-    return _check_finished(root)
-
-
-def _check_tokenizer(root: Path, manifest: dict[str, Any]) -> None:
-    """Before touching anything: the shards can be rebuilt only with the tokenizer they were made with."""
-    settings = (manifest.get("config", {}).get("stages") or {}).get("shards")
-    if not settings or not (root / "shards" / "manifest.json").exists():
-        return
-    tokenizer = Path(settings["tokenizer"]) if settings.get("tokenizer") else root / "tokenizer.json"
-    if not tokenizer.is_file():
-        raise FatalError(
-            f"the run's tokenizer {tokenizer} is missing: the shards could not be rebuilt after the purge; "
-            "restore it, then purge"
+    @classmethod
+    def of(cls, cfg: PipelineConfig) -> PurgeSettings:
+        pii, near, shards = cfg.stages.pii, cfg.stages.near_dedup, cfg.stages.shards
+        return cls(
+            rules_dir=cfg.rules_dir,
+            pii_names=pii.names if pii is not None else None,
+            keep_public_ips_only=pii.keep_public_ips_only if pii is not None else True,
+            pii_audit=bool(pii and pii.audit),
+            verify_threshold=near.threshold if near is not None and near.verify else None,
+            verify_max_bucket=near.verify_max_bucket if near is not None else 0,
+            row_group_rows=shards.row_group_rows if shards is not None else 0,
         )
 
+    def redactor(self) -> PiiRedactor | None:
+        """The run's PII redactor (None when the run has no PII stage)."""
+        if self.pii_names is None:
+            return None
+        if self._redactor is None:
+            self._redactor = PiiRedactor(self.rules_dir, self.pii_names, self.keep_public_ips_only)
+        return self._redactor
 
-def purge_run(run_dir: str | Path, opt_out: OptOutList) -> dict[str, Any]:
-    """Remove the rows of ``opt_out``'s targets from ``run_dir`` and redo what they took part in.
 
-    When covered rows reached dedup (``02_filtered``), the passes after the filters run again
-    (``rerun.rerun_downstream``): the next copy of a group whose kept copy was purged takes its place in
-    the curated output and the shards. Otherwise each file is rewritten without the covered rows and the
-    shards are rebuilt from the purged curated output.
-    Returns ``{"digest", "files_changed", "rows_removed", "by_repo": {repo: rows}, "by_folder": {...},
-    "rerun": [passes run again]}``.
-    """
-    from stackcurate.optout.rerun import downstream_folders, reached_dedup, rerun_downstream
-
-    root = Path(run_dir)
-    manifest = _check_finished(root)
-    _check_tokenizer(root, manifest)
-    rerun = reached_dedup(root, manifest) and any(
-        _covered_rows(path, opt_out) for path in run_parquet_files(root / "02_filtered")
-    )
-    # shards are rebuilt, never filtered (filtering would leave short row groups and a stale layout);
-    # with a rerun, everything after the filters is recomputed
-    regenerated = {"shards", *(downstream_folders(manifest) if rerun else ())}
-    by_repo: Counter[str] = Counter()
-    by_folder: Counter[str] = Counter()
-    changed = 0
-    for path in run_parquet_files(root):
-        if "repo" not in pq.read_schema(path).names:
-            continue
-        relative = path.relative_to(root).as_posix()
-        if any(relative.startswith(folder + "/") for folder in regenerated):
-            if relative.startswith(("curated/", "shards/")):  # reported; the folder is rebuilt below
-                table = pq.read_table(path, columns=["repo"])
-                by_folder[str(path.parent.relative_to(root))] += sum(_covered_mask(table, opt_out))
-            continue
-        table = pq.read_table(path)
-        mask = _covered_mask(table, opt_out)
-        removed = sum(mask)
-        if not removed:
-            continue
-        for repo, hit in zip(table.column("repo").to_pylist(), mask, strict=True):
-            if hit:
-                by_repo[str(repo)] += 1
-        kept = table.filter(pa.array([not hit for hit in mask]))
-        tmp = path.with_name(f"{path.name}.tmp-purge")
-        pq.write_table(kept, tmp, compression="zstd")
-        tmp.replace(path)
-        changed += 1
-        by_folder[str(path.parent.relative_to(root))] += removed
-    for shard_manifest in root.rglob("manifest.json"):  # shards built by hand elsewhere in the run
-        inside = shard_manifest.parent.relative_to(root).as_posix()
-        if inside != "shards" and '"stackcurate-shards/1"' in shard_manifest.read_text():
-            refresh_manifest(shard_manifest.parent)
-    ran: list[str] = []
-    if rerun:
-        ran = rerun_downstream(root, manifest, lambda saved: _save_manifest(root, saved))
-        manifest = _check_finished(root)
-    elif by_folder.get("curated") and (root / "shards" / "manifest.json").exists():
-        manifest = _rebuild_shards(root, manifest)
-        ran = ["shards"]
-    left = verify_purged(root, opt_out)
-    if left:
-        raise FatalError(f"purge incomplete: covered rows remain in {left}")
-    index_meta = root / "index" / "meta.json"
-    if (changed or ran) and index_meta.exists():  # the attribution index must stop finding purged code
-        from stackcurate.attribution.index import build_index
-
-        settings = json.loads(index_meta.read_text())
-        build_index(
-            root,
-            fp_rate=settings["fp_rate"],
-            window=settings["window_tokens"],
-            guard=settings.get("guard", 1),
-        )
-    report = {
-        "digest": opt_out.digest,
-        "purged": datetime.now(UTC).isoformat(timespec="seconds"),
-        "files_changed": changed,
-        "rows_removed": sum(by_repo.values()),
-        "by_repo": dict(sorted(by_repo.items())),
-        "by_folder": dict(sorted(by_folder.items())),
-        "rerun": ran,
-    }
-    if manifest.get("cleaned"):
-        report["note"] = (
+def purge_run(
+    manifest: RunManifest,
+    opt_out: OptOutList,
+    settings: PurgeSettings,
+    progress: Callable[[str], None] = lambda line: None,
+) -> PurgeRecord:
+    """Purge ``opt_out``'s targets from the finished run of ``manifest`` (see the module docstring) and
+    return the purge's record. ``settings``: from the run's config (``PurgeSettings.of``); ``progress``:
+    told each step."""
+    started = time.monotonic()
+    if finish_commit(manifest) is not None:
+        progress("finished moving into place the purge that stopped half-way before")
+    manifest.require_finished("purge")
+    run_dir = manifest.out
+    pending = PendingWrites(run_dir)
+    shards_manifest = read_shards_manifest(pending)
+    if shards_manifest is not None:
+        check_tokenizer(shards_manifest, run_dir)  # before touching anything
+    record = PurgeRecord(digest=opt_out.digest, purged=now())
+    covered = _covered_files(pending, opt_out)
+    removed = _per_place(covered)
+    gone: list[dict[str, Any]] = []
+    arrived: list[dict[str, Any]] = []
+    dedup = "filter" in manifest.passes and bool(pending.list(FILTERED))
+    if dedup and removed:
+        tasks = manifest.pass_tasks("curate") or 1
+        progress(f"removing the covered rows of {FILTERED}")
+        streams = purge_streams(pending, tasks, opt_out)
+        rewritten = _regroup(pending, manifest, streams, opt_out, settings, progress, record)
+        gone, arrived = rewritten.gone_curated, rewritten.new_curated
+        record.promoted = rewritten.promoted
+    elif "filter" in manifest.passes and manifest.cleaned:
+        record.note = (
             "the run's intermediates were cleaned: rows were removed, but a purged kept copy could not hand "
             "its place to the next copy; rerun the pipeline into a new --out to have them"
         )
-    manifest.setdefault("purges", []).append(report)
-    _save_manifest(root, manifest)
-    return report
+    gone += _drop_covered(pending, covered, opt_out)
+    record.removed = removed
+    record.curated_removed = removed.get("curated", 0)
+    if shards_manifest is not None and (gone or arrived):
+        progress("updating the shards that held a purged document or receive a promoted one")
+        ids = _curated_ids(pending)
+        change = update_shards(pending, shards_manifest, gone, arrived, ids, settings.row_group_rows)
+        record.shards = {
+            "rewritten": change.rewritten,
+            "removed": change.removed_rows,
+            "added": change.added_rows,
+        }
+        if manifest.shards is not None:
+            manifest.shards.update(rows=shards_manifest["total_rows"], tokens=shards_manifest["total_tokens"])
+    left = _left_over(pending, covered, opt_out)
+    if left:
+        raise FatalError(f"purge incomplete, nothing changed: covered rows remain in {left}")
+    record.seconds = round(time.monotonic() - started, 2)
+    pending.commit(manifest, record)
+    return record
 
 
-def verify_purged(run_dir: str | Path, opt_out: OptOutList) -> list[str]:
-    """Files of the run that still hold a covered row (empty when the purge is complete)."""
-    left = []
-    for path in run_parquet_files(run_dir):
-        if "repo" in pq.read_schema(path).names:
-            repos = pq.read_table(path, columns=["repo"]).column("repo").to_pylist()
-            if any(opt_out.covers(repo) for repo in repos):
-                left.append(str(path))
+def _place(path: str) -> str:
+    """The place a file belongs to: its folder, without the task or bucket sub-folders."""
+    parts = path.split("/")[:-1]
+    while parts and parts[-1].isdigit():
+        parts.pop()
+    return "/".join(parts) or "."
+
+
+def _covered_files(pending: PendingWrites, opt_out: OptOutList) -> dict[str, int]:
+    """Covered rows per Parquet file with a ``repo`` column, in the run as it is (only that column read)."""
+    found = {}
+    for path in pending.list(""):
+        if "repo" in pending.schema(path).names:
+            found[path] = int(covered_mask(pending.read_table(path, ["repo"]), opt_out).sum())
+    return found
+
+
+def _per_place(covered: dict[str, int]) -> dict[str, int]:
+    """Covered rows per place (``_place``)."""
+    counts: Counter[str] = Counter()
+    for path, rows in covered.items():
+        counts[_place(path)] += rows
+    return {place: rows for place, rows in sorted(counts.items()) if rows}
+
+
+def _drop_covered(
+    pending: PendingWrites, covered: dict[str, int], opt_out: OptOutList
+) -> list[dict[str, Any]]:
+    """Remove the covered rows of every file the dedup update did not rewrite; returns the curated rows
+    removed (a run without dedup, or cleaned)."""
+    gone = []
+    for path, rows in covered.items():
+        if not rows or path in pending.put or path in pending.deleted or path.startswith("shards/"):
+            continue
+        table = pending.read_table(path)
+        mask = covered_mask(table, opt_out)
+        if path.startswith("curated/"):
+            gone += table.filter(pa.array(mask)).select(["id", "repo", "path"]).to_pylist()
+        pending.put_table(path, table.filter(pa.array(~mask)))
+    return gone
+
+
+def _left_over(pending: PendingWrites, covered: dict[str, int], opt_out: OptOutList) -> list[str]:
+    """Files that would still hold a covered row: every rewritten file is read back; a file left as it
+    was had none."""
+    left = [path for path, rows in covered.items() if rows and path not in pending.put | pending.deleted]
+    for path in sorted(pending.put):
+        if not path.endswith(".parquet") or "repo" not in pending.schema(path).names:
+            continue
+        if covered_mask(pending.read_table(path, ["repo"]), opt_out).any():
+            left.append(path)
     return left
 
 
-def owner_files(run_dir: str | Path, owner: str) -> list[tuple[str, int]]:
+def _curated_ids(pending: PendingWrites) -> dict[FileKey, str]:
+    ids = {}
+    for path in pending.list("curated"):
+        table = pending.read_table(path, ["id", "repo", "path"])
+        for file_id, repo, file_path in zip(
+            *(table.column(c).to_pylist() for c in ("id", "repo", "path")), strict=True
+        ):
+            ids[(repo, file_path)] = file_id
+    return ids
+
+
+def _regroup(
+    pending: PendingWrites,
+    manifest: RunManifest,
+    streams: dict[int, TaskStream],
+    opt_out: OptOutList,
+    settings: PurgeSettings,
+    progress: Callable[[str], None],
+    record: PurgeRecord,
+) -> Rewritten:
+    """Steps 2 and 3 of the module docstring."""
+    exact: ExactOutcome | None = None
+    has_near = "near_signatures" in manifest.passes
+    near_streams: dict[int, NearStream] = {}
+    if "exact_hash" in manifest.passes:
+        progress("deciding again the exact-duplicate groups that held a purged file")
+        exact = regroup_exact(pending, streams, set())
+        record.regrouped["exact"] = exact.changed.height
+        near_streams = {
+            task: NearStream(task, exact.kept_before[task], exact.kept_after[task])
+            for task in exact.kept_before
+        }
+    else:
+        near_streams = {
+            task: NearStream(task, np.arange(stream.rows), np.arange(stream.rows - len(stream.removed)))
+            for task, stream in streams.items()
+            if len(stream.removed)
+        }
+    near_decided = None
+    if has_near:
+        progress("clustering again the near-duplicate clusters that held a purged or promoted file")
+        outcome = regroup_near(
+            pending,
+            streams,
+            near_streams,
+            _promoted(exact),
+            settings.verify_threshold,
+            settings.verify_max_bucket,
+        )
+        near_decided = outcome.decided
+        record.regrouped["near"] = outcome.clustered
+    states = _states(pending, exact, near_decided, near_streams, has_near)
+    progress(
+        f"rewriting the curated output and the rejects of {len({s.origin for s in states.values()})} tasks"
+    )
+    return rewrite_places(pending, streams, states, opt_out, settings.redactor, settings.pii_audit)
+
+
+def _promoted(exact: ExactOutcome | None) -> pl.DataFrame:
+    if exact is None or not exact.replaced.height:
+        return pl.DataFrame(
+            schema={"origin": pl.Int64, "index": pl.Int64, "old_origin": pl.Int64, "old_index": pl.Int64}
+        )
+    details = exact.changed.select("origin", "index", "id", "repo", "path", "permissive", "stars", "forks")
+    return exact.replaced.join(details, on=["origin", "index"], how="left")
+
+
+def _states(
+    pending: PendingWrites,
+    exact: ExactOutcome | None,
+    near: pl.DataFrame | None,
+    near_streams: dict[int, NearStream],
+    has_near: bool,
+) -> dict[FileKey, FileState]:
+    """The place and tags of every file whose decision may have changed."""
+    touched: dict[tuple[int, int], dict[str, Any]] = {}
+    if exact is not None:
+        for row in exact.changed.iter_rows(named=True):
+            touched[(row["origin"], row["index"])] = {
+                "key": (row["repo"], row["path"]),
+                "id": row["id"],
+                "exact": (row["keep"], row["duplicate_count"], row["duplicate_repos"] or []),
+            }
+    if near is not None:
+        for row in near.iter_rows(named=True):
+            stream = near_streams.get(row["origin"])
+            position = int(stream.kept_after[row["near"]]) if stream is not None else int(row["near"])
+            entry = touched.setdefault(
+                (row["origin"], position), {"key": (row["repo"], row["path"]), "id": row["id"]}
+            )
+            entry["near"] = (row["keep"], row["cluster_id"], row["cluster_size"])
+    exact_of = _ExactLookup(pending) if exact is not None else None
+    near_of = _NearLookup(pending, near_streams) if has_near else None
+    states = {}
+    for (origin, position), entry in touched.items():
+        tags: dict[str, Any] = {}
+        place = "curated"
+        if exact_of is not None:
+            keep, count, repos = entry.get("exact") or exact_of.get(origin, position)
+            tags.update(duplicate_count=count, duplicate_repos=repos)
+            place = "curated" if keep else "exact"
+        if near_of is not None and place == "curated":
+            keep, cluster_id, size = entry.get("near") or near_of.get(
+                origin, position, entry["key"], entry["id"]
+            )
+            tags.update(cluster_id=cluster_id, cluster_size=size)
+            place = "curated" if keep else "near"
+        states[entry["key"]] = FileState(origin, position, place, tags)
+    return states
+
+
+class _ExactLookup:
+    """New exact decisions of a task by position (read once per task)."""
+
+    def __init__(self, pending: PendingWrites):
+        self.pending, self.tasks = pending, {}  # type: ignore[var-annotated]
+
+    def get(self, task: int, position: int) -> tuple[bool, int, list[str]]:
+        if task not in self.tasks:
+            rows = {}
+            for path in self.pending.list(f"{DECISIONS}/{task:05d}"):
+                for row in self.pending.read_table(path).to_pylist():
+                    rows[row["index"]] = (row["keep"], row["duplicate_count"], row["duplicate_repos"] or [])
+            self.tasks[task] = rows
+        return self.tasks[task][position]
+
+
+class _NearLookup:
+    """New near decisions of a task by stream position; a file without one is a singleton."""
+
+    def __init__(self, pending: PendingWrites, near_streams: dict[int, NearStream]):
+        self.pending, self.near_streams, self.tasks = pending, near_streams, {}  # type: ignore[var-annotated]
+
+    def get(self, task: int, position: int, key: FileKey, file_id: str) -> tuple[bool, str, int]:
+        if task not in self.tasks:
+            path = f"{MINHASH}/clusters/{task:05d}.parquet"
+            rows = self.pending.read_table(path).to_pylist() if self.pending.exists(path) else []
+            self.tasks[task] = {row["index"]: row for row in rows}
+        stream = self.near_streams.get(task)
+        near = int(np.searchsorted(stream.kept_after, position)) if stream is not None else position
+        row = self.tasks[task].get(near)
+        if row is None or (row["repo"], row["path"]) != key:
+            return True, file_id, 1  # in no cluster: a singleton
+        return row["keep"], row["cluster_id"], row["cluster_size"]
+
+
+def verify_purged(run_dir: str, opt_out: OptOutList) -> list[str]:
+    """Files of the run that still hold a covered row (empty when the purge is complete)."""
+    run = get_datafolder(run_dir)
+    left = []
+    for name in sorted(run.list_files(recursive=True)):
+        if not name.endswith(".parquet") or ".tmp" in name or name.startswith(f"{ASIDE}/"):
+            continue
+        with run.open(name, "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            if (
+                "repo" in parquet.schema_arrow.names
+                and covered_mask(parquet.read(columns=["repo"]), opt_out).any()
+            ):
+                left.append(name)
+    return left
+
+
+def owner_files(run_dir: str, owner: str) -> list[tuple[str, int]]:
     """``(repo, files)`` of ``owner``'s repositories (case-insensitive) in the run's curated output (a
     local folder or an fsspec URL: only the ``repo`` column is read)."""
     curated = f"{str(run_dir).rstrip('/')}/curated"

@@ -6,13 +6,15 @@ from it, kept in a folder versioned with the pipeline (``opt_out/`` by default).
 ``status`` ``approved`` or ``rejected``, ``decided`` and (for a rejection) ``reason``. A request's state is
 its last line. Nothing is ever rewritten, so the file's history (and git's) is the audit trail.
 
-The record is private by design. Request ids are unguessable (``req-`` and 128 random bits,
-``secrets.token_urlsafe``), so nobody can walk the log through the web page; logs written before that
-(ids ``req-000001``...) are read as they are. Contacts leave the record only through the command line
-(``opt-out list``): ``Request.public()`` is what pages show. Several people may ask for the same target
-(the real owner after a stranger, say): each request is recorded, and a decision applies to every pending
-request for that target, so every requester's page shows the outcome and ``opt-out approve`` prints every
-contact to tell. Only the same contact asking again for a live target is refused.
+The record is private by design. ``requests.jsonl`` is readable by its owner only (0600). Request ids
+are unguessable (``req-`` and 128 random bits, ``secrets.token_urlsafe``), so nobody can walk the log
+through the web page; logs written before that (ids ``req-000001``...) are read as they are, on the
+command line (the web pages do not resolve those ids). Contacts leave the record only through the command
+line (``opt-out list``): ``Request.public()`` is what pages show. Several people may ask for the same
+target (the real owner after a stranger, say): each request is recorded, and a decision applies to every
+pending request for that target, so every requester's page shows the outcome and ``opt-out approve``
+prints every contact to tell. The same contact asking again for a pending target gets its pending request
+back, answered as a new one would be: the form is no oracle for who asked.
 ``approved.txt`` (one ``owner`` or ``owner/name`` per line, lower case, sorted) is regenerated from the log
 after every decision; its sha256 is the list's version, which every run records.
 
@@ -105,7 +107,7 @@ def _now() -> str:
 class OptOutStore:
     """The record in ``folder``: ``requests.jsonl`` (append-only) and ``approved.txt`` (derived)."""
 
-    def __init__(self, folder: str | Path = "opt_out"):
+    def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.log = self.folder / "requests.jsonl"
         self.approved_file = self.folder / "approved.txt"
@@ -150,18 +152,22 @@ class OptOutStore:
 
     def _append(self, event: dict[str, Any]) -> None:
         line = (json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # 0600: the log holds every requester's contact (a log made readable before is made private)
+        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
+            os.fchmod(fd, 0o600)
             os.write(fd, line)
             os.fsync(fd)
         finally:
             os.close(fd)
 
     def request(self, kind: str, target: str, contact: str | None = None) -> Request:
-        """File a pending request. Raises ``OptOutError`` for a malformed target or contact, when the target
-        is already approved (or covered by an approved owner), or when the same contact already has a live
-        request for it. A request for a target someone else asked for is recorded: the decision covers both.
-        No message names another request's id or contact."""
+        """File a pending request and return it. Raises ``OptOutError`` for a malformed target or contact,
+        or when the target is already approved (or covered by an approved owner): facts about the target,
+        which its public page shows anyway. When the same contact already has a pending request for the
+        target, that request is returned and nothing is appended: the answer is the same as for a new
+        request, so nobody learns from it whether an address asked before. A request for a target someone
+        else asked for is recorded: the decision covers both. No message names another request's contact."""
         canonical = normalize_target(kind, target)
         if contact is not None:
             contact = contact.strip() or None
@@ -172,11 +178,13 @@ class OptOutStore:
                 same = (other.kind, other.target) == (kind, canonical)
                 if same and other.status == "approved":
                     raise OptOutError(f"{kind} {canonical} is already opted out (approved)")
-                if same and other.status == "pending" and contact is not None and other.contact == contact:
-                    raise OptOutError(f"this contact already asked for {kind} {canonical} (pending)")
                 covering = other.kind == "owner" and other.status == "approved"
                 if kind == "repo" and covering and canonical.split("/")[0] == other.target:
                     raise OptOutError(f"{canonical} is already opted out: owner {other.target} is approved")
+            for other in self.requests().values():
+                same = (other.kind, other.target) == (kind, canonical)
+                if same and other.status == "pending" and contact is not None and other.contact == contact:
+                    return other
             request = Request(new_request_id(), _now(), kind, canonical, contact, "pending")
             self._append(request.to_dict())
         return request

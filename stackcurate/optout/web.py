@@ -7,7 +7,9 @@
 - ``POST /opt-out`` files a *pending* request in the opt-out log (approval only from the CLI) and redirects
   to ``GET /requests/<id>``, which shows its kind, target and status (``GET /api/requests/<id>`` the same
   as JSON). Ids are unguessable and no page, JSON or log line carries a requester's contact: contacts are
-  read with ``stackcurate opt-out list`` only;
+  read with ``stackcurate opt-out list`` only. A contact asking again for a pending target is sent to its
+  pending request, answered exactly as a new request is, so the form tells nobody whether an address
+  asked before;
 - ``GET /stats``: the run's statistics with the charts of ``stackcurate stats --html`` (computed on the first
   visit, then kept).
 
@@ -35,11 +37,12 @@ from stackcurate.errors import FatalError
 from stackcurate.optout.apply import OptOutList
 from stackcurate.optout.store import OptOutError, OptOutStore, normalize_target
 from stackcurate.parquet_io import iter_rows, list_parquet_files
-from stackcurate.staging import is_remote, staged_run
+from stackcurate.run_copy import is_remote, local_run_copy
 from stackcurate.stats.html import TEMPLATES as STATS_TEMPLATES
 
-#: new ids (``req-`` + token_urlsafe(16)) and the sequential ids of logs written before them
-REQUEST_ID = re.compile(r"req-(?:\d{6}|[A-Za-z0-9_-]{22})")
+#: request ids (``req-`` + token_urlsafe(16)); the guessable sequential ids of logs written before them
+#: are not resolved here (the command line still reads them)
+REQUEST_ID = re.compile(r"req-[A-Za-z0-9_-]{22}")
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 #: the statistics page embeds its charts as PNG data URIs
 STATS_CSP = f"{CSP}; img-src data:"
@@ -95,7 +98,7 @@ def owner_index(run_dir: str | Path) -> dict[str, list[tuple[str, int]]]:
 
 def create_app(
     run_dir: str | Path,
-    opt_out_dir: str | Path = "opt_out",
+    opt_out_dir: str | Path,
     rate_limit: int = 60,
     rate_window_s: float = 60.0,
     max_body_bytes: int = 16 * 1024,
@@ -111,7 +114,7 @@ def create_app(
     run_name = str(run_dir).rstrip("/").rsplit("/", 1)[-1]
     root = Path(run_dir)
     if is_remote(run_dir):  # an s3:// run: its attribution index is read from a local copy
-        staging = staged_run(run_dir, folders=["index"])
+        staging = local_run_copy(run_dir, folders=["index"])
         root = staging.__enter__()
         atexit.register(staging.__exit__, None, None, None)
     store = OptOutStore(opt_out_dir)
@@ -244,7 +247,22 @@ def create_app(
 
 
 def serve(run_dir: str, opt_out_dir: str, host: str, port: int) -> None:
-    """Run the app with Werkzeug's threaded server (a local tool; put a real server in front to publish)."""
-    app = create_app(run_dir, opt_out_dir)
-    print(f"serving {run_dir} on http://{host}:{port}/ (Ctrl-C to stop)")
-    app.run(host=host, port=port, threaded=True, debug=False, use_reloader=False)
+    """Run the app with Werkzeug's threaded server (a local tool; put a real server in front to publish),
+    without Flask's development-server banner (raw colour codes in a log) and its per-request lines: one
+    line says where the pages are."""
+    import logging
+
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = make_server(host, port, create_app(run_dir, opt_out_dir), threaded=True)
+    base = f"http://{host}:{server.server_port}"
+    print(
+        f"serving {run_dir} on {base}/ (Ctrl-C to stop): {base}/ am I in the dataset, {base}/attribute, "
+        f"{base}/stats",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from datatrove.data import DocumentsPipeline
+from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
@@ -56,33 +56,41 @@ class PiiRedactor(PipelineStep):
         self.rules_dir = rules_dir
         self.audit_folder = get_datafolder(audit_folder) if audit_folder is not None else None
 
+    def redact_document(self, doc: Document) -> list[dict[str, Any]]:
+        """Redact ``doc`` in place (``content``, ``size_bytes``, ``pii_counts``) and count it; returns its
+        audit rows (every span found, with its original text)."""
+        self.stat_update("files_in")
+        self.stat_update("bytes_in", value=content_bytes(doc))
+        audit_rows: list[dict[str, Any]] = []
+        with self.track_time():
+            spans = self.scanner.scan(doc.text)
+            text, counts = redact(doc.text, spans, self.rules_dir)
+        if spans:
+            self.stat_update("files_with_pii")
+            for entity, count in counts.items():
+                if count:
+                    self.stat_update(f"redacted_{entity}", value=count)
+            # per recognizer too (`recognizer:<TYPE>:<name>`), so a curator sees which rule redacted what
+            for span in spans:
+                self.stat_update(f"recognizer:{span.type}:{span.recognizer}")
+            meta = doc.metadata
+            audit_rows = [
+                {"id": doc.id, "repo": meta.get("repo"), "path": meta.get("path"), **span.to_dict()}
+                for span in spans
+            ]
+            doc.text = text
+            doc.metadata["size_bytes"] = len(text.encode("utf-8"))
+        doc.metadata["pii_counts"] = counts
+        self.stat_update("files_out")
+        self.stat_update("bytes_out", value=content_bytes(doc))
+        return audit_rows
+
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         audit_rows: list[dict[str, Any]] = []
         for doc in data or ():
-            self.stat_update("files_in")
-            self.stat_update("bytes_in", value=content_bytes(doc))
-            with self.track_time():
-                spans = self.scanner.scan(doc.text)
-                text, counts = redact(doc.text, spans, self.rules_dir)
-            if spans:
-                self.stat_update("files_with_pii")
-                for entity, count in counts.items():
-                    if count:
-                        self.stat_update(f"redacted_{entity}", value=count)
-                # per recognizer too (`recognizer:<TYPE>:<name>`), so a curator sees which rule redacted what
-                for span in spans:
-                    self.stat_update(f"recognizer:{span.type}:{span.recognizer}")
-                if self.audit_folder is not None:
-                    meta = doc.metadata
-                    audit_rows.extend(
-                        {"id": doc.id, "repo": meta.get("repo"), "path": meta.get("path"), **span.to_dict()}
-                        for span in spans
-                    )
-                doc.text = text
-                doc.metadata["size_bytes"] = len(text.encode("utf-8"))
-            doc.metadata["pii_counts"] = counts
-            self.stat_update("files_out")
-            self.stat_update("bytes_out", value=content_bytes(doc))
+            spans = self.redact_document(doc)
+            if self.audit_folder is not None:
+                audit_rows.extend(spans)
             yield doc
         if self.audit_folder is not None:
             name = f"{rank:05d}.parquet"

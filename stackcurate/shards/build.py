@@ -281,23 +281,6 @@ def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
     tmp.replace(out_dir / "manifest.json")
 
 
-def verify_shards(shards_dir: str | Path) -> list[str]:
-    """Problems found comparing ``manifest.json`` with the shard files (empty: all good): the manifest's
-    shape, then ``shards/verify.py``'s file-level checks (entries inside the folder, bytes, sha256, rows,
-    tokens) and the totals. ``stackcurate shards verify`` checks the tokenizer and encoding too."""
-    from stackcurate.shards.verify import ManifestError, check_files, load_manifest
-
-    root = Path(shards_dir)
-    try:
-        manifest = load_manifest(root)
-    except ManifestError as error:
-        return [str(error)]
-    problems, _, rows, tokens = check_files(root, manifest)
-    if not problems and (rows, tokens) != (manifest["total_rows"], manifest["total_tokens"]):
-        problems.append("the manifest's totals differ from the sum of its shards")
-    return problems
-
-
 def refresh_manifest(shards_dir: str | Path) -> None:
     """Recompute a manifest's per-shard and total figures from the files (after ``opt-out purge``)."""
     root = Path(shards_dir)

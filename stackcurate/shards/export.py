@@ -13,7 +13,11 @@
   separator added (the item is the document; read it with ``litdata.StreamingDataset(DIR)``). Needs the
   ``litdata`` extra (``pip install 'stackcurate[litdata]'``).
 
-The shards are verified against their manifest first (a damaged shard is never exported), documents are
+The shards are checked first with every check of ``stackcurate shards verify`` (``verify.verify_manifest``:
+each shard's bytes, sha256, rows and tokens, the totals, the tokenizer file's sha256 and vocabulary size,
+and a re-encoding of sampled documents when the curated source is at hand), so neither a damaged shard nor
+a tokenizer other than the one the shards were made with (whose end-of-text id is written between
+documents) is ever exported. Documents are
 written in manifest order (shard by shard, row by row), and ``DIR/export.json`` records the format, the
 documents and tokens written (equal to the manifest's ``total_rows`` and ``total_tokens``; separators
 counted apart) and the source manifest's sha256. Files are written under ``DIR/.partial`` and moved into
@@ -119,15 +123,18 @@ def write_litdata(documents: Iterator[dict[str, Any]], out: Path, vocab_size: in
 def export_shards(source: str | Path, out: str | Path, fmt: str) -> dict[str, Any]:
     """Export the shards of ``source`` (a run directory or a shards folder) to ``out`` in format ``fmt``
     (``FORMATS``); returns the summary also written as ``out/export.json``."""
-    from stackcurate.shards.build import verify_shards
     from stackcurate.shards.tokenizer import EOS, file_sha256, load_tokenizer
+    from stackcurate.shards.verify import verify_manifest
 
     if fmt not in FORMATS:
         raise FatalError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
     shards = shards_folder(source)
-    problems = verify_shards(shards)
+    problems, _ = verify_manifest(shards)
     if problems:
-        raise FatalError(f"{shards} does not match its manifest, not exported:\n  " + "\n  ".join(problems))
+        raise FatalError(
+            f"{shards} does not match its manifest or tokenizer (`stackcurate shards verify` says the same), "
+            "not exported:\n  " + "\n  ".join(problems)
+        )
     manifest = json.loads((shards / "manifest.json").read_text())
     out_dir = Path(out)
     if out_dir.exists() and any(p.name != ".partial" for p in out_dir.iterdir()):

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from stackcurate.errors import FatalError
 from stackcurate.shards.build import SOURCE_COLUMNS, document_parts
-from stackcurate.shards.tokenizer import file_sha256
+from stackcurate.shards.tokenizer import fast_encoder, file_sha256, load_tokenizer
 
 #: documents per shard re-encoded to check seed, tokenizer and encoder: with 3 metadata draws of p = 0.2
 #: per document, two seeds agree on one document's draws with probability ~0.31, on 20 with < 1e-10
@@ -99,8 +99,6 @@ def _check_tokenizer(manifest: dict[str, Any], tokenizer: Path | None, problems:
     if file_sha256(path) != stated["sha256"]:
         problems.append(f"tokenizer {path}: sha256 differs from the manifest's tokenizer.sha256")
         return None
-    from stackcurate.shards.tokenizer import load_tokenizer
-
     loaded = load_tokenizer(path)
     if loaded.get_vocab_size() != stated["vocab_size"]:
         problems.append(
@@ -115,8 +113,6 @@ def _encoder(tokenizer: Any, name: str, problems: list[str]) -> Any:
     if name == "hf":
         return lambda text: tokenizer.encode(text, add_special_tokens=False).ids
     if name == "tiktoken":
-        from stackcurate.shards.tokenizer import fast_encoder
-
         fast = fast_encoder(tokenizer)
         if fast is None:
             problems.append("encoder 'tiktoken': the tokenizer cannot be encoded with tiktoken")
@@ -220,3 +216,19 @@ def verify_manifest(
     if loaded is not None and paths:
         _check_encoding(manifest, paths, loaded, problems, notes)
     return problems, notes
+
+
+def verify_shards(shards_dir: str | Path) -> list[str]:
+    """Problems found comparing ``manifest.json`` with the shard files (empty: all good): the manifest's
+    shape, then ``check_files`` (entries inside the folder, bytes, sha256, rows,
+    tokens) and the totals. ``verify_manifest`` (``stackcurate shards verify``, ``shards export``) checks
+    the tokenizer and the encoding too."""
+    root = Path(shards_dir)
+    try:
+        manifest = load_manifest(root)
+    except ManifestError as error:
+        return [str(error)]
+    problems, _, rows, tokens = check_files(root, manifest)
+    if not problems and (rows, tokens) != (manifest["total_rows"], manifest["total_tokens"]):
+        problems.append("the manifest's totals differ from the sum of its shards")
+    return problems

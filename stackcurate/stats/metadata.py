@@ -1,9 +1,10 @@
 """What a run is: its name, dates, version, opt-out list and the record ``stackcurate run`` leaves behind.
 
-``run_metadata`` is the one reader of ``run.json`` for the summary and the report (the fields they show,
-nothing else). ``<out>/stats/summary.json`` is the run summary (``stackcurate/summary.py``) that ``run`` and
-``purge`` write when they finish: wall seconds per pass, the stackcurate commit, the HTML reports written
-from the run (so that a purge can regenerate them) and the purges it has seen.
+``run_metadata`` gives the summary and the report the fields they show of the run's ledger (``run.json``,
+read through ``manifest.RunManifest``, its one reader). ``<out>/stats/summary.json`` is the run summary
+(``stackcurate/summary.py``) that ``run`` and ``purge`` write when they finish: wall seconds per pass, the
+stackcurate commit, the HTML reports written from the run (so that a purge can regenerate them) and the
+purges it has seen.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from datatrove.io import get_datafolder
+from pydantic import ValidationError
 
 from stackcurate import __version__
-from stackcurate.layout import RunLayout, read_manifest
+from stackcurate.config import PipelineConfig
+from stackcurate.layout import RunLayout
+from stackcurate.manifest import RunManifest
 
 SUMMARY_JSON = "summary.json"
 
@@ -33,37 +37,40 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 
 def run_metadata(out: str) -> dict[str, Any] | None:
-    """The run's identity and history from ``run.json`` (None when ``out`` holds no run): ``name``,
-    ``identity``, ``stackcurate`` (version), ``created``, ``completed``, ``seconds`` (created to completed:
-    the first start to the last finish, resumes included), ``tasks`` (per pass), ``opt_out`` (the list's
-    last version: digest, owners, repos), ``purges`` (how many), ``shards`` (rows, tokens, tokenizer),
-    ``pipeline`` (the resolved config's stage names), ``repos`` (the list), ``keep_rejects``,
-    ``opt_out_folder`` and ``licenses_keep`` (the license classes kept; None without a license stage)."""
-    manifest = read_manifest(RunLayout(out))
+    """The run's identity and history from its ledger (``manifest.RunManifest``; None when ``out`` holds no
+    run): ``name``, ``identity``, ``stackcurate`` (version), ``created``, ``completed``, ``seconds``
+    (created to completed: the first start to the last finish, resumes included), ``tasks`` (per pass),
+    ``opt_out`` (the list's last version: digest, owners, repos), ``purges`` (how many), ``shards`` (rows,
+    tokens, tokenizer), ``pipeline`` (the resolved config's stage names), ``repos`` (the list),
+    ``keep_rejects``, ``opt_out_folder`` and ``licenses_keep`` (the license classes kept; None without a
+    license stage). A config this version cannot read (a run made by another version) leaves the fields
+    taken from it None."""
+    manifest = RunManifest.load(out)
     if manifest is None:
         return None
-    config = manifest.get("config") or {}
-    opt_out = (manifest.get("opt_out") or [None])[-1]
-    stage_config = config.get("stages") or {}
-    stages = [name for name, value in stage_config.items() if value is not None]
+    try:
+        cfg: PipelineConfig | None = manifest.pipeline_config()
+    except ValidationError:
+        cfg = None
+    stages = cfg.stages if cfg is not None else None
+    opt_out_folder = manifest.opt_out_dir or (stages.opt_out.folder if stages and stages.opt_out else None)
+    opt_out = manifest.opt_out[-1].model_dump(mode="json", exclude_none=True) if manifest.opt_out else None
     return {
-        "name": manifest.get("name"),
-        "identity": manifest.get("identity"),
-        "stackcurate": manifest.get("stackcurate"),
-        "created": manifest.get("created"),
-        "completed": manifest.get("completed"),
-        "seconds": _seconds_between(manifest.get("created"), manifest.get("completed")),
-        "tasks": {name: int(entry.get("tasks", 0)) for name, entry in (manifest.get("passes") or {}).items()},
+        "name": manifest.name,
+        "identity": manifest.identity,
+        "stackcurate": manifest.stackcurate,
+        "created": manifest.created,
+        "completed": manifest.completed,
+        "seconds": _seconds_between(manifest.created, manifest.completed),
+        "tasks": {name: record.tasks for name, record in manifest.passes.items()},
         "opt_out": opt_out,
-        "purges": len(manifest.get("purges") or []),
-        "shards": manifest.get("shards"),
-        "pipeline": stages,
-        "repos": config.get("repos"),
-        "keep_rejects": bool(config.get("keep_rejects")),
-        "opt_out_folder": (stage_config.get("opt_out") or {}).get("folder"),
-        "licenses_keep": list((stage_config.get("licenses") or {}).get("keep") or [])
-        if stage_config.get("licenses")
-        else None,
+        "purges": len(manifest.purges),
+        "shards": manifest.shards,
+        "pipeline": [name for name, value in stages if value is not None] if stages is not None else [],
+        "repos": cfg.repos if cfg is not None else None,
+        "keep_rejects": bool(cfg.keep_rejects) if cfg is not None else False,
+        "opt_out_folder": opt_out_folder,
+        "licenses_keep": list(stages.licenses.keep) if stages is not None and stages.licenses else None,
     }
 
 

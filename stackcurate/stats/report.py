@@ -40,7 +40,8 @@ import pyarrow.parquet as pq
 from datatrove.io import get_datafolder
 
 from stackcurate.errors import FatalError
-from stackcurate.layout import RunLayout, read_manifest
+from stackcurate.layout import RunLayout
+from stackcurate.manifest import RunManifest
 from stackcurate.stats.run_sections import run_sections
 from stackcurate.stats.run_stats import collect_run_stats
 
@@ -243,13 +244,10 @@ def _pii(stages: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _purged_rows(out: str | Path) -> int:
-    """Curated rows ``stackcurate opt-out purge`` removed after the run finished (run.json's record)."""
-    manifest = read_manifest(RunLayout(str(out))) or {}
-    # a purge that reran dedup removed its rows before dedup (02_filtered), and the rerun's counts start there
-    return sum(
-        int(purge.get("by_folder", {}).get("02_filtered" if purge.get("rerun") else "curated", 0))
-        for purge in manifest.get("purges", [])
-    )
+    """Curated rows ``stackcurate opt-out purge`` took away after the run finished, net of the files it
+    promoted in their place (the ledger's purge records)."""
+    manifest = RunManifest.load(str(out))
+    return manifest.curated_rows_purged() if manifest is not None else 0
 
 
 def waterfall(stages: list[dict[str, Any]], kept: int, purged: int = 0) -> dict[str, Any]:

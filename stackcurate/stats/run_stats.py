@@ -14,8 +14,8 @@ from typing import Any
 
 from datatrove.io import get_datafolder
 
-from stackcurate.errors import FatalError
-from stackcurate.layout import RunLayout, read_manifest
+from stackcurate.layout import RunLayout
+from stackcurate.manifest import RunManifest
 
 REMOVAL_PREFIXES = ("dropped_", "skipped_", "repos_failed_", "list_skipped_")
 #: datatrove's own filter counters, which duplicate ours.
@@ -39,13 +39,11 @@ def collect_run_stats(out: str) -> dict[str, Any]:
     layout = RunLayout(out)
     stages: list[dict[str, Any]] = []
     complete = True
-    manifest = read_manifest(layout)
-    if manifest is None:
-        raise FatalError(f"{out} is not a stackcurate run directory (no run.json)")
-    for pass_name, recorded in manifest.get("passes", {}).items():
+    manifest = RunManifest.require(out)
+    for pass_name, recorded in manifest.passes.items():
         folder = get_datafolder(layout.logs(pass_name))
         files = sorted(folder.list_files("stats", glob_pattern="*.json")) if folder.isdir("stats") else []
-        tasks = int(recorded["tasks"])
+        tasks = recorded.tasks
         complete = complete and len(files) >= tasks
         merged: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         seconds: dict[str, float] = defaultdict(float)

@@ -27,7 +27,6 @@ from stackcurate.dedup.minhash import (
     MinHasher,
     estimate_jaccard,
     jaccard,
-    optimal_bands,
     shingle_hashes,
     shingles,
 )
@@ -39,6 +38,7 @@ from stackcurate.dedup.near import (
     groups_for,
     iter_clusters,
 )
+from stackcurate.lsh import optimal_bands
 from stackcurate.parquet_io import iter_rows
 
 STARCODER = str(Path(__file__).resolve().parents[2] / "pipelines" / "starcoder.yaml")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -14,10 +15,11 @@ import pytest
 from conftest import MIT_TEXT, python_file
 
 from stackcurate.cli import main
+from stackcurate.manifest import RunManifest
 from stackcurate.optout.apply import OptOutList
 from stackcurate.optout.store import OptOutError, OptOutStore
 from stackcurate.parquet_io import iter_rows
-from stackcurate.shards.build import verify_shards
+from stackcurate.shards.verify import verify_shards
 
 STARCODER = str(Path(__file__).resolve().parents[2] / "pipelines" / "starcoder.yaml")
 
@@ -67,9 +69,9 @@ def test_request_approve_reject_and_duplicates(tmp_path: Path, capsys: pytest.Ca
     out = capsys.readouterr().out
     first = filed_id(out)
     assert f"{first}: owner alice is pending" in out
-    assert main(["opt-out", "request", "--owner", "ALICE", "--contact", "alice@mail.org", *store]) == 2
-    err = capsys.readouterr().err
-    assert "this contact already asked for owner alice" in err and first not in err
+    # the same contact again: its pending request, answered as a new one (nothing appended)
+    assert main(["opt-out", "request", "--owner", "ALICE", "--contact", "alice@mail.org", *store]) == 0
+    assert filed_id(capsys.readouterr().out) == first
     assert main(["opt-out", "request", "--repo", "bob/lib", "--contact", "not-an-email", *store]) == 2
     assert "invalid contact" in capsys.readouterr().err
     assert main(["opt-out", "request", "--repo", "bob/lib", *store]) == 0
@@ -189,8 +191,9 @@ def test_a_run_leaves_out_approved_targets(
     assert set(repo_counts(out / "curated")) == {"carol/app"}
     assert set(repo_counts(out / "shards")) == {"carol/app"}  # the training shards too
     assert set(repo_counts(out / "01_clone")) == {"carol/app"}  # never cloned
-    manifest = json.loads((out / "run.json").read_text())
-    assert manifest["opt_out"][0]["digest"] == OptOutList.load("opt_out").digest
+    manifest = RunManifest.require(str(out))
+    assert manifest.opt_out[0].digest == OptOutList.load("opt_out").digest
+    assert manifest.opt_out_dir == str((tmp_path / "opt_out").resolve())  # absolute: where it was run
     stats = json.loads(
         subprocess.check_output([sys.executable, "-m", "stackcurate.cli", "stats", str(out), "--json"])
     )
@@ -222,24 +225,29 @@ def test_purge_removes_exactly_the_targets_rows(
     assert "opt-out purge" in capsys.readouterr().err
     assert main(["opt-out", "purge", str(out), "--opt-out-dir", str(opt_dir)]) == 0
     printed = capsys.readouterr().out
-    assert "rows of alice/site" in printed and "rows of Alice/tools" in printed and "verified" in printed
-    assert "rows of bob/lib" not in printed
+    record = RunManifest.require(str(out)).purges[0]
+    expected_counts = {
+        folder: sum(n for repo, n in counts.items() if repo.lower().startswith("alice/"))
+        for folder, counts in before.items()
+    }
+    for folder, rows in expected_counts.items():  # one count per place, as printed
+        assert record.removed[folder] == rows, folder
+        assert re.search(rf"^  {folder} +{rows} rows removed", printed, flags=re.MULTILINE), printed
+    assert "verified" in printed and "bob" not in printed
     for folder, counts in before.items():
         after = repo_counts(out / folder)
         expected = Counter({repo: n for repo, n in counts.items() if repo.lower().split("/")[0] != "alice"})
         assert after == expected, folder
     assert verify_shards(out / "shards") == []  # the shards' manifest follows the purge
-    purges = json.loads((out / "run.json").read_text())["purges"]
-    assert purges[0]["by_repo"]["Alice/tools"] >= 3
     assert main(["opt-out", "check", "alice", "--run", str(out)]) == 0
     assert "0 repositories, 0 files" in capsys.readouterr().out
 
 
-def test_purge_of_a_cleaned_run_rebuilds_the_shards_with_their_passes(
+def test_purge_of_a_cleaned_run_removes_rows_and_updates_the_shards(
     git_repo_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
-    # without the intermediates no dedup rerun happens: the shards alone are made again from the purged
-    # curated output (the shards_encode/shards_write passes, the run's own tokenizer)
+    # without the intermediates no kept copy can hand its place on: the covered rows go, the shards that
+    # held them are rewritten (the run's own tokenizer untouched), and the record says what was not done
     listing = make_listing(git_repo_factory, tmp_path)
     out, opt_dir = tmp_path / "run", tmp_path / "record"
     args = ["--repos", str(listing), "--out", str(out), "--set", f"stages.opt_out.folder={opt_dir}"]
@@ -253,14 +261,133 @@ def test_purge_of_a_cleaned_run_rebuilds_the_shards_with_their_passes(
     assert not any(repo.lower().startswith("alice/") for repo in repo_counts(out / "shards"))
     assert repo_counts(out / "shards") == repo_counts(out / "curated")
     assert (out / "tokenizer.json").read_bytes() == tokenizer
-    manifest = json.loads((out / "run.json").read_text())
-    assert "completed" in manifest and manifest["purges"][0]["rerun"] == ["shards"]
+    manifest = RunManifest.require(str(out))
+    assert manifest.finished and manifest.purges[0].shards is not None
+    assert manifest.purges[0].note is not None and "cleaned" in manifest.purges[0].note
+
+
+def test_a_purge_after_a_rules_change_is_refused_naming_the_file(
+    git_repo_factory: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The files a purge promotes are redacted with the run's rules: a rules file changed since the run
+    (here pii.yaml, an override in rules_dir) makes the purge refuse, naming it, and change nothing."""
+    from stackcurate.rules import PACKAGED_RULES
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(PACKAGED_RULES / "pii.yaml", rules / "pii.yaml")
+    out, opt_dir = tmp_path / "run", tmp_path / "record"
+    settings = [f"stages.opt_out.folder={opt_dir}", f"rules_dir={rules}", "stages.shards=null"]
+    command = ["run", STARCODER, "--repos", str(make_listing(git_repo_factory, tmp_path)), "--out", str(out)]
+    assert main([*command, *[x for s in settings for x in ("--set", s)]]) == 0
+    before = repo_counts(out / "curated")
+    store = OptOutStore(opt_dir)
+    store.decide(store.request("owner", "alice").id, "approved")
+    with (rules / "pii.yaml").open("a") as handle:
+        handle.write("\n# edited after the run\n")
+    capsys.readouterr()
+    assert main(["opt-out", "purge", str(out), "--opt-out-dir", str(opt_dir)]) == 2
+    error = capsys.readouterr().err
+    assert f"input {rules / 'pii.yaml'} changed since {out} was started" in error
+    assert repo_counts(out / "curated") == before and not RunManifest.require(str(out)).purges
 
 
 def test_purge_refuses_an_unfinished_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "run.json").write_text('{"passes": {}}')
+    (tmp_path / "run" / "run.json").write_text('{"identity": "0123456789abcdef", "passes": {}}')
     store = OptOutStore(tmp_path / "record")
     store.decide(store.request("owner", "alice").id, "approved")
     assert main(["opt-out", "purge", str(tmp_path / "run"), "--opt-out-dir", str(tmp_path / "record")]) == 2
     assert "is not finished" in capsys.readouterr().err
+
+
+def test_commands_about_a_run_use_the_record_it_was_made_with(
+    git_repo_factory: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The run records its opt-out folder (absolute); `serve RUN` and `opt-out purge RUN` started in
+    another folder use it, not an empty ./opt_out there; the next steps a command prints repeat the
+    --opt-out-dir it was given."""
+    from stackcurate.cli import build_parser
+    from stackcurate.optout.cli import record_folder
+    from stackcurate.optout.web import create_app
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    listing = make_listing(git_repo_factory, tmp_path)
+    out = tmp_path / "run"
+    monkeypatch.chdir(work)  # starcoder.yaml's record is ./opt_out
+    quick = ["--set", "stages.pii=null", "--set", "stages.shards=null"]
+    assert main(["run", STARCODER, "--repos", str(listing), "--out", str(out), *quick]) == 0
+    record = work / "opt_out"
+    monkeypatch.chdir(elsewhere)
+    for command in (["serve", str(out)], ["opt-out", "purge", str(out)]):
+        args = build_parser().parse_args(command)
+        assert record_folder(args, args.run_dir) == str(record)
+    web = create_app(
+        out, record_folder(build_parser().parse_args(["serve", str(out)]), str(out))
+    ).test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', web.get("/").get_data(as_text=True))
+    assert token is not None
+    form = {"kind": "repo", "target": "bob/lib", "csrf_token": token.group(1)}
+    assert web.post("/opt-out", data=form).status_code == 303
+    assert [r.target for r in OptOutStore(record).requests().values()] == ["bob/lib"]  # the run's record
+    OptOutStore(record).decide(next(iter(OptOutStore(record).requests())), "approved")
+    capsys.readouterr()
+    assert main(["opt-out", "purge", str(out)]) == 0  # no --opt-out-dir: the run's record
+    assert f"of {record}" in capsys.readouterr().out and "bob/lib" not in repo_counts(out / "curated")
+    assert not (elsewhere / "opt_out").exists()
+
+    given = tmp_path / "given record"
+    flag = f"--opt-out-dir '{given}'"
+    assert main(["opt-out", "request", "--repo", "carol/app", "--opt-out-dir", str(given)]) == 0
+    printed = capsys.readouterr().out
+    request_id = filed_id(printed)
+    assert f"`stackcurate opt-out approve {request_id} {flag}`" in printed
+    assert f"`approve --repo carol/app {flag}`" in printed
+    assert main(["opt-out", "approve", request_id, "--opt-out-dir", str(given)]) == 0
+    assert f"`stackcurate opt-out purge RUN_DIR {flag}`" in capsys.readouterr().out
+
+
+def test_a_purge_stopped_while_moving_its_files_is_finished_by_the_next(
+    git_repo_factory: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The new files are written aside and listed in run.json before they move: a purge that stops then
+    leaves a run that refuses to resume and that the next purge finishes."""
+    import stackcurate.optout.pending as pending
+    import stackcurate.optout.purge  # noqa: F401  (bound to the real finish_commit, which a purge runs first)
+
+    out, opt_dir = tmp_path / "run", tmp_path / "record"
+    settings = [f"stages.opt_out.folder={opt_dir}", "stages.pii=null", "stages.shards=null"]
+    run = ["run", STARCODER, "--repos", str(make_listing(git_repo_factory, tmp_path)), "--out", str(out)]
+    run += [x for s in settings for x in ("--set", s)]
+    assert main(run) == 0
+    store = OptOutStore(opt_dir)
+    store.decide(store.request("owner", "alice").id, "approved")
+
+    def power_cut(manifest: RunManifest) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(pending, "finish_commit", power_cut)
+    with pytest.raises(RuntimeError, match="power cut"):
+        main(["opt-out", "purge", str(out)])
+    monkeypatch.undo()
+    stopped = RunManifest.require(str(out))
+    assert stopped.purge_commit is not None and not stopped.purges and (out / ".purge").is_dir()
+    assert repo_counts(out / "curated")["alice/site"] == 3  # nothing moved yet
+    capsys.readouterr()
+    assert main(run) == 2
+    assert "stopped before all its files were in place" in capsys.readouterr().err
+    assert main(["opt-out", "purge", str(out)]) == 0
+    assert "finished moving into place" in capsys.readouterr().err
+    done = RunManifest.require(str(out))
+    assert done.purge_commit is None and done.purges[0].removed["curated"] == 6
+    assert not any(repo.lower().startswith("alice/") for repo in repo_counts(out / "curated"))
+    assert not (out / ".purge").exists()
+    assert main(run) == 0  # finished: nothing to do

@@ -143,6 +143,70 @@ def test_no_page_json_or_log_line_shows_a_contact(
             assert contact not in text and contact.split("@")[0] not in text
 
 
+def test_a_repeated_request_is_answered_as_a_new_one(run_dir: Path, tmp_path: Path) -> None:
+    """No contact oracle, over HTTP (Werkzeug's server, as `serve` runs it): posting an address that
+    already asked for a target gets the same answer as one that never did -- a 303 to a pending request's
+    page, the same headers and the same page but for the id -- and the log holds no second line."""
+    import http.client
+    import os
+    import stat
+    import urllib.parse
+
+    from werkzeug.serving import make_server
+
+    record = tmp_path / "record"
+    server = make_server("127.0.0.1", 0, create_app(run_dir, record), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def exchange(method: str, path: str, cookie: str = "", form: dict[str, str] | None = None) -> Any:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+        headers = {"Cookie": cookie} if cookie else {}
+        body = urllib.parse.urlencode(form) if form is not None else None
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        connection.request(method, path, body=body, headers=headers)
+        reply = connection.getresponse()
+        return reply.status, dict(reply.getheaders()), reply.read().decode()
+
+    def post(contact: str) -> tuple[int, dict[str, str], str, str]:
+        _, headers, page = exchange("GET", "/")
+        cookie = headers["Set-Cookie"].split(";", 1)[0]
+        form = {"kind": "owner", "target": "alice", "contact": contact, "csrf_token": csrf_token(page)}
+        status, headers, _ = exchange("POST", "/opt-out", cookie, form)
+        location = headers.get("Location", "")
+        _, _, shown = exchange("GET", location)
+        return status, headers, location, shown
+
+    def shape(headers: dict[str, str], location: str, page: str) -> tuple[Any, ...]:
+        request_id = location.rsplit("/", 1)[-1]
+        kept = {k: v for k, v in headers.items() if k not in ("Date", "Location", "Content-Length")}
+        return tuple(sorted(kept.items())), location.replace(request_id, "ID"), page.replace(request_id, "ID")
+
+    try:
+        victim = post("victim@example.org")  # the real owner asked
+        repeated = post("victim@example.org")  # someone guesses the owner's address
+        fresh = post("never.asked@example.org")  # an address that never asked
+    finally:
+        server.shutdown()
+    assert victim[0] == repeated[0] == fresh[0] == 303
+    assert shape(*repeated[1:]) == shape(*fresh[1:]) == shape(*victim[1:])
+    assert 'id="request-status">pending<' in repeated[3] and "victim" not in repeated[3]
+    log = record / "requests.jsonl"
+    assert len(log.read_text().splitlines()) == 2  # the repeat appended nothing
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600  # it holds every contact: its owner's alone
+
+
+def test_sequential_ids_of_old_logs_are_not_resolved(run_dir: Path, tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    record.mkdir()
+    old = {"id": "req-000001", "created": "2025-01-01T00:00:00+00:00", "kind": "owner", "target": "alice"}
+    (record / "requests.jsonl").write_text(json.dumps({**old, "status": "pending"}) + "\n")
+    assert [r.id for r in OptOutStore(record).requests().values()] == ["req-000001"]  # the CLI reads it
+    client = create_app(run_dir, record).test_client()
+    for path in ("/requests/req-000001", "/api/requests/req-000001"):
+        assert client.get(path).status_code == 404  # a guessable id is never a page
+
+
 def test_the_rate_limit_table_is_bounded() -> None:
     limiter = RateLimiter(limit=2, window_s=0.2, max_clients=100)
     assert all(limiter.allow(f"10.0.{i // 256}.{i % 256}") for i in range(5000))

@@ -90,6 +90,49 @@ def test_export_refuses_damaged_shards_and_a_full_folder(small_shards: Path, tmp
         main(["shards", "export", str(small_shards), "--format", "parquet", "--out", str(tmp_path / "x")])
 
 
+def swapped_eos_copy(tokenizer: Path, target: Path, other: int = 300) -> Path:
+    """A copy of ``tokenizer`` whose end-of-text token and token ``other`` trade ids."""
+    data = json.loads(tokenizer.read_text())
+    vocab = data["model"]["vocab"]
+    eos = vocab[EOS]
+    name = next(token for token, i in vocab.items() if i == other)
+    vocab[EOS], vocab[name] = other, eos
+    for added in data["added_tokens"]:
+        if added["content"] == EOS:
+            added["id"] = other
+        elif added["id"] == other:
+            added["id"] = eos
+    target.write_text(json.dumps(data))
+    return target
+
+
+@pytest.mark.parametrize("tamper", ["tokenizer copy with the end-of-text id swapped", "zeroed sha256"])
+def test_export_runs_the_checks_of_shards_verify(
+    small_shards: Path, tmp_path: Path, capsys, tamper: str
+) -> None:
+    """A manifest pointed at another tokenizer (its ``<|endoftext|>`` at id 300 instead of 0: every
+    document separator would be written wrong) or stating a zeroed tokenizer sha256 is refused by
+    ``shards verify`` and, with the same checks, by ``shards export``."""
+    copy = tmp_path / "copy"
+    shutil.copytree(small_shards, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    if tamper == "zeroed sha256":
+        manifest["tokenizer"]["sha256"] = "0" * 64
+    else:
+        swapped = swapped_eos_copy(Path(manifest["tokenizer"]["path"]), tmp_path / "tokenizer.json")
+        assert load_tokenizer(swapped).token_to_id(EOS) == 300
+        assert load_tokenizer(manifest["tokenizer"]["path"]).token_to_id(EOS) != 300
+        manifest["tokenizer"]["path"] = str(swapped)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["shards", "verify", str(copy)]) == 2
+    refused = capsys.readouterr().err
+    out = tmp_path / "out"
+    assert main(["shards", "export", str(copy), "--format", "megatron", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "not exported" in error and "sha256 differs" in error and "sha256 differs" in refused
+    assert not list(out.glob("*.bin")) and not list(out.glob("*.idx"))
+
+
 def test_the_tiny_gpt_example_trains_from_the_megatron_export(small_shards: Path, tmp_path: Path) -> None:
     import importlib.util
     import sys

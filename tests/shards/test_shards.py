@@ -19,7 +19,7 @@ from conftest import MIT_TEXT, python_file
 from torch.utils.data import DataLoader
 
 from stackcurate.cli import main
-from stackcurate.shards.build import build_shards, format_document, verify_shards
+from stackcurate.shards.build import build_shards, format_document
 from stackcurate.shards.loader import ShardDataset, apply_fim
 from stackcurate.shards.tokenizer import (
     FIM_MIDDLE,
@@ -30,6 +30,7 @@ from stackcurate.shards.tokenizer import (
     load_tokenizer,
     train_tokenizer,
 )
+from stackcurate.shards.verify import verify_shards
 
 ROOT = Path(__file__).resolve().parents[2]
 STARCODER = str(ROOT / "pipelines" / "starcoder.yaml")

@@ -116,7 +116,7 @@ def test_a_malformed_manifest_is_one_line(
 def test_the_quick_check_shares_the_refusals(built: Path, tmp_path: Path) -> None:
     """``verify_shards`` (the run's resume check and ``shards export``'s gate) refuses what ``shards
     verify`` refuses: an entry outside the folder is never opened, a malformed manifest is one problem."""
-    from stackcurate.shards.build import verify_shards
+    from stackcurate.shards.verify import verify_shards
 
     assert verify_shards(built / "shards") == []
     escape = copy_with(

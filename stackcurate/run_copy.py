@@ -1,13 +1,14 @@
 """Local copies of a run on object storage, for tools that work on local files.
 
-``staged_run(run_dir, folders, write)`` yields ``run_dir`` itself when it is local. For an fsspec URL
+``local_run_copy(run_dir, folders, write)`` yields ``run_dir`` itself when it is local. For an fsspec URL
 (``s3://...``) it downloads ``folders`` of the run and ``run.json`` into a temporary folder -- by default
-all of the run, the files beside ``run.json`` included (``tokenizer.json``: a purge rebuilds the shards
-with it) -- and yields that; with ``write``, it then uploads what the tool created or changed
-(``run.json`` last, so the run never claims what its files do not yet hold) and deletes what it removed,
-then drops the copy. JSON files that name the staging folder (a shards manifest's ``source``, a rebuilt
-run's paths) are rewritten to name ``run_dir``. The machine needs local disk for the folders staged
-(``docs/scaling.md``). Uploads use the same credentials as the run (the environment).
+all of the run, the files beside ``run.json`` included -- and yields that; with ``write``, it then uploads
+what the tool created or changed and deletes what it removed, then drops the copy. ``run.json`` is never
+uploaded: the run's ledger has one writer (``manifest.RunManifest.save``), which works on the bucket itself.
+JSON files that name the local copy (an index's paths) are rewritten to name ``run_dir``. The machine needs
+local disk for the folders copied (``docs/scaling.md``). Uploads use the same credentials as the run (the
+environment). ``stackcurate index build`` and ``serve`` use it; ``opt-out purge`` works on the bucket in
+place.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def _snapshot(root: Path) -> dict[str, str]:
 
 
 @contextmanager
-def staged_run(run_dir: str | Path, folders: list[str] | None = None, write: bool = False) -> Iterator[Path]:
+def local_run_copy(
+    run_dir: str | Path, folders: list[str] | None = None, write: bool = False
+) -> Iterator[Path]:
     """A local folder holding ``run_dir`` (or the named ``folders`` of it); see the module docstring."""
     if not is_remote(run_dir):
         yield Path(run_dir)
@@ -85,8 +88,6 @@ def _upload(
     changed = sorted(name for name, digest in after.items() if before.get(name) != digest)
     for name in [n for n in changed if n != "run.json"]:
         fs.put_file(str(staging / name), f"{base}/{name}")
-    for name in sorted(set(before) - set(after)):
+    for name in sorted(set(before) - set(after) - {"run.json"}):
         fs.rm_file(f"{base}/{name}")
-    if "run.json" in changed:
-        fs.put_file(str(staging / "run.json"), f"{base}/run.json")
     fs.invalidate_cache()

@@ -1,12 +1,9 @@
 """The shards of ``stackcurate run`` when the pipeline has a ``shards`` section: two passes of the
-executor (``shards/passes.py``, planned in ``plan_scaleout.py``), on a local run directory as on object
+executor (``shards/passes.py``: ``shards_encode``, ``shards_write``), on a local run directory as on object
 storage (``--out s3://...``: the tasks read and write the bucket themselves). The tokenizer is trained
 before the first, in the driver, on a bounded sample (``prepare_tokenizer``), and ``write_shards`` merges the
 manifest after the last (written last: a manifest means complete shards). Both are skipped when already done
-(``<out>/tokenizer.json``, ``shards/manifest.json``).
-
-``build_on_driver`` is the one-process build, kept for runs whose shards were made so (an object-storage
-run of stackcurate before the shards passes existed): ``opt-out purge`` rebuilds those the same way."""
+(``<out>/tokenizer.json``, ``shards/manifest.json``)."""
 
 from __future__ import annotations
 
@@ -20,8 +17,8 @@ from rich.console import Console
 
 from stackcurate.config import PipelineConfig
 from stackcurate.layout import RunLayout
-from stackcurate.shards.build import build_shards, verify_shards
-from stackcurate.shards.passes import merge_manifest, shard_count
+from stackcurate.plan.specs import Pass, PassSpec, task_count
+from stackcurate.shards.passes import ShardEncode, ShardWrite, merge_manifest, shard_count
 from stackcurate.shards.tokenizer import train_tokenizer
 
 
@@ -71,27 +68,62 @@ def write_shards(cfg: PipelineConfig, console: Console) -> dict[str, Any] | None
     return {"tokenizer": tokenizer, "rows": manifest["total_rows"], "tokens": manifest["total_tokens"]}
 
 
-def build_on_driver(cfg: PipelineConfig, console: Console) -> dict[str, Any] | None:
-    """Tokenizer and shards built in this process (a local copy of an object-storage run)."""
+def _shards_plan(cfg: PipelineConfig, layout: RunLayout) -> tuple[int, int, int]:
+    """``(encode tasks, shard count, write groups)`` of the shards passes, from the finished curated output
+    (so a resumed run plans the same)."""
     settings = cfg.stages.shards
     assert settings is not None
-    layout = RunLayout(cfg.out)
-    shards_dir = Path(layout.join("shards"))
-    tokenizer = prepare_tokenizer(cfg, console)
-    if (shards_dir / "manifest.json").exists() and not verify_shards(shards_dir):
-        return None
-    started = time.monotonic()
-    manifest = build_shards(
+    encode_tasks, _ = task_count(cfg, layout.curated, None)
+    count = shard_count(layout.curated, settings.shard_tokens)
+    return encode_tasks, count, max(1, min(cfg.executor.tasks, count))
+
+
+def build_shards_encode(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    """curated -> encoded rows routed to shards (``shards/passes.py``); trains the tokenizer first, in
+    the driver, on a bounded sample, when the pipeline names none."""
+    settings = cfg.stages.shards
+    assert settings is not None
+    tokenizer = prepare_tokenizer(cfg)
+    encode_tasks, count, groups = _shards_plan(cfg, layout)
+    step = ShardEncode(
         layout.curated,
-        tokenizer,
-        shards_dir,
+        str(tokenizer),
+        layout.join("shards"),
+        count,
+        groups,
         seed=settings.seed,
-        shard_tokens=settings.shard_tokens,
         encoder=settings.encoder,
-        row_group_rows=settings.row_group_rows or 1024,
     )
-    console.print(
-        f"shards: {manifest['total_rows']:,} documents, {manifest['total_tokens']:,} tokens in "
-        f"{len(manifest['shards'])} shards ({time.monotonic() - started:.1f}s) -> {shards_dir}"
-    )
-    return {"tokenizer": str(tokenizer), "rows": manifest["total_rows"], "tokens": manifest["total_tokens"]}
+    tasks = tasks if tasks is not None else encode_tasks
+    return Pass("shards_encode", layout.join("shards"), tasks, [step], "tasks", tasks)
+
+
+def build_shards_write(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    """encoded parts -> ``shards/shard-*.parquet`` in document-key order; the manifest is merged after."""
+    encode_tasks, count, groups = _shards_plan(cfg, layout)
+    assert cfg.stages.shards is not None
+    row_group_rows = cfg.stages.shards.row_group_rows
+    step = ShardWrite(layout.join("shards"), count, encode_tasks, row_group_rows)
+    tasks = tasks if tasks is not None else groups
+    return Pass("shards_write", layout.join("shards"), tasks, [step], "tasks", tasks)
+
+
+def shards_specs(cfg: PipelineConfig) -> list[PassSpec]:
+    """The two shards passes, when the pipeline has a ``shards`` section."""
+    if cfg.stages.shards is None:
+        return []
+    return [
+        PassSpec(
+            "shards_encode",
+            "shards",
+            "[train tokenizer on a bounded sample, driver] -> format + encode curated -> route each "
+            "document to shard xxh3(seed, document) % shards",
+            build_shards_encode,
+        ),
+        PassSpec(
+            "shards_write",
+            "shards",
+            "one write group's shards in document-key order -> shard-*.parquet (manifest merged last)",
+            build_shards_write,
+        ),
+    ]

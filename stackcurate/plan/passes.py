@@ -31,9 +31,6 @@ resumed run cuts the work the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import pyarrow as pa
 from datatrove.pipeline.base import PipelineStep
 
@@ -50,46 +47,16 @@ from stackcurate.filters.notebooks import NotebookConverter
 from stackcurate.filters.quality import QualityFilter
 from stackcurate.layout import RunLayout
 from stackcurate.licenses.stage import LicenseAnnotator, LicenseFilter, default_memo_path
-from stackcurate.optout.apply import OptOutFilter, OptOutList
-from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, count_rows, list_parquet_files
+from stackcurate.optout.apply import OptOutFilter, approved_list
+from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, count_rows
 from stackcurate.pii.stage import PiiRedactor
+from stackcurate.plan.specs import Pass, schema_for, task_count
 from stackcurate.samples import ReasonSampler
-from stackcurate.schema import REJECT_COLUMNS, file_schema
+from stackcurate.schema import REJECT_COLUMNS
 from stackcurate.sizing import edge_partitions, exact_buckets, near_groups
 from stackcurate.sources.reader import GitRepoReader
 from stackcurate.sources.repos_list import load_repos_list
 from stackcurate.sources.walk import RepoLimits
-
-
-@dataclass
-class Pass:
-    """One executor run: its name, output folder, number of tasks, steps and progress unit."""
-
-    name: str
-    output: str
-    tasks: int
-    steps: list[PipelineStep] = field(repr=False)
-    unit: str
-    work_total: int
-
-
-@dataclass(frozen=True)
-class PassSpec:
-    """A pass before it is built (its input may not exist yet): name, output folder, how to build it."""
-
-    name: str
-    folder: str
-    describe: str
-    build: Callable[[PipelineConfig, RunLayout, int | None], Pass]
-    #: a pass of rounds: once it is done, the passes that follow it (the next round, or what comes after)
-    after: Callable[[PipelineConfig, RunLayout], list[PassSpec]] | None = None
-
-
-def _schema_for(steps: list[PipelineStep]) -> pa.Schema:
-    extra: dict[str, pa.DataType] = {}
-    for step in steps:
-        extra.update(getattr(step, "adds_columns", {}))
-    return file_schema(extra)
 
 
 def _rejects_writer(
@@ -105,7 +72,7 @@ def _rejects_writer(
     its cluster, its duplicate count) and ``filter_reason``."""
     rejects = None
     if cfg.keep_rejects:
-        schema = _schema_for(upstream)
+        schema = schema_for(upstream)
         for name, dtype in {**(own or {}), **REJECT_COLUMNS}.items():
             schema = schema.append(pa.field(name, dtype))
         rejects = StageParquetWriter(layout.rejects(stage), schema)
@@ -127,7 +94,7 @@ def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pa
         rules_dir=cfg.rules_dir,
         failures_folder=layout.failures("clone"),
         progress_folder=layout.logs("clone"),
-        opt_out=opt_out_list(cfg),
+        opt_out=approved_list(cfg),
         crash_limit=clone.crash_limit,
         limits=RepoLimits(clone.max_entries, clone.max_bytes),
         max_repo_seconds=clone.max_repo_seconds,
@@ -141,22 +108,15 @@ def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pa
                 licenses.engines, memo_path, licenses.batch_repos, cfg.rules_dir, licenses.batch_bytes
             )
         )
-    steps.append(StageParquetWriter(layout.stage("01_clone"), _schema_for(steps)))
+    steps.append(StageParquetWriter(layout.stage("01_clone"), schema_for(steps)))
     return Pass("clone", layout.stage("01_clone"), tasks, steps, "repos", total)
-
-
-def opt_out_list(cfg: PipelineConfig) -> OptOutList | None:
-    """The approved opt-out list the run applies (None when the pipeline has no opt_out section)."""
-    if cfg.stages.opt_out is None:
-        return None
-    return OptOutList.load(cfg.stages.opt_out.folder)
 
 
 def _filter_steps(cfg: PipelineConfig, layout: RunLayout, steps: list[PipelineStep]) -> list[PipelineStep]:
     """The per-file filters, in docs/architecture.md's order, appended to ``steps`` (which start with the
     reader). The opt-out filter comes first: opted-out files never reach dedup, so none of them can be the
     kept copy of a duplicate group (which would take the other repositories' copies out with it)."""
-    opt_out = opt_out_list(cfg)
+    opt_out = approved_list(cfg)
     if opt_out is not None:
         steps.append(OptOutFilter(opt_out))
     if cfg.stages.licenses is not None:
@@ -201,24 +161,19 @@ def _filter_steps(cfg: PipelineConfig, layout: RunLayout, steps: list[PipelineSt
     return steps
 
 
-def _shard_tasks(cfg: PipelineConfig, source: str, tasks: int | None) -> tuple[int, int]:
-    files = len(list_parquet_files(source))
-    return (tasks if tasks is not None else max(1, min(cfg.executor.tasks, files))), files
-
-
 def build_filter(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
     """01_clone -> per-file filters -> 02_filtered (only when a multi-pass stage follows the filters)."""
     source = layout.stage("01_clone")
-    tasks, files = _shard_tasks(cfg, source, tasks)
+    tasks, files = task_count(cfg, source, tasks)
     steps = _filter_steps(cfg, layout, [StageParquetReader(source, progress_folder=layout.logs("filter"))])
-    steps.append(StageParquetWriter(layout.stage("02_filtered"), _schema_for(steps)))
+    steps.append(StageParquetWriter(layout.stage("02_filtered"), schema_for(steps)))
     return Pass("filter", layout.stage("02_filtered"), tasks, steps, "files", files)
 
 
 def build_exact_hash(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
     assert cfg.stages.exact_dedup is not None
     source = layout.stage("02_filtered")
-    tasks, files = _shard_tasks(cfg, source, tasks)
+    tasks, files = task_count(cfg, source, tasks)
     reader = StageParquetReader(source, progress_folder=layout.logs("exact_hash"))
     hashes = ExactDedupHashes(layout.join("dedup", "exact", "hashes"), _exact_buckets(cfg, layout))
     return Pass(
@@ -236,7 +191,8 @@ def build_exact_decide(cfg: PipelineConfig, layout: RunLayout, tasks: int | None
     return Pass("exact_decide", layout.join("dedup", "exact", "decisions"), tasks, [step], "tasks", tasks)
 
 
-def _multi_pass(cfg: PipelineConfig) -> bool:
+def multi_pass(cfg: PipelineConfig) -> bool:
+    """Whether ``cfg`` has a multi-pass stage (exact or near dedup): then the filters write 02_filtered."""
     return cfg.stages.exact_dedup is not None or cfg.stages.near_dedup is not None
 
 
@@ -254,7 +210,7 @@ def build_near_signatures(cfg: PipelineConfig, layout: RunLayout, tasks: int | N
     near = cfg.stages.near_dedup
     assert near is not None
     source = layout.stage("02_filtered")
-    tasks, files = _shard_tasks(cfg, source, tasks)
+    tasks, files = task_count(cfg, source, tasks)
     steps: list[PipelineStep] = [StageParquetReader(source, progress_folder=layout.logs("near_signatures"))]
     if cfg.stages.exact_dedup is not None:
         steps.append(ExactDedupReplay(layout.join("dedup", "exact", "decisions")))
@@ -292,11 +248,11 @@ def build_near_pairs(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) 
 
 def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
     """The last pass: -> curated. Without multi-pass stages it also runs the filters (from 01_clone)."""
-    multi_pass = _multi_pass(cfg)
-    source = layout.stage("02_filtered" if multi_pass else "01_clone")
-    tasks, files = _shard_tasks(cfg, source, tasks)
+    dedup = multi_pass(cfg)
+    source = layout.stage("02_filtered" if dedup else "01_clone")
+    tasks, files = task_count(cfg, source, tasks)
     steps: list[PipelineStep] = [StageParquetReader(source, progress_folder=layout.logs("curate"))]
-    if multi_pass:
+    if dedup:
         if cfg.stages.exact_dedup is not None:
             steps.append(
                 ExactDedupFilter(
@@ -317,82 +273,5 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
     if pii is not None:
         audit = layout.join("pii_audit") if pii.audit else None
         steps.append(PiiRedactor(cfg.rules_dir, pii.names, pii.keep_public_ips_only, audit))
-    steps.append(StageParquetWriter(layout.curated, _schema_for(steps)))
+    steps.append(StageParquetWriter(layout.curated, schema_for(steps)))
     return Pass("curate", layout.curated, tasks, steps, "files", files)
-
-
-def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
-    """The passes ``cfg`` runs, in order (the scale-out passes: ``plan_scaleout.py``)."""
-    from stackcurate.plan_scaleout import _round_spec, _shards_specs
-
-    clone_steps = "clone + walk repos list"
-    filters = []
-    if cfg.stages.licenses is not None:
-        clone_steps += f" -> license detect ({', '.join(cfg.stages.licenses.engines)})"
-        filters.append(f"licenses(keep={cfg.stages.licenses.keep})")
-    if cfg.stages.notebooks is not None:
-        filters.append("notebooks -> scripts")
-    if cfg.stages.languages is not None:
-        filters.append(f"languages(keep={cfg.stages.languages.keep!r})")
-    if cfg.stages.quality is not None:
-        filters.append("quality")
-    if cfg.stages.decontaminate is not None:
-        names = [*cfg.stages.decontaminate.builtin, *(f.name for f in cfg.stages.decontaminate.files)]
-        filters.append(f"decontaminate({', '.join(names)})")
-    redaction = ["PII redaction"] if cfg.stages.pii is not None else []
-    if cfg.stages.opt_out is not None:
-        filters.insert(0, f"opt-out filter ({cfg.stages.opt_out.folder})")  # before dedup, see _filter_steps
-        clone_steps = f"skip opted-out repos -> {clone_steps}"
-    specs = [PassSpec("clone", "01_clone", f"{clone_steps} -> write 01_clone", build_clone)]
-    if not _multi_pass(cfg):
-        curate = " -> ".join(["read 01_clone", *filters, *redaction, "write curated"])
-        return [*specs, PassSpec("curate", "curated", curate, build_curate), *_shards_specs(cfg)]
-    specs.append(
-        PassSpec(
-            "filter",
-            "02_filtered",
-            " -> ".join(["read 01_clone", *filters, "write 02_filtered"]),
-            build_filter,
-        )
-    )
-    dedup_filters = []
-    exact, near = cfg.stages.exact_dedup, cfg.stages.near_dedup
-    if exact is not None:
-        specs += [
-            PassSpec(
-                "exact_hash",
-                "dedup/exact/hashes",
-                f"xxh3-128 of each file into {exact.buckets or 'sized'} buckets",
-                build_exact_hash,
-            ),
-            PassSpec(
-                "exact_decide",
-                "dedup/exact/decisions",
-                "one kept copy per hash, by priority",
-                build_exact_decide,
-            ),
-        ]
-        dedup_filters.append("exact dedup filter")
-    if near is not None:
-        bands, rows = near.banding()
-        specs += [
-            PassSpec(
-                "near_signatures",
-                "minhash/docs",
-                f"MinHash ({near.num_perm} permutations, {near.ngram}-gram shingles) -> {bands} bands x "
-                f"{rows} rows -> bucket groups",
-                build_near_signatures,
-            ),
-            PassSpec(
-                "near_pairs",
-                "minhash/pairs",
-                "files sharing a band bucket -> candidate pairs"
-                + (f" -> verified (shingle Jaccard >= {near.threshold})" if near.verify else "")
-                + " -> edges, hash-partitioned",
-                build_near_pairs,
-            ),
-            _round_spec(0),
-        ]
-        dedup_filters.append("near dedup filter")
-    curate = " -> ".join(["read 02_filtered", *dedup_filters, *redaction, "write curated"])
-    return [*specs, PassSpec("curate", "curated", curate, build_curate), *_shards_specs(cfg)]
