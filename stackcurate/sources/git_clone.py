@@ -32,6 +32,16 @@ TRANSIENT_MARKERS = (
 )
 
 
+#: git settings of a clone from a repository on this machine (``file://``, a local path), read by both ends
+#: through ``GIT_CONFIG_SYSTEM`` (git clears ``GIT_CONFIG_PARAMETERS`` for the local transport's
+#: ``upload-pack``). The "transfer" is a pipe, so the sending side's delta search and zlib compression
+#: only cost CPU: without them a depth-1 clone of the sample's largest repository (babel, 16 MB of loose
+#: objects) took 0.4 s of CPU instead of 2.6 s, and 40 sample repositories 2.2 s instead of 7.6 s
+#: (docs/scaling.md). The pack is stored uncompressed in the clone's temporary folder (babel: 33 MB
+#: instead of 11 MB), for as long as the clone is walked.
+LOCAL_CLONE_CONFIG = "[pack]\n\twindow = 0\n\tcompression = 0\n[core]\n\tcompression = 0\n"
+
+
 def _git_env() -> dict[str, str]:
     return {
         "GIT_TERMINAL_PROMPT": "0",  # never wait for a password on a private or missing repository
@@ -58,12 +68,20 @@ def clone_repository(
         options.append(f"--depth={depth}")
     git.Git.check_unsafe_options(options=options, unsafe_options=git.Repo.unsafe_git_clone_options)
     runner = git.Git(str(dest.parent))
+    env = {**os.environ, **_git_env()}
+    if location.is_local:
+        config = dest.parent / "local-clone.gitconfig"
+        config.write_text(LOCAL_CLONE_CONFIG)
+        del env["GIT_CONFIG_NOSYSTEM"]  # it would make git ignore GIT_CONFIG_SYSTEM
+        env["GIT_CONFIG_SYSTEM"] = str(config)
     started = time.monotonic()
     try:
         runner.execute(
-            ["git", "clone", *options, "--", location.clone_url, str(dest)],
+            # --template= (empty: no hook samples or info files copied into a clone that only lives to be
+            # walked) is ours, a constant: GitPython's option check refuses any --template
+            ["git", "clone", "--template=", *options, "--", location.clone_url, str(dest)],
             kill_after_timeout=timeout_s,
-            env={**os.environ, **_git_env()},
+            env=env,
         )
     except git.GitCommandError as error:
         stderr = str(error.stderr or error).strip()
