@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import git
+from git.refs.symbolic import SymbolicReference
 
 from stackcurate.errors import ItemError, RetryableError
 from stackcurate.sources.urls import GIT_ALLOW_PROTOCOL, RepoLocation
@@ -95,10 +96,17 @@ def clone_repository(
         raise ItemError("clone_failed", message) from None
     try:
         repo = git.Repo(str(dest))
-        repo.head.commit  # noqa: B018 - an empty repository has no HEAD commit
+        head_commit(repo)  # an empty repository has no HEAD commit
     except (git.InvalidGitRepositoryError, ValueError) as error:
         raise ItemError("empty_repo", f"{location.url} has no commit to read: {error}") from None
     return repo
+
+
+def head_commit(repo: git.Repo) -> str:
+    """The hex sha HEAD names, read from the refs (``ValueError`` when there is none, as in an empty
+    repository). ``repo.head.commit`` would start a ``git cat-file --batch-check`` process per repository
+    to look at the object; the walk's ``ls-tree HEAD`` reads it anyway."""
+    return str(SymbolicReference.dereference_recursive(repo, "HEAD"))
 
 
 def clone_with_retries(
