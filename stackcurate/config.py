@@ -138,7 +138,9 @@ class NearDedupStage(Section):
     positives; pairs every member of buckets up to ``verify_max_bucket``). ``bucket_memory_mb``: the memory
     one task of the bucket-pairs pass may use; the bucket space is cut into as many groups as that needs.
     ``component_memory_mb``: the memory one task of the connected-components rounds may use; the verified
-    pairs are cut into as many edge partitions as that needs (``dedup/components.py``)."""
+    pairs are cut into as many edge partitions as that needs (``dedup/components.py``). When the files
+    that can be in a pair fit that memory in one task, the planner clusters them in one task instead of
+    the rounds (same decisions); ``components: rounds`` always runs the rounds."""
 
     threshold: float = Field(0.7, gt=0, le=1)
     num_perm: int = Field(256, ge=2, le=2048)
@@ -152,6 +154,9 @@ class NearDedupStage(Section):
     verify_max_bucket: int = Field(64, ge=2, le=1000)
     bucket_memory_mb: int = Field(512, ge=8, le=10_000_000)
     component_memory_mb: int = Field(512, ge=8, le=10_000_000)
+    # None: the planner's choice. Part of the identity when set: without the rounds, near_pairs writes
+    # no round-0 edges, so a run cannot switch to them half-way
+    components: Literal["rounds"] | None = None
     batch_size: int = Field(512, ge=1, le=10_000_000)
 
     @model_validator(mode="after")

@@ -54,7 +54,7 @@ from stackcurate.optout.apply import OptOutFilter, OptOutList
 from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, count_rows, list_parquet_files
 from stackcurate.pii.stage import PiiRedactor
 from stackcurate.schema import REJECT_COLUMNS, file_schema
-from stackcurate.sizing import edge_partitions, exact_buckets, near_groups
+from stackcurate.sizing import edge_partitions, exact_buckets, near_groups, one_task_components
 from stackcurate.sources.reader import GitRepoReader
 from stackcurate.sources.repos_list import load_repos_list
 from stackcurate.sources.walk import RepoLimits
@@ -276,12 +276,14 @@ def build_near_pairs(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) 
     assert near is not None
     groups = _near_groups(cfg, layout)
     tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, groups))
+    files = count_rows(layout.stage("02_filtered"))
     step = NearDedupPairs(
         layout.join("minhash"),
         groups,
         near.verify_max_bucket if near.verify else 0,
         threshold=near.threshold if near.verify else None,
-        partitions=edge_partitions(cfg, count_rows(layout.stage("02_filtered"))),
+        # no round-0 edges when one task will cluster every file (plan_scaleout.components_specs)
+        partitions=0 if one_task_components(cfg, files) else edge_partitions(cfg, files),
     )
     return Pass("near_pairs", layout.join("minhash", "pairs"), tasks, [step], "tasks", tasks)
 
@@ -319,7 +321,7 @@ def build_curate(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> P
 
 def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
     """The passes ``cfg`` runs, in order (the scale-out passes: ``plan_scaleout.py``)."""
-    from stackcurate.plan_scaleout import _round_spec, _shards_specs
+    from stackcurate.plan_scaleout import _shards_specs, components_specs
 
     clone_steps = "clone + walk repos list"
     filters = []
@@ -384,10 +386,11 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
                 "minhash/pairs",
                 "files sharing a band bucket -> candidate pairs"
                 + (f" -> verified (shingle Jaccard >= {near.threshold})" if near.verify else "")
-                + " -> edges, hash-partitioned",
+                + " -> edges, hash-partitioned (then the components rounds, or one near_clusters task when "
+                "the files fit component_memory_mb)",
                 build_near_pairs,
+                after=components_specs,
             ),
-            _round_spec(0),
         ]
         dedup_filters.append("near dedup filter")
     curate = " -> ".join(["read 02_filtered", *dedup_filters, *redaction, "write curated"])
