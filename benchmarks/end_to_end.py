@@ -17,7 +17,9 @@ How it measures: the pipeline runs in this process (``run_pipeline``); before an
 tokenizer training) it sums the CPU time (user + system) of this process and of every process below it,
 read from ``/proc``: a live process counts its own time and that of the children it has reaped
 (``cutime``/``cstime``), so tasks forked by the local executor's fork server, and the git processes they
-start, are all counted. That sum is the pass's **task-seconds**: unlike wall time it does not grow when other
+start, are all counted; the fork server's own time (the modules it preloads for every pass's tasks:
+presidio, the SPDX index) is its own row, ``(fork server)``, not charged to the first pass, which starts
+it. That sum is the pass's **task-seconds**: unlike wall time it does not grow when other
 programs share the CPUs. **MB/s per core** = MB in / task-seconds; **wall MB/s per core** = MB in / (wall
 seconds x workers), which equals it only on an idle machine with every worker busy. The load average is
 printed before and after: wall figures taken at a load above the worker count say more about the
@@ -48,39 +50,54 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ROOT / "pipelines" / "starcoder.yaml"
 TICKS = os.sysconf("SC_CLK_TCK")
+#: the row of the fork server's own CPU time (its preloaded imports)
+FORK_SERVER = "(fork server)"
 
 
-def _proc_times(pid: int) -> tuple[int, float] | None:
-    """(parent pid, seconds of user + system time of ``pid`` and its reaped children), or None if gone."""
+def _proc_times(pid: int) -> tuple[int, float, float] | None:
+    """(parent pid, seconds of user + system time of ``pid`` itself, the same with the children it has
+    reaped), or None if gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[1].split()  # the name, in parentheses, may hold spaces
     # fields[0] is field 3 (state): ppid is field 4, utime..cstime are fields 14..17
-    return int(fields[1]), sum(int(value) for value in fields[11:15]) / TICKS
+    own = (int(fields[11]) + int(fields[12])) / TICKS
+    return int(fields[1]), own, own + (int(fields[13]) + int(fields[14])) / TICKS
 
 
-def tree_cpu_seconds(root: int | None = None) -> float:
+def _is_fork_server(pid: int) -> bool:
+    try:
+        return b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def tree_cpu_seconds(root: int | None = None) -> tuple[float, float]:
     """CPU seconds of process ``root`` (default: this one) and every live process below it, each with the
-    time of the children it has reaped (those of a child that exited and was reaped are in its parent's)."""
+    time of the children it has reaped (those of a child that exited and was reaped are in its parent's);
+    and, separately, the fork server's own (its imports: ``runner.task_modules`` are preloaded there when
+    the first pass starts it, whatever pass needs them)."""
     root = root or os.getpid()
-    table: dict[int, tuple[int, float]] = {}
+    table: dict[int, tuple[int, float, float]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             times = _proc_times(int(entry))
             if times is not None:
                 table[int(entry)] = times
     children: dict[int, list[int]] = {}
-    for pid, (parent, _) in table.items():
+    for pid, (parent, _, _) in table.items():
         children.setdefault(parent, []).append(pid)
-    total, stack = 0.0, [root]
+    total, fork_server, stack = 0.0, 0.0, [root]
     while stack:
         pid = stack.pop()
         if pid in table:
-            total += table[pid][1]
+            total += table[pid][2]
+            if pid != root and _is_fork_server(pid):
+                fork_server += table[pid][1]
         stack.extend(children.get(pid, ()))
-    return total
+    return total, fork_server
 
 
 def load_average() -> str:
@@ -119,24 +136,26 @@ def instrument(measured: Measured) -> None:
 
     run_pass = runner._run_pass
 
-    def timed_run_pass(cfg: Any, pass_: Any, layout: Any, console: Any) -> None:
-        wall, cpu = time.monotonic(), tree_cpu_seconds()
+    def timed(name: str, tasks: int, call: Any) -> Any:
+        wall, (cpu, server) = time.monotonic(), tree_cpu_seconds()
         try:
-            run_pass(cfg, pass_, layout, console)
+            return call()
         finally:
-            measured.add(pass_.name, time.monotonic() - wall, tree_cpu_seconds() - cpu, pass_.tasks)
+            after, server_after = tree_cpu_seconds()
+            measured.add(name, time.monotonic() - wall, after - cpu - (server_after - server), tasks)
+            if server_after > server:
+                measured.add(FORK_SERVER, 0.0, server_after - server, 1)
+
+    def timed_run_pass(cfg: Any, pass_: Any, layout: Any, console: Any) -> None:
+        timed(pass_.name, pass_.tasks, lambda: run_pass(cfg, pass_, layout, console))
 
     prepare = shards_stage.prepare_tokenizer
 
     def timed_prepare(cfg: Any, console: Any = None) -> str:
-        wall, cpu = time.monotonic(), tree_cpu_seconds()
-        try:
-            return prepare(cfg, console)
-        finally:
-            measured.add("tokenizer", time.monotonic() - wall, tree_cpu_seconds() - cpu, 1)
+        return str(timed("tokenizer", 1, lambda: prepare(cfg, console)))
 
     runner._run_pass = timed_run_pass  # type: ignore[assignment]
-    shards_stage.prepare_tokenizer = timed_prepare  # type: ignore[assignment]
+    shards_stage.prepare_tokenizer = timed_prepare
 
 
 def _stat_total(out: Path, pass_name: str, step_prefix: str, counter: str) -> int:
@@ -158,7 +177,7 @@ def megabytes_in(out: Path, cfg: Any) -> dict[str, float]:
     curated = _stat_total(out, "curate", "pii", "bytes_out") / 1e6
     if not filtered:  # a pipeline without dedup: no 02_filtered
         filtered = source
-    trained = curated
+    trained = 0.0  # a given tokenizer: nothing trained
     if cfg.stages.shards is not None and cfg.stages.shards.tokenizer is None:
         trained = min(curated, cfg.stages.shards.train_max_bytes / 1e6)
     sizes = {"clone": source, "filter": source, "tokenizer": trained}
@@ -179,16 +198,16 @@ def report(
         f"{'MB/s/core':>10} {'wall MB/s/core':>15}"
     )
     lines = [header, "-" * len(header)]
-    for timing in measured.passes.values():
+    timings = sorted(measured.passes.values(), key=lambda t: t.name == FORK_SERVER)  # it last
+    for timing in timings:
         mb = sizes.get(timing.name, 0.0)
-        rate = mb / timing.cpu if timing.cpu > 0 else float("inf")
-        wall_rate = mb / (timing.wall * workers) if timing.wall > 0 else float("inf")
-        tasks = (
-            f"{timing.tasks}" if timing.rounds == 1 else f"{timing.rounds}x{timing.tasks // timing.rounds}"
-        )
+        rate = f"{mb / timing.cpu:10.1f}" if mb and timing.cpu > 0 else f"{'-':>10}"
+        wall_rate = f"{mb / (timing.wall * workers):15.1f}" if mb and timing.wall > 0 else f"{'-':>15}"
+        tasks = "" if timing.name == FORK_SERVER else f"{timing.tasks}"
+        if timing.rounds > 1:
+            tasks = f"{timing.rounds}x{timing.tasks // timing.rounds}"
         lines.append(
-            f"{timing.name:<16} {tasks:>6} {timing.wall:8.1f} {timing.cpu:8.1f} {mb:8.1f} "
-            f"{rate:10.1f} {wall_rate:15.1f}"
+            f"{timing.name:<16} {tasks:>6} {timing.wall:8.1f} {timing.cpu:8.1f} {mb:8.1f} {rate} {wall_rate}"
         )
     passes_wall = sum(t.wall for t in measured.passes.values())
     passes_cpu = sum(t.cpu for t in measured.passes.values())
@@ -213,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
-    started_wall, started_cpu = time.monotonic(), tree_cpu_seconds()
+    started_wall, (started_cpu, _) = time.monotonic(), tree_cpu_seconds()
     from rich.console import Console
 
     from stackcurate.config import load_config, parse_override
@@ -241,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     instrument(measured)
     try:
         run_pipeline(cfg, Console(stderr=True, force_terminal=False))
-        total_wall, total_cpu = time.monotonic() - started_wall, tree_cpu_seconds() - started_cpu
+        total_wall, total_cpu = time.monotonic() - started_wall, tree_cpu_seconds()[0] - started_cpu
         sizes = megabytes_in(out, cfg)
         load_after = load_average()
         print()

@@ -11,18 +11,22 @@ from stackcurate.errors import FatalError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from stackcurate.shards.tokenizer import train_tokenizer
+    from loguru import logger
+
+    from stackcurate.shards.tokenizer import train_on, training_text, vocabulary_shortfall
 
     started = time.monotonic()
-    tokenizer = train_tokenizer(
-        args.curated, vocab_size=args.vocab_size, min_frequency=args.min_frequency, max_bytes=args.max_bytes
-    )
+    text = training_text(args.curated, args.max_bytes)
+    tokenizer = train_on(text, vocab_size=args.vocab_size, min_frequency=args.min_frequency)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     tokenizer.save(args.out)
     print(
         f"tokenizer with {tokenizer.get_vocab_size():,} tokens written to {args.out} "
-        f"in {time.monotonic() - started:.1f}s"
+        f"in {time.monotonic() - started:.1f}s (trained on {text.bytes / 1e6:.1f} MB, {text.files:,} files)"
     )
+    shortfall = vocabulary_shortfall(tokenizer, args.vocab_size, text, args.min_frequency)
+    if shortfall is not None:
+        logger.warning(shortfall)
     return 0
 
 
