@@ -16,6 +16,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+# what the demo needs: the package and its runtime dependencies, not the [dev] extra's torch, Ray and test
+# tools (minutes of downloads and installs on a fresh machine)
+$(VENV)/.installed-run: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
 system-deps:
@@ -34,7 +42,7 @@ test-deps:
 
 # the full StarCoder pipeline on the sample repositories, through the tokenizer and the training shards,
 # then the statistics report (README.md, "Two commands", has these commands and the measured time)
-demo: system-deps setup
+demo: system-deps $(VENV)/.installed-run
 	$(BIN)/stackcurate sample-repos runs/sample
 	$(BIN)/stackcurate run pipelines/starcoder.yaml
 	$(BIN)/stackcurate stats runs/starcoder --html runs/starcoder/report.html

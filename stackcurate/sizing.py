@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 
 from stackcurate.config import PipelineConfig
-from stackcurate.dedup.components import partitions_for
+from stackcurate.dedup.components import one_task_fits, partitions_for
 from stackcurate.dedup.near import groups_for
 
 #: resident memory of a task before it holds data (Python, pyarrow, polars, numpy imported); the
@@ -72,6 +72,18 @@ def edge_partitions(cfg: PipelineConfig, files: int) -> int:
     return partitions_for(files, memory, minimum=cfg.executor.tasks)
 
 
+def one_task_components(cfg: PipelineConfig, files: int, pairs: int | None = None) -> bool:
+    """Whether the near-dup clusters are made in one task instead of the rounds: the files that can be
+    in a pair (all ``files``; with the verified ``pairs`` counted, at most two per pair) fit one task's
+    ``component_memory_mb`` (``components.one_task_fits``). Never with ``components: rounds``."""
+    near = cfg.stages.near_dedup
+    assert near is not None
+    if near.components == "rounds":
+        return False
+    in_pairs = files if pairs is None else min(files, 2 * pairs)
+    return one_task_fits(in_pairs, min(near.component_memory_mb, task_memory_mb(cfg, "near_clusters")))
+
+
 @dataclass
 class SizedPlan:
     """The sizes for ``files`` files (None: the stage is not configured)."""
@@ -80,6 +92,7 @@ class SizedPlan:
     exact_buckets: int | None
     near_groups: int | None
     edge_partitions: int | None
+    one_task_clusters: bool = False
 
     def lines(self) -> list[str]:
         out = [f"sized for {self.files:,} files"]
@@ -87,7 +100,13 @@ class SizedPlan:
             out.append(f"exact_dedup buckets: {self.exact_buckets} (one exact_decide task holds one)")
         if self.near_groups is not None and self.edge_partitions is not None:
             out.append(f"near_dedup bucket groups: {self.near_groups} (one near_pairs task holds one)")
-            out.append(f"near_dedup edge partitions: {self.edge_partitions} (one components task holds one)")
+            if self.one_task_clusters:
+                out.append("near_dedup clusters: one near_clusters task (the files fit component_memory_mb)")
+            else:
+                out.append(
+                    f"near_dedup edge partitions: {self.edge_partitions} (one components task holds one; "
+                    "rounds near_components/r000, r001, ... until converged)"
+                )
         return out
 
 
@@ -98,6 +117,7 @@ def sized_plan(cfg: PipelineConfig, files: int) -> SizedPlan:
         exact_buckets(cfg, files) if cfg.stages.exact_dedup is not None else None,
         near_groups(cfg, files) if near else None,
         edge_partitions(cfg, files) if near else None,
+        near and one_task_components(cfg, files),
     )
 
 

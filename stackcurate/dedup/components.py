@@ -19,6 +19,9 @@ operations keep the components and the rounds needed grow as ``O(log^2 n)`` (the
 
 Memory per task: one partition of edges, ``2 x edges / partitions`` rows of 16 bytes plus the sort's
 copies (``EDGE_ROW_BYTES``); the planner picks ``partitions`` from ``near_dedup.component_memory_mb``.
+When every file that can be in a pair fits that memory in one task (``one_task_fits``), the planner skips
+the rounds and clusters in one task (``near.NearDedupClusters``): the same decisions, without a pass per
+round.
 
 ``ComponentDecide`` then takes, in partition ``p``, the star centres it owns: a centre's neighbours are its
 whole component, so ranking them by exact dedup's priority (permissive license, stars, forks, repo, path,
@@ -54,6 +57,21 @@ EDGE_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
 #: 0.99M (``--quick --memory-mb 128 --graph-tasks 2``: 192-194 MB); rounded up by a fifth for the
 #: allocators and uneven partitions
 EDGE_ROW_BYTES = 80
+
+
+#: one task clustering every verified pair (``near.NearDedupClusters``: scipy's components, then the
+#: decisions), at its peak above the idle task: a fixed part plus bytes per file in a pair. Measured (VmHWM
+#: of one process; ``benchmarks/scaling_graph.py``'s graph with 40-character ids, repo and path strings in
+#: ``docs/``; idle 180 MB): 158 MB at 10^5 files in pairs, 349 MB at 4 x 10^5, 647 MB at 10^6, 1,074 MB at
+#: 2 x 10^6; the line through the first two bounds them all
+ONE_TASK_FIXED_MB = 100
+ONE_TASK_FILE_BYTES = 640
+
+
+def one_task_fits(files_in_pairs: int, memory_mb: int) -> bool:
+    """Whether one task clusters ``files_in_pairs`` files within ``memory_mb`` (then the rounds are not
+    needed: the planner runs ``NearDedupClusters`` in one task, with the same decisions)."""
+    return ONE_TASK_FIXED_MB * 1_000_000 + files_in_pairs * ONE_TASK_FILE_BYTES <= memory_mb * 1_000_000
 
 
 def partitions_for(files: int, memory_mb: int, edges_per_file: float = 1.0, minimum: int = 1) -> int:

@@ -17,7 +17,7 @@ from stackcurate.plan.passes import (
     build_near_signatures,
     multi_pass,
 )
-from stackcurate.plan.rounds import round_spec
+from stackcurate.plan.rounds import components_specs
 from stackcurate.plan.shards import shards_specs
 from stackcurate.plan.specs import Pass, PassSpec
 
@@ -89,10 +89,11 @@ def pass_specs(cfg: PipelineConfig) -> list[PassSpec]:
                 "minhash/pairs",
                 "files sharing a band bucket -> candidate pairs"
                 + (f" -> verified (shingle Jaccard >= {near.threshold})" if near.verify else "")
-                + " -> edges, hash-partitioned",
+                + " -> edges, hash-partitioned (then the components rounds, or one near_clusters task when "
+                "the files fit component_memory_mb)",
                 build_near_pairs,
+                after=components_specs,
             ),
-            round_spec(0),
         ]
         dedup_filters.append("near dedup filter")
     curate = " -> ".join(["read 02_filtered", *dedup_filters, *redaction, "write curated"])

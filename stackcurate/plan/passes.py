@@ -53,7 +53,7 @@ from stackcurate.pii.stage import PiiRedactor
 from stackcurate.plan.specs import Pass, schema_for, task_count
 from stackcurate.samples import ReasonSampler
 from stackcurate.schema import REJECT_COLUMNS
-from stackcurate.sizing import edge_partitions, exact_buckets, near_groups
+from stackcurate.sizing import edge_partitions, exact_buckets, near_groups, one_task_components
 from stackcurate.sources.reader import GitRepoReader
 from stackcurate.sources.repos_list import load_repos_list
 from stackcurate.sources.walk import RepoLimits
@@ -236,12 +236,14 @@ def build_near_pairs(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) 
     assert near is not None
     groups = _near_groups(cfg, layout)
     tasks = tasks if tasks is not None else max(1, min(cfg.executor.tasks, groups))
+    files = count_rows(layout.stage("02_filtered"))
     step = NearDedupPairs(
         layout.join("minhash"),
         groups,
         near.verify_max_bucket if near.verify else 0,
         threshold=near.threshold if near.verify else None,
-        partitions=edge_partitions(cfg, count_rows(layout.stage("02_filtered"))),
+        # no round-0 edges when one task will cluster every file (plan/rounds.components_specs)
+        partitions=0 if one_task_components(cfg, files) else edge_partitions(cfg, files),
     )
     return Pass("near_pairs", layout.join("minhash", "pairs"), tasks, [step], "tasks", tasks)
 

@@ -1,5 +1,6 @@
 """The near-dedup passes after the pairs, planned like the others (``plan/passes.py``): the
-connected-components rounds, as many as it takes, and their decisions (``dedup/components.py``).
+connected-components rounds, as many as it takes, and their decisions (``dedup/components.py``), or one
+clustering task when the pairs' files fit it.
 ``plan.pass_specs`` lists them in order; the rounds a run needs are known only as they run
 (``PassSpec.after``)."""
 
@@ -7,15 +8,41 @@ from __future__ import annotations
 
 from stackcurate.config import PipelineConfig
 from stackcurate.dedup.components import ClusterMerge, ComponentDecide, ComponentRound, converged
+from stackcurate.dedup.near import NearDedupClusters
 from stackcurate.layout import RunLayout
 from stackcurate.parquet_io import count_rows, list_parquet_files
 from stackcurate.plan.specs import Pass, PassSpec
-from stackcurate.sizing import edge_partitions
+from stackcurate.sizing import edge_partitions, one_task_components
 
 
 def _edge_partitions(cfg: PipelineConfig, layout: RunLayout) -> int:
     """Edge partitions of the components rounds (``sizing.edge_partitions``, files counted)."""
     return edge_partitions(cfg, count_rows(layout.stage("02_filtered")))
+
+
+def components_specs(cfg: PipelineConfig, layout: RunLayout) -> list[PassSpec]:
+    """What follows near_pairs: one near_clusters task when the files in the verified pairs fit one task
+    (``sizing.one_task_components``, the pairs counted from their files' footers), else the rounds."""
+    files = count_rows(layout.stage("02_filtered"))
+    pairs = count_rows(layout.join("minhash", "pairs"))
+    if one_task_components(cfg, files, pairs):
+        return [
+            PassSpec(
+                "near_clusters",
+                "minhash/clusters",
+                "connected components of the verified pairs in one task (they fit component_memory_mb) -> "
+                "one kept file per component -> clusters/<origin>.parquet",
+                build_one_task_clusters,
+            )
+        ]
+    return [round_spec(0)]
+
+
+def build_one_task_clusters(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:
+    """Clusters of every verified pair in one task (``NearDedupClusters``; near_pairs verified them)."""
+    tasks = tasks if tasks is not None else 1
+    step = NearDedupClusters(layout.join("minhash"))
+    return Pass("near_clusters", layout.join("minhash", "clusters"), tasks, [step], "tasks", tasks)
 
 
 def round_spec(round_: int) -> PassSpec:

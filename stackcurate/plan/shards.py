@@ -13,38 +13,46 @@ from pathlib import Path
 from typing import Any
 
 from datatrove.io import get_datafolder
+from loguru import logger
 from rich.console import Console
 
 from stackcurate.config import PipelineConfig
 from stackcurate.layout import RunLayout
 from stackcurate.plan.specs import Pass, PassSpec, task_count
-from stackcurate.shards.passes import ShardEncode, ShardWrite, merge_manifest, shard_count
-from stackcurate.shards.tokenizer import train_tokenizer
+from stackcurate.shards.passes import ShardEncode, ShardWrite, local_file, merge_manifest, shard_count
+from stackcurate.shards.tokenizer import load_tokenizer, train_on, training_text, vocabulary_shortfall
 
 
 def prepare_tokenizer(cfg: PipelineConfig, console: Console | None = None) -> str:
-    """The run's tokenizer: the pipeline's, or ``<out>/tokenizer.json`` (a local path or a bucket URL),
-    trained here (one process, on at most ``train_max_bytes`` of the curated code, read from wherever
-    ``curated/`` is) when it does not exist yet."""
+    """The run's tokenizer: the pipeline's (``stages.shards.tokenizer``, used as it is: checked for the
+    special tokens the shards need, never trained), or ``<out>/tokenizer.json`` (a local path or a bucket
+    URL), trained here (one process, on a sample of about ``train_max_bytes`` drawn from the whole curated
+    folder, read from wherever ``curated/`` is) when it does not exist yet. A trained tokenizer smaller than
+    ``train_vocab_size`` is kept, with a warning that says why."""
     settings = cfg.stages.shards
     assert settings is not None
     if settings.tokenizer:
+        with local_file(settings.tokenizer) as local:
+            load_tokenizer(local)  # a bad file stops the run here, before any shard is written
         return str(settings.tokenizer)
     layout = RunLayout(cfg.out)
     target = layout.join("tokenizer.json")
     run = get_datafolder(cfg.out)
     if not run.exists("tokenizer.json"):
         started = time.monotonic()
-        trained = train_tokenizer(
-            layout.curated, vocab_size=settings.train_vocab_size, max_bytes=settings.train_max_bytes
-        )
+        text = training_text(layout.curated, settings.train_max_bytes)
+        trained = train_on(text, vocab_size=settings.train_vocab_size)
         with tempfile.TemporaryDirectory(prefix="stackcurate-tokenizer-") as tmp:
             trained.save(str(Path(tmp) / "tokenizer.json"))
             run.put(str(Path(tmp) / "tokenizer.json"), "tokenizer.json.tmp")
         run.mv("tokenizer.json.tmp", "tokenizer.json")
         (console or Console(stderr=True)).print(
-            f"tokenizer: {trained.get_vocab_size():,} tokens trained in {time.monotonic() - started:.1f}s"
+            f"tokenizer: {trained.get_vocab_size():,} tokens trained on {text.bytes / 1e6:.1f} MB "
+            f"({text.files:,} files) in {time.monotonic() - started:.1f}s"
         )
+        shortfall = vocabulary_shortfall(trained, settings.train_vocab_size, text)
+        if shortfall is not None:
+            logger.warning(shortfall)
     return target
 
 

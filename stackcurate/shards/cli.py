@@ -16,21 +16,36 @@ from stackcurate.errors import FatalError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from stackcurate.shards.tokenizer import train_tokenizer
+    from loguru import logger
+
+    from stackcurate.shards.tokenizer import train_on, training_text, vocabulary_shortfall
 
     started = time.monotonic()
-    tokenizer = train_tokenizer(
-        args.curated, vocab_size=args.vocab_size, min_frequency=args.min_frequency, max_bytes=args.max_bytes
-    )
+    text = training_text(args.curated, args.max_bytes)
+    tokenizer = train_on(text, vocab_size=args.vocab_size, min_frequency=args.min_frequency)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     tokenizer.save(args.out)
     seconds = time.monotonic() - started
+    shortfall = vocabulary_shortfall(tokenizer, args.vocab_size, text, args.min_frequency)
+    if shortfall is not None:
+        logger.warning(shortfall)
     if args.json:
         print(
-            json.dumps({"tokenizer": args.out, "vocab_size": tokenizer.get_vocab_size(), "seconds": seconds})
+            json.dumps(
+                {
+                    "tokenizer": args.out,
+                    "vocab_size": tokenizer.get_vocab_size(),
+                    "seconds": seconds,
+                    "trained_bytes": text.bytes,
+                    "trained_files": text.files,
+                }
+            )
         )
         return 0
-    print(f"tokenizer with {tokenizer.get_vocab_size():,} tokens written to {args.out} in {seconds:.1f}s")
+    print(
+        f"tokenizer with {tokenizer.get_vocab_size():,} tokens written to {args.out} "
+        f"in {seconds:.1f}s (trained on {text.bytes / 1e6:.1f} MB, {text.files:,} files)"
+    )
     return 0
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterator
+import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute
 import pyarrow.parquet as pq
 
 from stackcurate.errors import FatalError
@@ -47,45 +50,116 @@ SPECIAL_TOKENS = [
 REQUIRED = (EOS, FIM_PREFIX, FIM_MIDDLE, FIM_SUFFIX, FIM_PAD)
 
 
-def iter_curated_texts(
-    curated: str | Path, batch_rows: int = 1024, max_bytes: int | None = None
-) -> Iterator[str]:
-    """The ``content`` of the rows of a curated folder, one Parquet batch at a time; with ``max_bytes``, the
-    files are visited round-robin (a sample of every task's share, not the first tasks only) and reading
-    stops after that many UTF-8 bytes."""
+def iter_curated_texts(curated: str | Path, batch_rows: int = 1024) -> Iterator[str]:
+    """The ``content`` of every row of a curated folder, one Parquet batch at a time."""
+    from datatrove.io import get_datafolder
+
+    folder = get_datafolder(str(curated))
+    for name in _curated_files(curated):
+        with folder.open(name, "rb") as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_rows, columns=["content"]):
+                yield from (text for text in batch.column(0).to_pylist() if text)
+
+
+def _curated_files(curated: str | Path) -> list[str]:
     from datatrove.io import get_datafolder
 
     from stackcurate.parquet_io import list_parquet_files
 
-    folder = get_datafolder(str(curated))
-    files = list_parquet_files(folder)
+    files = list_parquet_files(get_datafolder(str(curated)))
     if not files:
         raise FatalError(f"no Parquet files in {curated}")
-    readers = [
-        pq.ParquetFile(folder.open(name, "rb")).iter_batches(batch_size=batch_rows, columns=["content"])
-        for name in files
-    ]
-    seen = 0
-    while readers:
-        for reader in list(readers):
-            batch = next(reader, None)
-            if batch is None:
-                readers.remove(reader)
+    return files
+
+
+#: a sample is drawn from at most this many times its size of the curated files: from all of them up to
+#: that size (then the sample does not depend on how the folder is cut into files and row groups), else
+#: from row groups chosen evenly over every file, so reading stays bounded by the sample's size, not the
+#: corpus's (16 x 64 MB: about 5 s of Parquet reading, docs/scaling.md)
+SAMPLE_READ_FACTOR = 16
+
+
+def sample_curated_texts(curated: str | Path, max_bytes: int, batch_rows: int = 1024) -> Iterator[str]:
+    """A sample of about ``max_bytes`` of the curated files' ``content``, spread over the
+    whole folder: the rows whose id hashes (xxh3) below the sampling rate, so every part of the corpus --
+    its repositories and languages -- is represented, not only the first files. Reading is bounded
+    (``SAMPLE_READ_FACTOR``); sizes come from the Parquet footers (the content column's uncompressed
+    size). A folder smaller than ``max_bytes`` is read whole. Deterministic, and the same whatever the
+    order of the rows and (up to ``SAMPLE_READ_FACTOR`` x ``max_bytes``) their cut into files."""
+    import xxhash
+    from datatrove.io import get_datafolder
+
+    folder = get_datafolder(str(curated))
+    groups: list[tuple[str, int, int]] = []  # (file, row group, content bytes by the footer)
+    for name in _curated_files(curated):
+        with folder.open(name, "rb") as handle:
+            meta = pq.ParquetFile(handle).metadata
+        column = meta.schema.names.index("content")
+        for index in range(meta.num_row_groups):
+            groups.append((name, index, meta.row_group(index).column(column).total_uncompressed_size))
+    total = sum(size for _, _, size in groups)
+    if total <= max_bytes:
+        yield from iter_curated_texts(curated, batch_rows)
+        return
+    wanted = min(len(groups), max(1, math.ceil(len(groups) * SAMPLE_READ_FACTOR * max_bytes / total)))
+    picked = [groups[(i * len(groups)) // wanted] for i in range(wanted)]
+    rate = min(1.0, max_bytes / _content_bytes(folder, picked))
+    below = int(rate * 2**64)
+    for name, index, _ in picked:
+        with folder.open(name, "rb") as handle:
+            batches = pq.ParquetFile(handle).iter_batches(
+                batch_size=batch_rows, row_groups=[index], columns=["id", "content"]
+            )
+            for batch in batches:
+                ids = batch.column(0).to_pylist()
+                taken = [i for i, doc in enumerate(ids) if xxhash.xxh3_64_intdigest(doc or "") < below]
+                if taken:
+                    texts = batch.column(1).take(pa.array(taken, type=pa.int64())).to_pylist()
+                    yield from (text for text in texts if text)
+
+
+def _content_bytes(folder: Any, groups: list[tuple[str, int, int]]) -> int:
+    """The content bytes of row groups ``(file, index, footer size)``: their ``size_bytes`` summed (the
+    files' sizes as cloned: the same however the rows are cut into row groups, where the footers' sizes
+    carry page overheads that are not), or the footers' sizes when the folder has no ``size_bytes``."""
+    total = 0
+    for name, index, footer in groups:
+        with folder.open(name, "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            if "size_bytes" not in parquet.schema_arrow.names:
+                total += footer
                 continue
-            for text in batch.column(0).to_pylist():
-                if not text:
-                    continue
-                yield text
-                seen += len(text.encode("utf-8"))
-                if max_bytes is not None and seen >= max_bytes:
-                    return
+            sizes = parquet.read_row_group(index, columns=["size_bytes"]).column(0)
+            total += int(pa.compute.sum(sizes).as_py() or 0)
+    return max(1, total)
 
 
-def train_tokenizer(
-    curated: str | Path, vocab_size: int = 49152, min_frequency: int = 2, max_bytes: int | None = None
-) -> Any:
-    """A byte-level BPE tokenizer trained on the curated files (``tokenizers.Tokenizer``); ``max_bytes``
-    trains on a sample of that size drawn from every file of the folder."""
+class TrainingText:
+    """The texts a tokenizer is trained on, counted (files, UTF-8 bytes) as the trainer reads them."""
+
+    def __init__(self, texts: Iterable[str]):
+        self.texts = texts
+        self.files = 0
+        self.bytes = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for text in self.texts:
+            self.files += 1
+            self.bytes += len(text.encode("utf-8"))
+            yield text
+
+
+def training_text(curated: str | Path, max_bytes: int | None = None) -> TrainingText:
+    """The curated files' content to train on: all of it, or with ``max_bytes`` a sample of about that
+    size drawn from the whole folder (``sample_curated_texts``)."""
+    if max_bytes is None:
+        return TrainingText(iter_curated_texts(curated))
+    return TrainingText(sample_curated_texts(curated, max_bytes))
+
+
+def train_on(texts: Iterable[str], vocab_size: int = 49152, min_frequency: int = 2) -> Any:
+    """A byte-level BPE tokenizer (``tokenizers.Tokenizer``) trained on ``texts``: StarCoder's recipe (see
+    the module docstring)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -103,8 +177,34 @@ def train_tokenizer(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(iter_curated_texts(curated, max_bytes=max_bytes), trainer=trainer)
+    tokenizer.train_from_iterator(texts, trainer=trainer)
     return tokenizer
+
+
+def train_tokenizer(
+    curated: str | Path, vocab_size: int = 49152, min_frequency: int = 2, max_bytes: int | None = None
+) -> Any:
+    """A byte-level BPE tokenizer trained on the curated files (``tokenizers.Tokenizer``); ``max_bytes``
+    trains on a sample of about that size drawn from the whole folder (``sample_curated_texts``)."""
+    return train_on(training_text(curated, max_bytes), vocab_size, min_frequency)
+
+
+def vocabulary_shortfall(
+    tokenizer: Any, vocab_size: int, text: TrainingText, min_frequency: int = 2
+) -> str | None:
+    """Why a trained tokenizer has fewer tokens than ``vocab_size`` asked (None when it has them all).
+
+    BPE adds a token per merge of the most frequent pair, and stops when no pair of the training text
+    occurs ``min_frequency`` times any more: a small or repetitive text runs out of pairs first."""
+    size = tokenizer.get_vocab_size()
+    if size >= vocab_size:
+        return None
+    return (
+        f"the tokenizer has {size:,} tokens, fewer than the {vocab_size:,} asked: its training text "
+        f"({text.files:,} files, {text.bytes / 1e6:.1f} MB) has no other pair of tokens that occurs at least "
+        f"{min_frequency} times. Train on more text (stages.shards.train_max_bytes, or a larger corpus) "
+        "or ask for fewer tokens (stages.shards.train_vocab_size)"
+    )
 
 
 def load_tokenizer(path: str | Path) -> Any:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import git
+from git.refs.symbolic import SymbolicReference
 
 from stackcurate.errors import ItemError, RetryableError
 from stackcurate.sources.urls import GIT_ALLOW_PROTOCOL, RepoLocation
@@ -30,6 +31,16 @@ TRANSIENT_MARKERS = (
     "http 5",
     "error: 5",
 )
+
+
+#: git settings of a clone from a repository on this machine (``file://``, a local path), read by both ends
+#: through ``GIT_CONFIG_SYSTEM`` (git clears ``GIT_CONFIG_PARAMETERS`` for the local transport's
+#: ``upload-pack``). The "transfer" is a pipe, so the sending side's delta search and zlib compression
+#: only cost CPU: without them a depth-1 clone of the sample's largest repository (babel, 16 MB of loose
+#: objects) took 0.4 s of CPU instead of 2.6 s, and 40 sample repositories 2.2 s instead of 7.6 s
+#: (docs/scaling.md). The pack is stored uncompressed in the clone's temporary folder (babel: 33 MB
+#: instead of 11 MB), for as long as the clone is walked.
+LOCAL_CLONE_CONFIG = "[pack]\n\twindow = 0\n\tcompression = 0\n[core]\n\tcompression = 0\n"
 
 
 def _git_env() -> dict[str, str]:
@@ -58,12 +69,20 @@ def clone_repository(
         options.append(f"--depth={depth}")
     git.Git.check_unsafe_options(options=options, unsafe_options=git.Repo.unsafe_git_clone_options)
     runner = git.Git(str(dest.parent))
+    env = {**os.environ, **_git_env()}
+    if location.is_local:
+        config = dest.parent / "local-clone.gitconfig"
+        config.write_text(LOCAL_CLONE_CONFIG)
+        del env["GIT_CONFIG_NOSYSTEM"]  # it would make git ignore GIT_CONFIG_SYSTEM
+        env["GIT_CONFIG_SYSTEM"] = str(config)
     started = time.monotonic()
     try:
         runner.execute(
-            ["git", "clone", *options, "--", location.clone_url, str(dest)],
+            # --template= (empty: no hook samples or info files copied into a clone that only lives to be
+            # walked) is ours, a constant: GitPython's option check refuses any --template
+            ["git", "clone", "--template=", *options, "--", location.clone_url, str(dest)],
             kill_after_timeout=timeout_s,
-            env={**os.environ, **_git_env()},
+            env=env,
         )
     except git.GitCommandError as error:
         stderr = str(error.stderr or error).strip()
@@ -77,10 +96,17 @@ def clone_repository(
         raise ItemError("clone_failed", message) from None
     try:
         repo = git.Repo(str(dest))
-        repo.head.commit  # noqa: B018 - an empty repository has no HEAD commit
+        head_commit(repo)  # an empty repository has no HEAD commit
     except (git.InvalidGitRepositoryError, ValueError) as error:
         raise ItemError("empty_repo", f"{location.url} has no commit to read: {error}") from None
     return repo
+
+
+def head_commit(repo: git.Repo) -> str:
+    """The hex sha HEAD names, read from the refs (``ValueError`` when there is none, as in an empty
+    repository). ``repo.head.commit`` would start a ``git cat-file --batch-check`` process per repository
+    to look at the object; the walk's ``ls-tree HEAD`` reads it anyway."""
+    return str(SymbolicReference.dereference_recursive(repo, "HEAD"))
 
 
 def clone_with_retries(

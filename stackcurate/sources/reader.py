@@ -20,7 +20,7 @@ from stackcurate.lifecycle import make_scratch, remove_stale_scratch
 from stackcurate.optout.apply import OptOutList
 from stackcurate.rules import load_file_rules, load_language_map
 from stackcurate.sources.crashes import CrashLedger
-from stackcurate.sources.git_clone import clone_with_retries
+from stackcurate.sources.git_clone import clone_with_retries, head_commit
 from stackcurate.sources.names import printable
 from stackcurate.sources.repos_list import RepoEntry, load_repos_list
 from stackcurate.sources.walk import RepoLimits, Skipped, TooBig, check_limits, walk_repository
@@ -174,7 +174,7 @@ class GitRepoReader(PipelineStep):
                     raise TooBig("too_slow", "cloning took longer than stages.clone.max_repo_seconds")
                 # the whole tree is checked before the first file goes out: a repository is kept whole or not
                 check_limits(repo, self.limits, deadline)
-                commit = repo.head.commit.hexsha
+                commit = head_commit(repo)
                 for item in walk_repository(repo, languages, rules, self.max_file_bytes):
                     self.stat_update("files_in")
                     self.stat_update("bytes_in", value=item.size_bytes)

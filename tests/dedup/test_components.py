@@ -89,7 +89,8 @@ def test_pipeline_clusters_equal_the_single_task_scipy_clusters(
     for tasks in (3, 1):
         outs[tasks] = out = tmp_path / f"run{tasks}"
         common = ["--repos", str(listing), "--out", str(out), "--tasks", str(tasks), "--workers", "2"]
-        assert main(["run", STARCODER, *common, "--set", "stages.near_dedup.verify=true"]) == 0
+        sets = ["--set", "stages.near_dedup.verify=true", "--set", "stages.near_dedup.components=rounds"]
+        assert main(["run", STARCODER, *common, *sets]) == 0
     run3 = json.loads((outs[3] / "run.json").read_text())["passes"]
     assert any(name.startswith("near_components/") for name in run3)
     reference = tmp_path / "scipy"
@@ -99,3 +100,34 @@ def test_pipeline_clusters_equal_the_single_task_scipy_clusters(
     decided = list(iter_clusters(str(outs[3] / "minhash")))
     assert decided and decided == list(iter_clusters(str(reference)))
     assert sorted_rows(outs[3] / "curated") == sorted_rows(outs[1] / "curated")
+
+
+@pytest.mark.slow
+def test_one_clustering_task_decides_what_the_rounds_decide_on_real_code(tmp_path: Path) -> None:
+    """On real code (setuptools, which vendors packaging, and packaging itself), a run whose pairs fit one
+    task skips the rounds (the planner's choice) and writes the clusters, curated rows and shards of a
+    run made with the rounds."""
+    from stackcurate.sources.sample import make_sample_repos
+
+    make_sample_repos(tmp_path / "repos", include=["packaging", "setuptools"])
+    outs = {}
+    for mode in ("auto", "rounds"):
+        outs[mode] = out = tmp_path / mode
+        common = ["--repos", str(tmp_path / "repos" / "repos.csv"), "--out", str(out), "--tasks", "3"]
+        sets = ["--set", "stages.shards.train_vocab_size=2000"]
+        if mode == "rounds":
+            sets += ["--set", "stages.near_dedup.components=rounds"]
+        assert main(["run", STARCODER, *common, "--workers", "2", *sets]) == 0
+    passes = {mode: json.loads((outs[mode] / "run.json").read_text())["passes"] for mode in outs}
+    assert not any(name.startswith("near_components/") for name in passes["auto"])
+    assert passes["auto"]["near_clusters"]["tasks"] == 1 and "near_decide" not in passes["auto"]
+    assert any(name.startswith("near_components/") for name in passes["rounds"])
+    assert not (outs["auto"] / "minhash" / "edges").exists()  # no round-0 edges written for nothing
+    decided = list(iter_clusters(str(outs["auto"] / "minhash")))
+    assert sum(1 for row in decided if not row["keep"]) > 0, "the corpus has no near copies to cluster"
+    assert decided == list(iter_clusters(str(outs["rounds"] / "minhash")))
+    assert sorted_rows(outs["auto"] / "curated") == sorted_rows(outs["rounds"] / "curated")
+    shards = {mode: sorted((outs[mode] / "shards").glob("shard-*.parquet")) for mode in outs}
+    assert [p.name for p in shards["auto"]] == [p.name for p in shards["rounds"]] != []
+    for auto, rounds in zip(shards["auto"], shards["rounds"], strict=True):
+        assert auto.read_bytes() == rounds.read_bytes()
