@@ -40,7 +40,7 @@ from stackcurate.licenses.evidence import (
     manifest_licenses,
     spdx_header,
 )
-from stackcurate.licenses.matcher import SpdxMatchEngine
+from stackcurate.licenses.matcher import UNKNOWN_TERMS, SpdxMatchEngine
 from stackcurate.licenses.policy import (
     NO_LICENSE,
     UNKNOWN_TEXT,
@@ -112,6 +112,11 @@ class RepoLicenses:
             directory = posixpath.dirname(directory)
 
 
+def _names_license(detection: Detection) -> bool:
+    """Whether an engine named a license in a text (unknown terms alone name none)."""
+    return bool(detection.names) and detection.names != (UNKNOWN_TERMS,)
+
+
 def _names(folder: str, glob: str, path: str) -> bool:
     """Whether a stanza glob of a license file in ``folder`` names ``path`` (the file or a folder above)."""
     relative = path[len(folder) + 1 :] if folder else path
@@ -141,18 +146,24 @@ class LicenseDetector:
         self.texts_identified = 0
 
     def _identify(self, texts: dict[str, str]) -> dict[str, Detection]:
+        """Each text read by the engines in order; a later engine reads only what earlier ones named nothing
+        in. Terms an engine found that no license accounts for (``LicenseRef-unknown-terms`` alone) stay with
+        whatever a later engine names: a license found by another engine does not explain them away."""
         known = self.memo.get_many(list(texts))
         missing = {k: v for k, v in texts.items() if k not in known}
         fresh: dict[str, Detection] = {}
         for engine in self.engines:
-            todo = {k: v for k, v in missing.items() if not (k in fresh and fresh[k].names)}
+            todo = {k: v for k, v in missing.items() if not (k in fresh and _names_license(fresh[k]))}
             if not todo:
                 break
             self.engine_calls += 1
             self.texts_identified += len(todo)
             for key, detection in engine.identify(todo).items():
-                if detection.names or key not in fresh:
+                before = fresh.get(key)
+                if before is None or (detection.names and not before.names):
                     fresh[key] = detection
+                elif detection.names and before.names == (UNKNOWN_TERMS,):
+                    fresh[key] = Detection((*detection.names, UNKNOWN_TERMS), detection.engine, before.note)
         for key in missing:
             fresh.setdefault(key, Detection((), "none"))
         self.memo.put_many(fresh)

@@ -32,14 +32,6 @@ from typing import Protocol
 
 from stackcurate.errors import FatalError
 
-#: a copyright statement's line ("Copyright (c) 2020 Alice", "(c) Bob", "Portions copyright ..."), not a
-#: line of license prose that starts with the word: "copyright notice and this permission notice appear in
-#: all copies" is ISC's condition (without it the text reads as 0BSD); "copyright holders" ends many a clause
-COPYRIGHT_LINE = re.compile(
-    r"^\s*(copyright\b(?!\s+(notices?|holders?|owners?|law|laws|statements?|protection|information|"
-    r"interests?|and\s+(this|the|license|licence|permission|related)\b))|\(c\)|©|portions copyright).*$",
-    re.IGNORECASE | re.MULTILINE,
-)
 BATCH_FILES = 400
 
 
