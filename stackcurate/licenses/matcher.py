@@ -42,6 +42,10 @@ PUBLIC_DOMAIN = "LicenseRef-public-domain"
 KEYS_PER_LICENSE = 40
 CANDIDATES = 40
 CANDIDATES_CHECKED = 6
+#: a sentence of a license text that is (part of) its warranty disclaimer
+DISCLAIMER = re.compile(r"\b(as is|warranty|warranties|liable|liability|damages|merchantability)\b")
+#: a license whose text outside its disclaimer has fewer shingles is found only whole
+CORE_SHINGLES = 30
 #: candidates whose scores differ by less than this are told apart by their own wording (``_distinct``)
 CLOSE = 0.15
 #: this many of a license's shingles missing in a row are a passage (a clause), not a substituted name
@@ -129,17 +133,23 @@ class SpdxIndex:
         exceptions = load_spdx_exceptions()
         self.source = f"{data['source']}+{exceptions['source']}"
         texts = sorted(data["licenses"].items()) + sorted(exceptions["exceptions"].items())
-        tokenized = [(spdx_id, read_words(text, rules.variants).tokens) for spdx_id, text in texts]
+        read = [(spdx_id, read_words(text, rules.variants)) for spdx_id, text in texts]
+        tokenized = [(spdx_id, words.tokens) for spdx_id, words in read]
         self.vocabulary = Vocabulary({t for _, tokens in tokenized for t in tokens})
         optional_after = re.compile(rules.optional_after)
         self.ids: list[str] = []
         self.sets: list[frozenset[int]] = []
         self.required: list[frozenset[int]] = []
         self.order: list[tuple[int, ...]] = []
+        #: the required shingles outside the warranty disclaimer, in order: a copy that left the disclaimer
+        #: out or wrote its own is still the license (the disclaimer protects the licensor only); None when
+        #: the license is mostly disclaimer
+        self.core: list[tuple[frozenset[int], tuple[int, ...]] | None] = []
         #: index numbers of the exceptions: checked on every text, since an exception shares much of its
         #: wording with the license it amends and can hide in the remainder's short runs
         self.exception_numbers: list[int] = []
-        for spdx_id, tokens in tokenized:
+        for spdx_id, words in read:
+            tokens = words.tokens
             found = shingles(self.vocabulary(tokens), rules.shingle)
             if not found or spdx_id.endswith("+"):  # deprecated "+" ids: the -or-later id stands for them
                 continue
@@ -151,6 +161,12 @@ class SpdxIndex:
             self.sets.append(frozenset(found))
             self.required.append(frozenset(required or found))
             self.order.append(tuple(required or found))
+            disclaimer = bytearray(len(tokens))
+            for start, end in words.sentences:
+                if DISCLAIMER.search(" ".join(tokens[start:end])):
+                    disclaimer[start:end] = b"\x01" * (end - start)
+            core = tuple(item for position, item in enumerate(required or found) if not disclaimer[position])
+            self.core.append((frozenset(core), core) if CORE_SHINGLES <= len(core) < len(required) else None)
         frequency = Counter(item for found in self.sets for item in found)
         self.keys: dict[int, list[int]] = {}
         self.key_counts: list[int] = []
@@ -160,10 +176,12 @@ class SpdxIndex:
             for item in rarest:
                 self.keys.setdefault(item, []).append(number)
 
-    def _missing_run(self, number: int, found: set[int]) -> int:
-        """The longest run of the license's required shingles, in its own order, absent from the file."""
+    def _missing_run(self, number: int, found: set[int], core: bool = False) -> int:
+        """The longest run of the license's required shingles (``core``: outside its disclaimer), in its own
+        order, absent from the file."""
         longest = current = 0
-        for item in self.order[number]:
+        entry = self.core[number]
+        for item in entry[1] if core and entry else self.order[number]:
             current = 0 if item in found else current + 1
             longest = max(longest, current)
         return longest
@@ -182,8 +200,13 @@ class SpdxIndex:
             counts.update(self.keys.get(item, ()))
         ranked = sorted(counts, key=lambda n: (-counts[n] / self.key_counts[n], n))[:CANDIDATES]
         scored = []
+        core_only: set[int] = set()
         for number in ranked:
             license_cover = len(self.required[number] & found) / len(self.required[number])
+            entry = self.core[number]
+            if license_cover < self.rules.min_license_coverage and entry is not None:
+                license_cover = len(entry[0] & found) / len(entry[0])
+                core_only.add(number)
             if license_cover < self.rules.min_license_coverage:
                 continue
             text_cover = len(self.sets[number] & found) / len(found)
@@ -193,7 +216,7 @@ class SpdxIndex:
         whole = [
             (score, number)
             for score, number in scored[:CANDIDATES_CHECKED]
-            if self._missing_run(number, found) < self.rules.max_missing_run
+            if self._missing_run(number, found, number in core_only) < self.rules.max_missing_run
         ]
         if whole:
             return self._distinct(whole, found), True

@@ -25,6 +25,8 @@ from stackcurate.licenses.spdx_data import load_spdx_texts
 from stackcurate.licenses.text import Words, joined, word_range
 
 _SPLIT = re.compile(r"([a-z]+?)v?(\d+)")
+#: between two names: "MIT or GPL", "MIT/GPL2" (not "version 2 or later")
+_CHOICE_GAP = re.compile(r"\bor\b(?!\s+(\(?at\s+your\s+option\)?\s+)?(any\s+)?later)|^\W*[/|]\W*$")
 #: words after which a name is a notice: "MIT licensed", "the BSD license"
 _LICENSE_WORDS = frozenset({"license", "licensed", "licenses", "licensing"})
 
@@ -92,6 +94,7 @@ class LicenseNames:
             if key and key not in self.families:
                 table.setdefault(key, spdx)
         self.table = table
+        self.unversioned = {f.unversioned: f for f in self.families.values()}
         self.longest = max(len(k) for k in [*table, *self.families])
 
     def absorb_unversioned(self, parts: list[str]) -> list[str]:
@@ -142,7 +145,7 @@ class LicenseNames:
         number within a few words ("GPL as published by the FSF; either version 2 of the License")."""
         for offset in range(min(12, len(words) - start)):
             word = words[start + offset]
-            if offset and ((word,) in self.table or (word,) in self.families):
+            if offset and not word.isdigit() and ((word,) in self.table or (word,) in self.families):
                 break  # another license's name: the number that follows is its version
             if word.isdigit() and len(word) <= 2:
                 version = [word]
@@ -154,6 +157,23 @@ class LicenseNames:
                 text = ".".join(version) if len(version) > 1 else f"{version[0]}.0"
                 return text, later, only, offset + len(version)
         return None, False, False, 0
+
+    def _version_before(self, words: list[str], position: int) -> tuple[str | None, bool]:
+        """A version written before the family name: "under version 2 or later of the GNU General Public
+        License" (canonical: "2 or later of gnu general public")."""
+        if position < 2 or words[position - 1] != "of":
+            return None, False
+        before = words[max(0, position - 6) : position - 1]
+        numbers = [n for n, w in enumerate(before) if w.isdigit() and len(w) <= 2]
+        if not numbers:
+            return None, False
+        first = numbers[0]
+        version = [before[first]]
+        if first + 1 < len(before) and before[first + 1].isdigit():
+            version.append(before[first + 1])
+        rest = " ".join(before[first + len(version) :])
+        text = ".".join(version) if len(version) > 1 else f"{version[0]}.0"
+        return text, bool(self.later.match(rest))
 
     def _family_id(self, family: Family, version: str | None, later: bool) -> str:
         if version is None:
@@ -180,8 +200,12 @@ class LicenseNames:
                 position += 1
                 continue
             length, hit = best
+            if isinstance(hit, str) and hit in self.unversioned:
+                hit = self.unversioned[hit]  # "GNU General Public License (GPL)": its version may follow
             if isinstance(hit, Family):
                 version, later, _, used = self._version(words, position + length)
+                if version is None:
+                    version, later = self._version_before(words, position)
                 found.append((position, position + length + used, self._family_id(hit, version, later)))
                 length += used
             else:
@@ -209,7 +233,13 @@ class LicenseNames:
             a, b = source[first], source[last - 1] + 1
             after = words.tokens[start + b] if start + b < end else ""
             in_window = any(w <= a <= w + 24 for w in windows)
-            if short or in_window or after in _LICENSE_WORDS:
+            # a heading or list item ("LGPLv3"), or the subject of its sentence ("LGPLv3 was used for ..."); a
+            # family's bare name there is a product's ("Apache Tomcat"), not a license's
+            # (a strong name: with a version or of several words; "Intel", "JSON", "Loop" are words too)
+            versioned = any(w.isdigit() for w in canon[first:last])
+            named = versioned or (last - first >= 2 and spdx not in self.unversioned) or after in _LICENSE_WORDS
+            alone = named and (a == 0 or (end - start <= 6 and 2 * (b - a) >= end - start))
+            if short or in_window or alone or after in _LICENSE_WORDS:
                 accepted.append((start + a, start + b, spdx))
         public = self.public_domain.search(text)
         if public:
@@ -223,7 +253,7 @@ class LicenseNames:
             for x, y in zip(accepted, accepted[1:], strict=False)
         ]
         choice = bool(self.choice.search(self.later.sub(" ", text))) or any(
-            re.search(r"\bor\b|/|\|", gap) for gap in between
+            len(gap) <= 40 and bool(_CHOICE_GAP.search(gap)) for gap in between
         )
         return Notice(
             tuple(a[2] for a in accepted),

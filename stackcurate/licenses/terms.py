@@ -35,7 +35,7 @@ _CODE_LINE = re.compile(
     using\s|namespace\s|struct\s|typedef\s|[A-Za-z_][\w.]*\s*=[^=]|[A-Za-z_][\w.]*\(.*\)\s*$|@\w+)""",
     re.VERBOSE,
 )
-_COMMENT_LINE = re.compile(r"^\s*(\*|/\*|//|#(?!\s*(include|define|if|endif|pragma)\b)|--|;|%|!|<!--|\.\\\"|dnl\b|rem\b)")
+_COMMENT_LINE = re.compile(r"^\s*(\*|/\*|//|#(?!\s*(include|define|if|ifdef|ifndef|elif|else|endif|pragma|undef|error|line)\b)|--|;|%|!|<!--|\.\\\"|dnl\b|rem\b)")
 _COMMENT_CLOSE = re.compile(r"\*/|-->|\"\"\"|\'\'\'")
 #: words that carry license evidence in a comment block of source code
 _LICENSE_VOCABULARY = re.compile(r"licen[cs]|copyright|permission|warrant|redistribut|public domain|terms")
@@ -49,6 +49,8 @@ class TermRules:
     accounted: tuple[re.Pattern[str], ...]
     document_words: int
     document_share: float
+    paragraph_words: int
+    rider_sentences: int
 
     @classmethod
     def from_rules(cls, data: dict[str, Any]) -> TermRules:
@@ -56,7 +58,14 @@ class TermRules:
             (str(kind), re.compile(str(pattern))) for kind, patterns in data["kinds"].items() for pattern in patterns
         )
         accounted = tuple(re.compile(str(p)) for p in data["accounted"])
-        return cls(kinds, accounted, int(data["document_words"]), float(data["document_share"]))
+        return cls(
+            kinds,
+            accounted,
+            int(data["document_words"]),
+            float(data["document_share"]),
+            int(data["paragraph_words"]),
+            int(data["rider_sentences"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -89,38 +98,57 @@ def _readable(words: Words, evidence: bytearray, rules: TermRules) -> bytearray:
 
     - A license file (most of its words are license or notice, or few words are left over): all of it.
     - A document that holds a license (a man page, a FAQ, a build file: more than ``document_words``
-      uncovered words and most of the text), or source code: the paragraphs with license evidence, and the
-      paragraph after each where a rider would stand -- unless a comment closed in between or it is code
-      (the comments of a program, "the caller must free the buffer", are not license terms).
+      uncovered words and most of the text), or source code: the sentences with license evidence, the rest of
+      their paragraph when it is short (``paragraph_words``), and the ``rider_sentences`` after each, where a
+      rider would stand -- up to a comment's end or a line of code (the comments and documentation of a
+      program, "the caller must free the buffer", are not terms of its license).
     - No license evidence at all: all of it (in source code, the paragraphs with license vocabulary).
     """
     size = len(words.tokens)
     code = code_lines(words.text) is not None or _closed_comment(words.text)
     left = size - sum(evidence)
-    parts = paragraphs(words)
     if not any(evidence):
         if not code:
             return bytearray(b"\x01" * size)
         evidence = bytearray(size)
-        for start, end in parts:
+        for start, end in paragraphs(words):
             if _LICENSE_VOCABULARY.search(" ".join(words.tokens[start:end])):
                 evidence[start:end] = b"\x01" * (end - start)
     elif not code and (left <= rules.document_words or left <= rules.document_share * size):
         return bytearray(b"\x01" * size)
     readable = bytearray(size)
-    for number, (start, end) in enumerate(parts):
+    for start, end in paragraphs(words):
+        if any(evidence[start:end]) and end - start <= rules.paragraph_words:
+            readable[start:end] = b"\x01" * (end - start)
+    sentences = words.sentences
+    for number, (start, end) in enumerate(sentences):
         if not any(evidence[start:end]):
             continue
         readable[start:end] = b"\x01" * (end - start)
-        if number + 1 < len(parts):
-            a, b = parts[number + 1]
-            gap = words.text[words.spans[end - 1][1] : words.spans[a][0]]
+        for a, b in sentences[number + 1 : number + 1 + rules.rider_sentences]:
+            gap = words.text[words.spans[a - 1][1] : words.spans[a][0]]
             body = words.text[words.spans[a][0] : words.spans[b - 1][1]]
-            if not _COMMENT_CLOSE.search(gap) and not any(
+            if _COMMENT_CLOSE.search(gap) or any(
                 _CODE_LINE.search(line.strip()) and not _COMMENT_LINE.match(line) for line in body.splitlines()
             ):
-                readable[a:b] = b"\x01" * (b - a)
+                break
+            readable[a:b] = b"\x01" * (b - a)
     return readable
+
+
+def _license_runs(covered: bytearray, minimum: int = 8) -> bytearray:
+    """The covered words that stand in runs of ``minimum`` or more: license text, not a common phrase that
+    happens to be a license's ("the use of this software")."""
+    runs = bytearray(len(covered))
+    start = None
+    for position, flag in enumerate([*covered, 0]):
+        if flag and start is None:
+            start = position
+        elif not flag and start is not None:
+            if position - start >= minimum:
+                runs[start:position] = b"\x01" * (position - start)
+            start = None
+    return runs
 
 
 def _closed_comment(text: str) -> bool:
@@ -134,7 +162,7 @@ def account(
 ) -> Accounting:
     """Read every sentence that has uncovered words (see the module docstring)."""
     short = len(words.tokens) <= short_words
-    evidence = bytearray(covered)
+    evidence = _license_runs(covered)
     read: dict[int, Notice] = {}
     for number, (start, end) in enumerate(words.sentences):
         if all(covered[start:end]):

@@ -36,6 +36,14 @@ COPYRIGHT_LINE = re.compile(
 #: between two words: a sentence ends ("terms.  You may"), a blank (or blank comment) line, a list item
 _END = re.compile(r"[.!?][\"')\]]*\s|;\s")
 _BLANK = re.compile(r"\n[ \t]*(?:[*#;!%>|]+|//+|--+|\.\\\")?[ \t]*\r?\n")
+#: a roff request (".PP", ".SH") or a markup tag at a line's edge: man pages and XML have no blank lines
+_MARKUP_BREAK = re.compile(
+    r"\n[ \t]*\.[A-Za-z]{1,3}\b"
+    # any tag but HTML's inline and table-cell tags (GitHub's page of a file puts every line in a cell)
+    r"|<\s*/?\s*(?!(a|span|b|i|em|strong|code|td|tr|th|tbody|thead|font|small|big|u|tt|sup|sub|abbr|cite|q|kbd|var)\b)"
+    r"[A-Za-z][\w:.-]*[^<>\n]{0,200}>",
+    re.IGNORECASE,
+)
 _ITEM = re.compile(r"\n[ \t*#/>-]*(?:\(?[0-9]{1,2}[.)]|\(?[a-h][.)]|[-•]|#+)[ \t]")
 _COLON_LINE = re.compile(r":[ \t]*\r?\n")
 
@@ -88,6 +96,7 @@ def _sentences(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]
                 _BLANK.search(gap)
                 or _ITEM.search(gap)
                 or _COLON_LINE.search(gap)
+                or _MARKUP_BREAK.search(gap)
                 or (_END.search(gap) and (following.isupper() or ("\n" in gap and ";" not in gap)))
             )
         if ends:
@@ -100,6 +109,7 @@ def _sentences(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]
 
 #: the end of a block comment or a docstring: what follows is another comment, or code
 _COMMENT_END = re.compile(r"\*/|-->|\"\"\"|\'\'\'")
+_ROFF_PARAGRAPH = re.compile(r"\n[ \t]*\.(PP|LP|P|SH|SS|TP|IP|HP|sp|RS|RE)\b|\n[ \t]*#{1,6}[ \t]")
 _PARAGRAPH_TAG = re.compile(r"<\s*/?\s*(p|div|li|dt|dd|h[1-6]|tr|table|ul|ol|br|pre|section|article|blockquote)\b", re.I)
 
 
@@ -109,7 +119,7 @@ def paragraphs(words: Words) -> list[tuple[int, int]]:
     start = 0
     for number in range(1, len(words.spans)):
         gap = words.text[words.spans[number - 1][1] : words.spans[number][0]]
-        if _BLANK.search(gap) or _PARAGRAPH_TAG.search(gap) or _COMMENT_END.search(gap):
+        if _BLANK.search(gap) or _PARAGRAPH_TAG.search(gap) or _COMMENT_END.search(gap) or _ROFF_PARAGRAPH.search(gap):
             found.append((start, number))
             start = number
     if words.spans:
