@@ -38,6 +38,7 @@ class Family:
     template: str  # "GPL-{v}"
     suffixes: bool  # -only / -or-later forms exist
     unversioned: str  # the id a notice with no version means (the GPL: any version, GPL-1.0-or-later)
+    versions: bool = True  # False: the name never takes a version ("BSD license")
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,14 @@ class LicenseNames:
         self.families: dict[tuple[str, ...], Family] = {}
         prefixes = []
         for family in rules["families"]:
-            entry = Family(str(family["id"]), bool(family.get("suffixes")), str(family["unversioned"]))
-            prefixes.append(entry.template.split("{", 1)[0])
+            entry = Family(
+                str(family["id"]),
+                bool(family.get("suffixes")),
+                str(family["unversioned"]),
+                bool(family.get("versions", True)),
+            )
+            if entry.versions:
+                prefixes.append(entry.template.split("{", 1)[0])
             for name in family["names"]:
                 self.families[tuple(self.canonical(str(name).split())[0])] = entry
         data = load_spdx_texts()
@@ -202,7 +209,9 @@ class LicenseNames:
             length, hit = best
             if isinstance(hit, str) and hit in self.unversioned:
                 hit = self.unversioned[hit]  # "GNU General Public License (GPL)": its version may follow
-            if isinstance(hit, Family):
+            if isinstance(hit, Family) and not hit.versions:
+                found.append((position, position + length, hit.unversioned))
+            elif isinstance(hit, Family):
                 version, later, _, used = self._version(words, position + length)
                 if version is None:
                     version, later = self._version_before(words, position)

@@ -44,7 +44,7 @@ _MARKUP_BREAK = re.compile(
     r"[A-Za-z][\w:.-]*[^<>\n]{0,200}>",
     re.IGNORECASE,
 )
-_ITEM = re.compile(r"\n[ \t*#/>-]*(?:\(?[0-9]{1,2}[.)]|\(?[a-h][.)]|[-•]|#+)[ \t]")
+_ITEM = re.compile(r"\n[ \t*#/>-]*(?:\(?[0-9]{1,2}[.)]|\(?[a-h][.)]|[-•])[ \t]")
 _COLON_LINE = re.compile(r":[ \t]*\r?\n")
 
 
