@@ -177,8 +177,9 @@ class SpdxIndex:
                 self.keys.setdefault(item, []).append(number)
 
     def _missing_run(self, number: int, found: set[int], core: bool = False) -> int:
-        """The longest run of the license's required shingles (``core``: outside its disclaimer), in its own
-        order, absent from the file."""
+        """The longest run of the license's required shingles (``core``: outside its disclaimer, when it has
+        one: a missing disclaimer never makes a text another license), in its own order, absent from the
+        file."""
         longest = current = 0
         entry = self.core[number]
         for item in entry[1] if core and entry else self.order[number]:
@@ -200,13 +201,11 @@ class SpdxIndex:
             counts.update(self.keys.get(item, ()))
         ranked = sorted(counts, key=lambda n: (-counts[n] / self.key_counts[n], n))[:CANDIDATES]
         scored = []
-        core_only: set[int] = set()
         for number in ranked:
             license_cover = len(self.required[number] & found) / len(self.required[number])
             entry = self.core[number]
             if license_cover < self.rules.min_license_coverage and entry is not None:
                 license_cover = len(entry[0] & found) / len(entry[0])
-                core_only.add(number)
             if license_cover < self.rules.min_license_coverage:
                 continue
             text_cover = len(self.sets[number] & found) / len(found)
@@ -216,7 +215,7 @@ class SpdxIndex:
         whole = [
             (score, number)
             for score, number in scored[:CANDIDATES_CHECKED]
-            if self._missing_run(number, found, number in core_only) < self.rules.max_missing_run
+            if self._missing_run(number, found, True) < self.rules.max_missing_run
         ]
         if whole:
             return self._distinct(whole, found), True
@@ -229,7 +228,7 @@ class SpdxIndex:
         better score, then the lower index number (sorted ids: every run decides alike)."""
         top = -whole[0][0]
         ranked = [
-            (self._missing_run(number, found) >= PASSAGE, score, number)
+            (self._missing_run(number, found, True) >= PASSAGE, score, number)
             for score, number in whole
             if -score >= top - CLOSE
         ]

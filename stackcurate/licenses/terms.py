@@ -47,6 +47,7 @@ class TermRules:
 
     kinds: tuple[tuple[str, re.Pattern[str]], ...]
     accounted: tuple[re.Pattern[str], ...]
+    everywhere: tuple[tuple[str, re.Pattern[str]], ...]
     document_words: int
     document_share: float
     paragraph_words: int
@@ -58,9 +59,11 @@ class TermRules:
             (str(kind), re.compile(str(pattern))) for kind, patterns in data["kinds"].items() for pattern in patterns
         )
         accounted = tuple(re.compile(str(p)) for p in data["accounted"])
+        everywhere = tuple(("field_of_use_or_payment", re.compile(str(p))) for p in data["everywhere"])
         return cls(
             kinds,
             accounted,
+            everywhere,
             int(data["document_words"]),
             float(data["document_share"]),
             int(data["paragraph_words"]),
@@ -176,12 +179,17 @@ def account(
     notices: list[tuple[int, Notice]] = []
     unaccounted: list[tuple[int, int, tuple[str, ...]]] = []
     for number, (start, end) in enumerate(words.sentences):
-        if all(covered[start:end]) or not any(readable[start:end]):
+        if all(covered[start:end]):
             continue
         notice = read.get(number)
+        if not any(readable[start:end]):  # outside the license region only the strongest kinds count
+            kinds = _terms(words.tokens, covered, start, end, rules.accounted, rules.everywhere, notice)
+            if kinds:
+                unaccounted.append((start, end, kinds))
+            continue
         if notice is not None:
             notices.append((start, notice))
-        kinds = _terms(words.tokens, covered, start, end, rules, notice)
+        kinds = _terms(words.tokens, covered, start, end, rules.accounted, rules.kinds, notice)
         if kinds:
             unaccounted.append((start, end, kinds))
     return Accounting(tuple(notices), tuple(unaccounted))
@@ -203,16 +211,22 @@ def _uncovered(notice: Notice | None, covered: bytearray) -> Notice | None:
 
 
 def _terms(
-    tokens: Sequence[str], covered: bytearray, start: int, end: int, rules: TermRules, notice: Notice | None
+    tokens: Sequence[str],
+    covered: bytearray,
+    start: int,
+    end: int,
+    accounted: tuple[re.Pattern[str], ...],
+    kinds: tuple[tuple[str, re.Pattern[str]], ...],
+    notice: Notice | None,
 ) -> tuple[str, ...]:
     """The kinds of terms in sentence [start, end) that touch an uncovered word, after the accounted
     phrasings are blanked."""
     text, offsets = joined(list(tokens), start, end)
-    for pattern in rules.accounted:
+    for pattern in accounted:
         text = pattern.sub(lambda m: " " * len(m.group(0)), text)
     named = {(a - start, b - start) for a, b in (notice.words if notice else ())}
     found: list[str] = []
-    for kind, pattern in rules.kinds:
+    for kind, pattern in kinds:
         if kind in found:
             continue
         for match in pattern.finditer(text):
