@@ -379,7 +379,7 @@ class LicenseDetector:
             parts = sorted(joined) if len(joined) == 1 else parts
         elif exception_files and not parts:
             unreadable.extend(sorted(exception_files))  # an exception to no license found: some license
-        from_files = and_all(parts)
+        from_files = and_all(self._branch_texts(parts))
         first_file = sorted(p for p, _, _, _ in license_files)[0] if license_files else None
         declared = and_all([m.license for m in manifests if m.license])
         manifest_path = manifests[0].path if manifests else None
@@ -397,6 +397,14 @@ class LicenseDetector:
         if declared:
             return self._decision(declared, manifest_path)
         return None
+
+    def _branch_texts(self, parts: list[str]) -> list[str]:
+        """Parts without the texts of a choice's branches: a file that says "either LICENSE.APACHE or
+        LICENSE.MIT" (``Apache-2.0 OR MIT``) is not ANDed with the two texts it points to."""
+        choices = [self._keys(p) for p in parts if " OR " in p]
+        return [
+            p for p in parts if " OR " in p or not any(self._keys(p) <= keys for keys in choices)
+        ]
 
     def _decision(self, expression: str | None, evidence: str | None) -> Decision:
         return Decision(expression, self.policy.classify(expression), evidence, self.policy.choose(expression))

@@ -102,7 +102,10 @@ class LicenseNames:
                 table.setdefault(key, spdx)
         self.table = table
         self.unversioned = {f.unversioned: f for f in self.families.values()}
-        self.longest = max(len(k) for k in [*table, *self.families])
+        #: the longest name that starts with each word: most words start none, and are passed over at once
+        self.starts: dict[str, int] = {}
+        for key in [*table, *self.families]:
+            self.starts[key[0]] = max(self.starts.get(key[0], 0), len(key))
 
     def absorb_unversioned(self, parts: list[str]) -> list[str]:
         """Drop a family's unversioned id when a versioned id of the same family is named too: "See the GNU
@@ -197,7 +200,8 @@ class LicenseNames:
         position = 0
         while position < len(words):
             best: tuple[int, str | Family] | None = None
-            for length in range(min(self.longest, len(words) - position), 0, -1):
+            longest = self.starts.get(words[position], 0)
+            for length in range(min(longest, len(words) - position), 0, -1):
                 key = tuple(words[position : position + length])
                 hit: str | Family | None = self.families.get(key) or self.table.get(key)
                 if hit is not None:
@@ -247,7 +251,7 @@ class LicenseNames:
             # (a strong name: with a version or of several words; "Intel", "JSON", "Loop" are words too)
             versioned = any(w.isdigit() for w in canon[first:last])
             named = versioned or (last - first >= 2 and spdx not in self.unversioned) or after in _LICENSE_WORDS
-            alone = named and (a == 0 or (end - start <= 6 and 2 * (b - a) >= end - start))
+            alone = named and (a == 0 or (end - start <= 8 and 2 * (b - a) >= end - start))
             if short or in_window or alone or after in _LICENSE_WORDS:
                 accepted.append((start + a, start + b, spdx))
         public = self.public_domain.search(text)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,6 +211,12 @@ def _uncovered(notice: Notice | None, covered: bytearray) -> Notice | None:
     )
 
 
+@lru_cache(maxsize=16)
+def _any(kinds: tuple[tuple[str, re.Pattern[str]], ...]) -> re.Pattern[str]:
+    """One pattern that matches where any of ``kinds`` does (a quick test before the kinds one by one)."""
+    return re.compile("|".join(f"(?:{pattern.pattern})" for _, pattern in kinds))
+
+
 def _terms(
     tokens: Sequence[str],
     covered: bytearray,
@@ -221,7 +228,9 @@ def _terms(
 ) -> tuple[str, ...]:
     """The kinds of terms in sentence [start, end) that touch an uncovered word, after the accounted
     phrasings are blanked."""
-    text, offsets = joined(list(tokens), start, end)
+    text, offsets = joined(tokens, start, end)
+    if not _any(kinds).search(text):  # most sentences hold no term at all: one search decides
+        return ()
     for pattern in accounted:
         text = pattern.sub(lambda m: " " * len(m.group(0)), text)
     named = {(a - start, b - start) for a, b in (notice.words if notice else ())}

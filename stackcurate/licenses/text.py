@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 WORD = re.compile(r"[a-z0-9]+")
@@ -30,7 +31,8 @@ COPYRIGHT_LINE = re.compile(
     r"interests?|and\s+(this|the|license|licence|permission|related)\b))|portions\s+copyright|"
     # "(c) 2020 Alice", not a clause lettered (c): "(c) You must retain ..."
     r"(\(c\)|©|&copy;)(?!\s*(you|the|if|any|in|to|a|an|each|this|that|for|with|it|such|all|no|on|when)\b))"
-    r".*$",
+    # up to the line's end, or to a license notice on the same line ("Copyright 2020 Alice, licensed under MIT")
+    r"(?:(?!\b(?:licen[cs]ed|released|distributed|available|permission|under\s+the)\b)[^\n])*",
     re.IGNORECASE | re.MULTILINE,
 )
 #: between two words: a sentence ends ("terms.  You may"), a blank (or blank comment) line, a list item
@@ -127,7 +129,7 @@ def paragraphs(words: Words) -> list[tuple[int, int]]:
     return found
 
 
-def joined(tokens: list[str], start: int, end: int) -> tuple[str, list[int]]:
+def joined(tokens: Sequence[str], start: int, end: int) -> tuple[str, list[int]]:
     """Words [start, end) joined by single spaces, and the character offset of each word in that string
     (patterns of ``rules/licenses.yaml`` are written against this form: lower case, no punctuation)."""
     offsets: list[int] = []
