@@ -6,11 +6,11 @@ Runs under a separate virtual environment that has ScanCode (never the project's
     /work/venv-scancode/bin/pip install scancode-toolkit-mini==32.5.0 pluggy==1.0.0
     PYTHONPATH=. /work/venv-scancode/bin/python benchmarks/license_scancode.py detect --json DIR...
 
-``detect`` answers like ``stackcurate license detect --json`` (one JSON line per folder: ``repo``, ``license``,
-``license_class``, ``evidence``), so the calibration suite can grade ScanCode the same way it grades
-stackcurate (``license_suite.py run --bin`` with a two-line shell wrapper around this command). Every
-top-level file of a folder is scanned with ``scancode.api.get_licenses``; the folder's expression is the AND of
-the files' detected SPDX expressions, classed with ``rules/licenses.yaml`` through ``LicensePolicy``.
+``detect`` answers like ``stackcurate license detect --json`` (one JSON line per folder: ``repo``,
+``license``, ``license_class``, ``evidence``), so the calibration suite can grade ScanCode the same way it
+grades stackcurate (``license_suite.py run --bin`` with a two-line shell wrapper around this command). Every
+top-level file of a folder is scanned with ``scancode.api.get_licenses``; the folder's expression is the AND
+of the files' detected SPDX expressions, classed with ``rules/licenses.yaml`` through ``LicensePolicy``.
 
 ``time FILE...`` prints ScanCode's cold start (index load) and its warm speed in files/s on one core.
 """
@@ -42,7 +42,9 @@ def detect(folders: list[str]) -> None:
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             expression = _scan(path)
             if expression:
-                evidence.append({"path": str(path.relative_to(root)), "license": expression, "engine": "scancode"})
+                evidence.append(
+                    {"path": str(path.relative_to(root)), "license": expression, "engine": "scancode"}
+                )
         license_expression = and_all([e["license"] for e in evidence])
         report = {
             "repo": "/".join(root.resolve().parts[-2:]),
@@ -63,7 +65,10 @@ def timing(files: list[str]) -> None:
     for file in files:
         _scan(Path(file))
     scanned = time.process_time() - started
-    print(f"index load {loaded:.1f} CPU-s; {len(files)} files in {scanned:.1f} CPU-s = {len(files) / scanned:.1f} files/s")
+    print(
+        f"index load {loaded:.1f} CPU-s; {len(files)} files in {scanned:.1f} CPU-s = "
+        f"{len(files) / scanned:.1f} files/s"
+    )
 
 
 def main() -> None:

@@ -110,7 +110,9 @@ class RepoLicenses:
         if not stanzas:
             return decision
         expression = and_all([e for e in [decision.license, *(d.license for d in stanzas)] if e])
-        return Decision(expression, policy.classify(expression), stanzas[0].evidence, policy.choose(expression))
+        return Decision(
+            expression, policy.classify(expression), stanzas[0].evidence, policy.choose(expression)
+        )
 
     def _directory_decision(self, path: str) -> Decision:
         directory = posixpath.dirname(path)
@@ -402,12 +404,12 @@ class LicenseDetector:
         """Parts without the texts of a choice's branches: a file that says "either LICENSE.APACHE or
         LICENSE.MIT" (``Apache-2.0 OR MIT``) is not ANDed with the two texts it points to."""
         choices = [self._keys(p) for p in parts if " OR " in p]
-        return [
-            p for p in parts if " OR " in p or not any(self._keys(p) <= keys for keys in choices)
-        ]
+        return [p for p in parts if " OR " in p or not any(self._keys(p) <= keys for keys in choices)]
 
     def _decision(self, expression: str | None, evidence: str | None) -> Decision:
-        return Decision(expression, self.policy.classify(expression), evidence, self.policy.choose(expression))
+        return Decision(
+            expression, self.policy.classify(expression), evidence, self.policy.choose(expression)
+        )
 
     def _keys(self, expression: str) -> set[str]:
         licensing = self.policy.licensing

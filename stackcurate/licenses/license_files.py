@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from stackcurate.licenses.text import blank
 
 README = re.compile(r"readme(\.(md|markdown|rst|txt|adoc))?", re.IGNORECASE)
-_LICENSE_HEADING = r"(the\s+)?(licen[cs]e|licen[cs]ing|licen[cs]es|copyright(\s+(and|&)\s+licen[cs]e)?)\b[^\n]{0,40}"
+_LICENSE_HEADING = (
+    r"(the\s+)?(licen[cs]e|licen[cs]ing|licen[cs]es|copyright(\s+(and|&)\s+licen[cs]e)?)\b[^\n]{0,40}"
+)
 _MARKDOWN_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$", re.MULTILINE)
 _UNDERLINED_HEADING = re.compile(r"^([^\n]{1,80})\r?\n([=\-~^\"'`#*+]{3,})[ \t]*$", re.MULTILINE)
 _WORDS = re.compile(r"[A-Za-z0-9]+")
@@ -33,8 +35,8 @@ REUSE_FOLDER = "LICENSES"
 
 
 def reuse_folder(path: str) -> str | None:
-    """The folder a REUSE license text speaks for (the one holding ``LICENSES/``), or None when ``path`` is not
-    a text directly inside a ``LICENSES`` folder."""
+    """The folder a REUSE license text speaks for (the one holding ``LICENSES/``), or None when ``path``
+    is not a text directly inside a ``LICENSES`` folder."""
     directory, name = posixpath.split(path)
     if posixpath.basename(directory) != REUSE_FOLDER or name.startswith("."):
         return None
@@ -62,7 +64,7 @@ def readme_license_section(path: str, text: str) -> str | None:
         level = levels.setdefault(underline[0], len(levels) + 1)  # rst: the order underlines first appear
         headings.append((match.start(), match.end(), level, title))
     headings.sort()
-    for number, (start, end, level, title) in enumerate(headings):
+    for number, (_start, end, level, title) in enumerate(headings):
         if not re.fullmatch(_LICENSE_HEADING, title.strip(), flags=re.IGNORECASE):
             continue
         stop = next((s for s, _, lvl, _ in headings[number + 1 :] if lvl <= level), len(text))
@@ -87,7 +89,8 @@ class Dep5Paragraph:
 
 def dep5_folder(path: str, text: str) -> str | None:
     """The folder a DEP-5 file speaks for: the repository folder above ``.reuse/dep5``, or above
-    ``debian/copyright`` when that file is machine-readable (its first field is ``Format:``); None otherwise."""
+    ``debian/copyright`` when that file is machine-readable (its first field is ``Format:``);
+    None otherwise."""
     directory, name = posixpath.split(path)
     if name == "dep5" and posixpath.basename(directory) == ".reuse":
         return posixpath.dirname(directory)

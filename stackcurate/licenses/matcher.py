@@ -33,7 +33,7 @@ from stackcurate.licenses.names import LicenseNames, load_names
 from stackcurate.licenses.policy import load_license_policy
 from stackcurate.licenses.spdx_data import load_spdx_exceptions, load_spdx_texts
 from stackcurate.licenses.terms import TermRules, account
-from stackcurate.licenses.text import Words, read_words
+from stackcurate.licenses.text import read_words
 from stackcurate.rules import load_yaml, rules_path
 
 UNKNOWN_TERMS = "LicenseRef-unknown-terms"
@@ -349,7 +349,9 @@ class SpdxMatchEngine:
         rules = self.index.rules
         words = read_words(text, rules.variants)
         found = self.index.find(words.tokens)
-        accounting = account(words, found.covered, self.names, rules.terms, int(str(rules.names["short_words"])))
+        accounting = account(
+            words, found.covered, self.names, rules.terms, int(str(rules.names["short_words"]))
+        )
         parts = self.names.absorb_unversioned(
             assemble(found.ids, [n for _, n in accounting.notices], rules.dedications)
         )

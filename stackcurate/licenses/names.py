@@ -16,6 +16,7 @@ choice (``OR``); otherwise every named license applies (``AND``).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,7 +94,9 @@ class LicenseNames:
         entries += [(k, v) for k, v in aliases.items()]
         # ids of families are read by the family rule (their version may stand apart), so not from the table;
         # on a collision the shorter id wins (deterministic), and an alias always wins over the list
-        for text, spdx in sorted(entries, key=lambda e: (e[1] not in aliases.values(), len(e[1]), e[1], e[0])):
+        for text, spdx in sorted(
+            entries, key=lambda e: (e[1] not in aliases.values(), len(e[1]), e[1], e[0])
+        ):
             spdx = self._current(spdx)
             if any(spdx.startswith(p) for p in prefixes) and spdx not in aliases.values():
                 continue
@@ -119,7 +122,8 @@ class LicenseNames:
         return parts
 
     def _current(self, spdx: str) -> str:
-        """A deprecated id -> the current one: ``GPL-2.0+`` -> ``GPL-2.0-or-later``, ``GPL-2.0`` -> ``-only``."""
+        """A deprecated id -> the current one: ``GPL-2.0+`` -> ``GPL-2.0-or-later``, ``GPL-2.0`` ->
+        ``-only``."""
         if spdx.endswith("+") and f"{spdx[:-1]}-or-later" in self.ids:
             return f"{spdx[:-1]}-or-later"
         if f"{spdx}-only" in self.ids:
@@ -239,7 +243,10 @@ class LicenseNames:
             for match in cue.finditer(text):
                 windows.append(word_range(offsets, match.end(), match.end() + 1)[0])
         for number in range(start, end - 1):  # "License: X", "Project License: X"
-            if words.tokens[number] in _LICENSE_WORDS and ":" in words.text[words.spans[number][1] : words.spans[number + 1][0]]:
+            if (
+                words.tokens[number] in _LICENSE_WORDS
+                and ":" in words.text[words.spans[number][1] : words.spans[number + 1][0]]
+            ):
                 windows.append(number + 1 - start)
         accepted: list[tuple[int, int, str]] = []
         for first, last, spdx in self.find(canon):
@@ -250,7 +257,9 @@ class LicenseNames:
             # family's bare name there is a product's ("Apache Tomcat"), not a license's
             # (a strong name: with a version or of several words; "Intel", "JSON", "Loop" are words too)
             versioned = any(w.isdigit() for w in canon[first:last])
-            named = versioned or (last - first >= 2 and spdx not in self.unversioned) or after in _LICENSE_WORDS
+            named = (
+                versioned or (last - first >= 2 and spdx not in self.unversioned) or after in _LICENSE_WORDS
+            )
             alone = named and (a == 0 or (end - start <= 8 and 2 * (b - a) >= end - start))
             if short or in_window or alone or after in _LICENSE_WORDS:
                 accepted.append((start + a, start + b, spdx))
@@ -263,7 +272,7 @@ class LicenseNames:
         accepted.sort()
         between = [
             words.text[words.spans[x[1] - 1][1] : words.spans[y[0]][0]].lower()
-            for x, y in zip(accepted, accepted[1:], strict=False)
+            for x, y in itertools.pairwise(accepted)
         ]
         choice = bool(self.choice.search(self.later.sub(" ", text))) or any(
             len(gap) <= 40 and bool(_CHOICE_GAP.search(gap)) for gap in between

@@ -48,7 +48,8 @@ def _canonical(ids: list[str]) -> str:
 
 def build(spdx_full: dict[str, Any], version: str) -> dict[str, Any]:
     """``spdx-full.json`` content -> the shipped structure: ``source``, ``licenses`` {canonical id: text},
-    ``same_text`` {canonical id: [other ids with the identical text]}, ``names`` {id: the list's full name}."""
+    ``same_text`` {canonical id: [other ids with the identical text]},
+    ``names`` {id: the list's full name}."""
     groups: dict[str, list[str]] = {}
     texts: dict[str, str] = {}
     names = {i: str(e.get("name") or "") for i, e in sorted(spdx_full.items()) if e.get("name")}

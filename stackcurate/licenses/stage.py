@@ -4,7 +4,8 @@ The annotator runs in the clone pass, right after the reader, where a repository
 it buffers whole repositories until ``batch_bytes`` of content (64 MiB by default) or ``batch_repos``
 repositories are held, detects their licenses with one engine call for all unknown texts, and yields the
 files tagged with ``license`` (SPDX expression), ``license_class``, ``license_evidence`` (the deciding file's
-path) and ``license_choice`` (for a permissive expression with ``OR``, the permissive branch taken; else null).
+path) and ``license_choice`` (for a permissive expression with ``OR``, the permissive branch taken;
+else null).
 """
 
 from __future__ import annotations

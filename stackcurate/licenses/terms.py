@@ -6,10 +6,10 @@ the sentence's normalised words: lower case, single spaces, no punctuation):
 
 1. as a **notice** that names licenses ("Licensed under the MIT license", ``names.py``): those licenses join
    the text's expression;
-2. with the **accounted** phrasings blanked out: a warranty or liability disclaimer, the attribution duty every
-   permissive license has ("the above copyright notice ... shall be included"), a grant's own "without fee",
-   a clause that refers back to a named license ("except in compliance with the License"), the name-use
-   clause ("the name ... may not be used to endorse ... without permission");
+2. with the **accounted** phrasings blanked out: a warranty or liability disclaimer, the attribution duty
+   every permissive license has ("the above copyright notice ... shall be included"), a grant's own
+   "without fee", a clause that refers back to a named license ("except in compliance with the
+   License"), the name-use clause ("the name ... may not be used to endorse ... without permission");
 3. for the **kinds of terms** left: a restriction, a field of use, a payment, an approval, a source-disclosure
    duty, a condition, a termination. A kind that matches at least one uncovered word makes the sentence
    *unaccounted*: the text is then ``... AND LicenseRef-unknown-terms`` whatever the sentence's length.
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from stackcurate.licenses.names import LicenseNames, Notice
@@ -36,7 +36,9 @@ _CODE_LINE = re.compile(
     using\s|namespace\s|struct\s|typedef\s|[A-Za-z_][\w.]*\s*=[^=]|[A-Za-z_][\w.]*\(.*\)\s*$|@\w+)""",
     re.VERBOSE,
 )
-_COMMENT_LINE = re.compile(r"^\s*(\*|/\*|//|#(?!\s*(include|define|if|ifdef|ifndef|elif|else|endif|pragma|undef|error|line)\b)|--|;|%|!|<!--|\.\\\"|dnl\b|rem\b)")
+_COMMENT_LINE = re.compile(
+    r"^\s*(\*|/\*|//|#(?!\s*(include|define|if|ifdef|ifndef|elif|else|endif|pragma|undef|error|line)\b)|--|;|%|!|<!--|\.\\\"|dnl\b|rem\b)"
+)
 _COMMENT_CLOSE = re.compile(r"\*/|-->|\"\"\"|\'\'\'")
 #: words that carry license evidence in a comment block of source code
 _LICENSE_VOCABULARY = re.compile(r"licen[cs]|copyright|permission|warrant|redistribut|public domain|terms")
@@ -57,7 +59,9 @@ class TermRules:
     @classmethod
     def from_rules(cls, data: dict[str, Any]) -> TermRules:
         kinds = tuple(
-            (str(kind), re.compile(str(pattern))) for kind, patterns in data["kinds"].items() for pattern in patterns
+            (str(kind), re.compile(str(pattern)))
+            for kind, patterns in data["kinds"].items()
+            for pattern in patterns
         )
         accounted = tuple(re.compile(str(p)) for p in data["accounted"])
         everywhere = tuple(("field_of_use_or_payment", re.compile(str(p))) for p in data["everywhere"])
@@ -133,7 +137,8 @@ def _readable(words: Words, evidence: bytearray, rules: TermRules) -> bytearray:
             gap = words.text[words.spans[a - 1][1] : words.spans[a][0]]
             body = words.text[words.spans[a][0] : words.spans[b - 1][1]]
             if _COMMENT_CLOSE.search(gap) or any(
-                _CODE_LINE.search(line.strip()) and not _COMMENT_LINE.match(line) for line in body.splitlines()
+                _CODE_LINE.search(line.strip()) and not _COMMENT_LINE.match(line)
+                for line in body.splitlines()
             ):
                 break
             readable[a:b] = b"\x01" * (b - a)
@@ -207,7 +212,10 @@ def _uncovered(notice: Notice | None, covered: bytearray) -> Notice | None:
     if not keep:
         return None
     return Notice(
-        tuple(notice.ids[n] for n in keep), notice.choice, notice.alternative, tuple(notice.words[n] for n in keep)
+        tuple(notice.ids[n] for n in keep),
+        notice.choice,
+        notice.alternative,
+        tuple(notice.words[n] for n in keep),
     )
 
 

@@ -31,7 +31,8 @@ COPYRIGHT_LINE = re.compile(
     r"interests?|and\s+(this|the|license|licence|permission|related)\b))|portions\s+copyright|"
     # "(c) 2020 Alice", not a clause lettered (c): "(c) You must retain ..."
     r"(\(c\)|©|&copy;)(?!\s*(you|the|if|any|in|to|a|an|each|this|that|for|with|it|such|all|no|on|when)\b))"
-    # up to the line's end, or to a license notice on the same line ("Copyright 2020 Alice, licensed under MIT")
+    # up to the line's end, or to a license notice on the same line
+    # ("Copyright 2020 Alice, licensed under MIT")
     r"(?:(?!\b(?:licen[cs]ed|released|distributed|available|permission|under\s+the)\b)[^\n])*",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -112,7 +113,9 @@ def _sentences(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]
 #: the end of a block comment or a docstring: what follows is another comment, or code
 _COMMENT_END = re.compile(r"\*/|-->|\"\"\"|\'\'\'")
 _ROFF_PARAGRAPH = re.compile(r"\n[ \t]*\.(PP|LP|P|SH|SS|TP|IP|HP|sp|RS|RE)\b|\n[ \t]*#{1,6}[ \t]")
-_PARAGRAPH_TAG = re.compile(r"<\s*/?\s*(p|div|li|dt|dd|h[1-6]|tr|table|ul|ol|br|pre|section|article|blockquote)\b", re.I)
+_PARAGRAPH_TAG = re.compile(
+    r"<\s*/?\s*(p|div|li|dt|dd|h[1-6]|tr|table|ul|ol|br|pre|section|article|blockquote)\b", re.I
+)
 
 
 def paragraphs(words: Words) -> list[tuple[int, int]]:
@@ -121,7 +124,12 @@ def paragraphs(words: Words) -> list[tuple[int, int]]:
     start = 0
     for number in range(1, len(words.spans)):
         gap = words.text[words.spans[number - 1][1] : words.spans[number][0]]
-        if _BLANK.search(gap) or _PARAGRAPH_TAG.search(gap) or _COMMENT_END.search(gap) or _ROFF_PARAGRAPH.search(gap):
+        if (
+            _BLANK.search(gap)
+            or _PARAGRAPH_TAG.search(gap)
+            or _COMMENT_END.search(gap)
+            or _ROFF_PARAGRAPH.search(gap)
+        ):
             found.append((start, number))
             start = number
     if words.spans:

@@ -142,7 +142,10 @@ def test_unreadable_license_text_is_never_permissive(git_repo_factory: Factory) 
     assert report["license"] == "LicenseRef-unknown-terms"  # terms of use no license accounts for
     strange = "This work belongs to the Example Guild and its members.\n"
     report = detect(git_repo_factory("a/strange", {"LICENSE": strange, "x.py": "x = 1\n"}))
-    assert (report["license"], report["license_class"]) == ("LicenseRef-unknown-license-text", "non_permissive")
+    assert (report["license"], report["license_class"]) == (
+        "LicenseRef-unknown-license-text",
+        "non_permissive",
+    )
 
 
 def test_cli_json_output(git_repo_factory: Factory, capsys: pytest.CaptureFixture[str]) -> None:
