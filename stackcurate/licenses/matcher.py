@@ -22,43 +22,54 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
 from stackcurate.errors import FatalError
-from stackcurate.licenses.engines import COPYRIGHT_LINE, Detection
+from stackcurate.licenses.engines import Detection
+from stackcurate.licenses.names import LicenseNames, load_names
+from stackcurate.licenses.policy import load_license_policy
 from stackcurate.licenses.spdx_data import load_spdx_exceptions, load_spdx_texts
+from stackcurate.licenses.terms import TermRules, account
+from stackcurate.licenses.text import read_words
 from stackcurate.rules import load_yaml, rules_path
 
 UNKNOWN_TERMS = "LicenseRef-unknown-terms"
-RESTRICTED_TERMS = "LicenseRef-restricted-terms"
-WORD = re.compile(r"[a-z0-9]+")
-#: ``<year>``, ``<copyright holders>``, ``<name@example.org>``: template fields and e-mail addresses.
-PLACEHOLDER = re.compile(r"<[^<>\n]{0,80}>")
+PUBLIC_DOMAIN = "LicenseRef-public-domain"
 #: Each license is found through its rarest shingles; the best-matching candidates are scored in full.
 KEYS_PER_LICENSE = 40
 CANDIDATES = 40
 CANDIDATES_CHECKED = 6
+#: a sentence of a license text that is (part of) its warranty disclaimer
+DISCLAIMER = re.compile(r"\b(as is|warranty|warranties|liable|liability|damages|merchantability)\b")
+#: a license whose text outside its disclaimer has fewer shingles is found only whole
+CORE_SHINGLES = 30
+#: candidates whose scores differ by less than this are told apart by their own wording (``_distinct``)
+CLOSE = 0.15
+#: this many of a license's shingles missing in a row are a passage (a clause), not a substituted name
+PASSAGE = 15
 NOTE_CHARS = 400
+#: words no index text has get ids above this (crc32 of the word): never equal to a vocabulary id
+_UNSEEN = 1 << 40
 
 
 @dataclass(frozen=True)
 class MatcherRules:
-    """``matcher`` in rules/licenses.yaml; see the comments there for where each value comes from."""
+    """``matcher``, ``names`` and ``terms`` in rules/licenses.yaml; see the comments there for each value."""
 
     shingle: int
     min_license_coverage: float
     max_missing_run: int
-    optional_after: re.Pattern[str]
+    optional_after: str
     remainder_run_words: int
-    remainder_words: int
     remainder_gap_words: int
     variants: dict[str, str]
-    terms: tuple[re.Pattern[str], ...]
-    notices: tuple[tuple[re.Pattern[str], str], ...]
-    notice_ignore: re.Pattern[str]
-    restricted: tuple[re.Pattern[str], ...]
+    modified: str
+    dedications: frozenset[str]
+    names: dict[str, object]
+    terms: TermRules
     digest: str
 
 
@@ -66,48 +77,49 @@ class MatcherRules:
 def load_matcher_rules(rules_dir: str | None = None) -> MatcherRules:
     path = rules_path("licenses.yaml", rules_dir)
     try:
-        data = load_yaml(path)["matcher"]
+        everything = load_yaml(path)
+        data = everything["matcher"]
         return MatcherRules(
             int(data["shingle"]),
             float(data["min_license_coverage"]),
             int(data["max_missing_run"]),
-            re.compile(str(data["optional_after"])),
+            str(data["optional_after"]),
             int(data["remainder_run_words"]),
-            int(data["remainder_words"]),
             int(data["remainder_gap_words"]),
             {str(k): str(v) for k, v in (data.get("variants") or {}).items()},
-            tuple(re.compile(str(p), re.IGNORECASE) for p in data["terms_patterns"]),
-            tuple(
-                (re.compile(str(data["notice_prefix"]) + f"({p})", re.IGNORECASE), str(v))
-                for p, v in data["notices"].items()
-            ),
-            re.compile(str(data["notice_ignore"]), re.IGNORECASE),
-            tuple(re.compile(str(p), re.IGNORECASE) for p in data["restricted_terms"]),
+            str(data["modified"]),
+            frozenset(str(i) for i in data["public_domain_dedications"]),
+            dict(everything["names"]),
+            TermRules.from_rules(everything["terms"]),
             hashlib.sha256(path.read_bytes()).hexdigest()[:16],
         )
     except (KeyError, TypeError, ValueError, re.error) as error:
         raise FatalError(f"{path}: invalid license matcher rules: {error!r}") from None
 
 
-def words(text: str, variants: dict[str, str]) -> tuple[list[str], list[tuple[int, int]]]:
-    """Normalised words of ``text`` and their (start, end) character spans in it. Copyright lines and
-    placeholders are blanked to spaces of the same length, so the spans still point into the original."""
-    blank = COPYRIGHT_LINE.sub(lambda m: " " * len(m.group(0)), text)
-    blank = PLACEHOLDER.sub(lambda m: " " * len(m.group(0)), blank).lower()
-    found = [(variants.get(m.group(0), m.group(0)), m.span()) for m in WORD.finditer(blank)]
-    return [w for w, _ in found], [s for _, s in found]
+class Vocabulary:
+    """Word -> int, the same in every process whatever ``PYTHONHASHSEED`` is: the index's words are numbered
+    in sorted order, any other word is its crc32 above ``_UNSEEN``. Shingles are tuples of these ints, whose
+    hash does not depend on the seed (a str's does: ties between candidates broke differently per run)."""
+
+    def __init__(self, words: set[str]):
+        self.ids = {word: number for number, word in enumerate(sorted(words))}
+
+    def __call__(self, tokens: list[str]) -> list[int]:
+        ids = self.ids
+        return [ids.get(t, _UNSEEN + zlib.crc32(t.encode())) for t in tokens]
 
 
-def shingles(tokens: list[str], size: int) -> list[int]:
-    return [hash(tuple(tokens[i : i + size])) for i in range(len(tokens) - size + 1)]
+def shingles(ids: list[int], size: int) -> list[int]:
+    return [hash(tuple(ids[i : i + size])) for i in range(len(ids) - size + 1)]
 
 
 @dataclass(frozen=True)
-class Match:
-    """What the matcher read in a text: license ids, the unaccounted spans (character offsets)."""
+class Found:
+    """License texts found in a text: ids in order found, and which words they cover (1 = covered)."""
 
     ids: tuple[str, ...]
-    unaccounted: tuple[tuple[int, int], ...]
+    covered: bytearray
 
 
 class SpdxIndex:
@@ -120,20 +132,28 @@ class SpdxIndex:
         data = load_spdx_texts()
         exceptions = load_spdx_exceptions()
         self.source = f"{data['source']}+{exceptions['source']}"
+        texts = sorted(data["licenses"].items()) + sorted(exceptions["exceptions"].items())
+        read = [(spdx_id, read_words(text, rules.variants)) for spdx_id, text in texts]
+        tokenized = [(spdx_id, words.tokens) for spdx_id, words in read]
+        self.vocabulary = Vocabulary({t for _, tokens in tokenized for t in tokens})
+        optional_after = re.compile(rules.optional_after)
         self.ids: list[str] = []
         self.sets: list[frozenset[int]] = []
         self.required: list[frozenset[int]] = []
         self.order: list[tuple[int, ...]] = []
+        #: the required shingles outside the warranty disclaimer, in order: a copy that left the disclaimer
+        #: out or wrote its own is still the license (the disclaimer protects the licensor only); None when
+        #: the license is mostly disclaimer
+        self.core: list[tuple[frozenset[int], tuple[int, ...]] | None] = []
         #: index numbers of the exceptions: checked on every text, since an exception shares much of its
         #: wording with the license it amends and can hide in the remainder's short runs
         self.exception_numbers: list[int] = []
-        texts = sorted(data["licenses"].items()) + sorted(exceptions["exceptions"].items())
-        for spdx_id, text in texts:
-            tokens, _ = words(text, rules.variants)
-            found = shingles(tokens, rules.shingle)
-            if not found:
+        for spdx_id, words in read:
+            tokens = words.tokens
+            found = shingles(self.vocabulary(tokens), rules.shingle)
+            if not found or spdx_id.endswith("+"):  # deprecated "+" ids: the -or-later id stands for them
                 continue
-            optional = rules.optional_after.search(" ".join(tokens))
+            optional = optional_after.search(" ".join(tokens))
             required = found[: len(" ".join(tokens)[: optional.start()].split())] if optional else found
             if spdx_id in exceptions["exceptions"]:
                 self.exception_numbers.append(len(self.ids))
@@ -141,6 +161,12 @@ class SpdxIndex:
             self.sets.append(frozenset(found))
             self.required.append(frozenset(required or found))
             self.order.append(tuple(required or found))
+            disclaimer = bytearray(len(tokens))
+            for start, end in words.sentences:
+                if DISCLAIMER.search(" ".join(tokens[start:end])):
+                    disclaimer[start:end] = b"\x01" * (end - start)
+            core = tuple(item for position, item in enumerate(required or found) if not disclaimer[position])
+            self.core.append((frozenset(core), core) if CORE_SHINGLES <= len(core) < len(required) else None)
         frequency = Counter(item for found in self.sets for item in found)
         self.keys: dict[int, list[int]] = {}
         self.key_counts: list[int] = []
@@ -150,40 +176,65 @@ class SpdxIndex:
             for item in rarest:
                 self.keys.setdefault(item, []).append(number)
 
-    def _missing_run(self, number: int, found: set[int]) -> int:
-        """The longest run of the license's required shingles, in its own order, absent from the file."""
+    def _missing_run(self, number: int, found: set[int], core: bool = False) -> int:
+        """The longest run of the license's required shingles (``core``: outside its disclaimer, when it has
+        one: a missing disclaimer never makes a text another license), in its own order, absent from the
+        file."""
         longest = current = 0
-        for item in self.order[number]:
+        entry = self.core[number]
+        for item in entry[1] if core and entry else self.order[number]:
             current = 0 if item in found else current + 1
             longest = max(longest, current)
         return longest
 
-    def best(self, found: set[int]) -> int | None:
-        """The license found whole in a text with these shingles; None if none.
+    def best(self, found: set[int]) -> tuple[int, bool] | None:
+        """(license, whole?) for the license found in a text with these shingles; None if none.
 
         Candidates: the licenses with the largest share of their key shingles in the text. Score: the F1 of
-        the license's required shingles found (license coverage) and the text's shingles it covers. The best
-        scoring candidate wins unless a passage of it is missing (``max_missing_run`` shingles in a row): a
-        variant whose distinctive clause is absent (Pixar's trademark clause, BSD's no-nuclear clause) is
-        not the license of the file."""
+        the license's required shingles found (license coverage) and the text's shingles it covers; ties go
+        to the lower index number (sorted ids), so every run decides alike. The best scoring candidate wins
+        unless a passage of it is missing (``max_missing_run`` shingles in a row): a variant whose clause is
+        absent (Pixar's trademark clause, Apache's section 4) is not that license. When every candidate
+        lacks a passage, the best is returned with ``whole`` False."""
         counts: Counter[int] = Counter()
         for item in found:
             counts.update(self.keys.get(item, ()))
-        ranked = sorted(counts, key=lambda n: counts[n] / self.key_counts[n], reverse=True)[:CANDIDATES]
+        ranked = sorted(counts, key=lambda n: (-counts[n] / self.key_counts[n], n))[:CANDIDATES]
         scored = []
         for number in ranked:
             license_cover = len(self.required[number] & found) / len(self.required[number])
+            entry = self.core[number]
+            if license_cover < self.rules.min_license_coverage and entry is not None:
+                license_cover = len(entry[0] & found) / len(entry[0])
             if license_cover < self.rules.min_license_coverage:
                 continue
             text_cover = len(self.sets[number] & found) / len(found)
-            scored.append((2 * license_cover * text_cover / (license_cover + text_cover), number))
-        scored.sort(reverse=True)
-        for _, number in scored[:CANDIDATES_CHECKED]:
-            if self._missing_run(number, found) < self.rules.max_missing_run:
-                return number
-        return scored[0][1] if scored else None
+            score = 2 * license_cover * text_cover / (license_cover + text_cover)
+            scored.append((-round(score, 9), number))
+        scored.sort()
+        whole = [
+            (score, number)
+            for score, number in scored[:CANDIDATES_CHECKED]
+            if self._missing_run(number, found, True) < self.rules.max_missing_run
+        ]
+        if whole:
+            return self._distinct(whole, found), True
+        return (scored[0][1], False) if scored else None
 
-    def exceptions_in(self, found: set[int], besides: int) -> list[str]:
+    def _distinct(self, whole: list[tuple[float, int]], found: set[int]) -> int:
+        """Among candidates that score alike (within ``CLOSE``), one that misses no passage of its own
+        (``PASSAGE`` shingles in a row) wins over one that does: a variant is a base license plus a passage
+        (BSD-3-Clause-No-Nuclear-License-2014's nuclear clause), so a text without it is the base. Then the
+        better score, then the lower index number (sorted ids: every run decides alike)."""
+        top = -whole[0][0]
+        ranked = [
+            (self._missing_run(number, found, True) >= PASSAGE, score, number)
+            for score, number in whole
+            if -score >= top - CLOSE
+        ]
+        return min(ranked)[2]
+
+    def exceptions_in(self, found: set[int], besides: int) -> list[int]:
         """The exceptions found (nearly) whole in a text besides the license ``besides``."""
         named = []
         for number in self.exception_numbers:
@@ -194,61 +245,53 @@ class SpdxIndex:
                 continue
             whole = len(own & found) >= self.rules.min_license_coverage * len(own)
             if whole and self._missing_run(number, found) < self.rules.max_missing_run:
-                named.append(self.ids[number])
+                named.append(number)
         return named
 
-    def match(
-        self, tokens: list[str], spans: list[tuple[int, int]], text: str, depth: int = 0
-    ) -> Match | None:
-        """Identify ``tokens``; ``None`` when no license of the list is (nearly) whole in them."""
-        size = self.rules.shingle
-        hashes = shingles(tokens, size)
-        number = self.best(set(hashes))
-        if number is None:
-            return None
-        license_set = self.sets[number]
+    def find(self, tokens: list[str]) -> Found:
+        """Every license text of the list found in ``tokens``: the best one, then again in what it leaves
+        uncovered (a file that holds two licenses), and the words they cover."""
+        ids: list[str] = []
         covered = bytearray(len(tokens))
-        for position, item in enumerate(hashes):
-            if item in license_set:
-                covered[position : position + size] = b"\x01" * size
-        runs = _runs(covered, self.rules.remainder_run_words)
-        ids = [self.ids[number]]
-        if depth == 0:
-            ids.extend(self.exceptions_in(set(hashes), number))
-        unaccounted: list[tuple[int, int]] = []
-        if sum(end - start for start, end in runs) < self.rules.remainder_words:
-            return Match(tuple(ids), ())
-        for start, end in _merge(runs, self.rules.remainder_gap_words):
-            span = (spans[start][0], spans[end - 1][1])
-            segment = text[span[0] : span[1]]
-            other = self.match(tokens[start:end], spans[start:end], text, depth + 1) if depth < 64 else None
-            if other is not None:
-                ids.extend(other.ids)
-                unaccounted.extend(other.unaccounted)
+        hashes = shingles(self.vocabulary(tokens), self.rules.shingle)
+        pending = [(0, len(tokens))]
+        depth = 0
+        while pending and depth < 64:
+            start, end = pending.pop(0)
+            depth += 1
+            local = hashes[start : max(start, end - self.rules.shingle + 1)]
+            best = self.best(set(local)) if local else None
+            if best is None:
                 continue
-            accounted, named = self._accounted(segment)
-            ids.extend(named)
-            if not accounted:
-                unaccounted.append(span)
-        if unaccounted:
-            ids.append(UNKNOWN_TERMS)
-        return Match(tuple(dict.fromkeys(ids)), tuple(unaccounted))
+            number, whole = best
+            numbers = [number, *(self.exceptions_in(set(local), number) if depth == 1 else [])]
+            ids.append(self.ids[number] if whole else self.rules.modified.format(id=self.ids[number]))
+            ids.extend(self.ids[n] for n in numbers[1:])
+            self._cover(covered, hashes, start, end, numbers)
+            pending.extend(self._remainders(covered, start, end))
+        return Found(tuple(dict.fromkeys(ids)), covered)
 
-    def _accounted(self, segment: str) -> tuple[bool, list[str]]:
-        """(explained?, licenses it names). A remainder is explained unless it holds a restricting phrase,
-        or terms of use (``terms_patterns``: "may not", "only for", ...) that are not a known license's
-        notice ("Licensed under the Apache License, Version 2.0 ... you may not use this file except ...",
-        which names that license instead). Prose, headings, attribution and pointers explain themselves."""
-        if any(pattern.search(segment) for pattern in self.rules.restricted):
-            return False, []
-        named = (
-            []
-            if self.rules.notice_ignore.search(segment)
-            else [spdx for pattern, spdx in self.rules.notices if pattern.search(segment)]
-        )
-        if named:
-            return True, named
-        return not any(pattern.search(segment) for pattern in self.rules.terms), []
+    def _cover(self, covered: bytearray, hashes: list[int], start: int, end: int, numbers: list[int]) -> None:
+        """Mark the words of [start, end) that runs of two or more consecutive shingles of these licenses
+        cover (one 3-word shingle alone, "of the software", is common wording, not the license)."""
+        size = self.rules.shingle
+        sets = [self.sets[n] for n in numbers]
+        run_start = None
+        for position in range(start, max(start, end - size + 1) + 1):
+            inside = position < end - size + 1 and any(hashes[position] in s for s in sets)
+            if inside and run_start is None:
+                run_start = position
+            elif not inside and run_start is not None:
+                if position - run_start >= 2:
+                    covered[run_start : position - 1 + size] = b"\x01" * (position - 1 + size - run_start)
+                run_start = None
+
+    def _remainders(self, covered: bytearray, start: int, end: int) -> list[tuple[int, int]]:
+        """Uncovered runs of [start, end) long enough to hold another license, runs close together joined:
+        a second license shares common phrases ("the software", "without warranty") with the first."""
+        runs = _runs(covered[start:end], self.rules.remainder_run_words)
+        merged = _merge(runs, self.rules.remainder_gap_words)
+        return [(start + a, start + b) for a, b in merged if b - a >= 20]
 
 
 def _runs(covered: bytearray, minimum: int) -> list[tuple[int, int]]:
@@ -267,8 +310,7 @@ def _runs(covered: bytearray, minimum: int) -> list[tuple[int, int]]:
 
 
 def _merge(runs: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
-    """Join runs separated by at most ``gap`` covered words: a second license inside the remainder shares
-    common phrases ("the software", "without warranty") with the first, which would cut it into pieces."""
+    """Join runs separated by at most ``gap`` covered words."""
     merged: list[tuple[int, int]] = []
     for start, end in runs:
         if merged and start - merged[-1][1] <= gap:
@@ -295,35 +337,57 @@ class SpdxMatchEngine:
 
     def __init__(self, rules_dir: str | None = None):
         self.index = load_index(rules_dir)
-        self.version = f"spdx-match-2:{self.index.source}:{self.index.rules.digest}"
+        rules = self.index.rules
+        self.names: LicenseNames = load_names(
+            rules.names, load_license_policy(rules_dir).aliases, f"{rules_dir}:{rules.digest}"
+        )
+        self.version = f"spdx-match-3:{self.index.source}:{rules.digest}"
 
     def read(self, text: str) -> Detection:
+        """Licenses found in ``text`` (an expression per part, see ``assemble``), and the quoted sentences
+        no license accounts for."""
         rules = self.index.rules
-        tokens, spans = words(text, rules.variants)
-        found = self.index.match(tokens, spans, text)
-        if found is not None:
-            note = " … ".join(" ".join(text[a:b].split()) for a, b in found.unaccounted)
-            return Detection(found.ids, self.name, note[:NOTE_CHARS])
-        for pattern in rules.restricted:
-            hit = pattern.search(text)
-            if hit:
-                start = max(0, hit.start() - 80)
-                return Detection(
-                    (RESTRICTED_TERMS,), self.name, " ".join(text[start : hit.end() + 80].split())
-                )
-        return Detection((), self.name)
+        words = read_words(text, rules.variants)
+        found = self.index.find(words.tokens)
+        accounting = account(
+            words, found.covered, self.names, rules.terms, int(str(rules.names["short_words"]))
+        )
+        parts = self.names.absorb_unversioned(
+            assemble(found.ids, [n for _, n in accounting.notices], rules.dedications)
+        )
+        note = " … ".join(words.quote(a, b) for a, b, _ in accounting.unaccounted)
+        if accounting.unaccounted:
+            parts.append(UNKNOWN_TERMS)
+        return Detection(tuple(parts), self.name, note[:NOTE_CHARS])
 
     def identify(self, texts: dict[str, str]) -> dict[str, Detection]:
         return {key: self.read(text) for key, text in texts.items()}
 
     def read_notice(self, text: str) -> Detection:
-        """A source file's license-notice comment block: a whole license text in it, a restricting phrase, or
-        a license named by a notice ("Licensed under the Apache License, Version 2.0"). In-process and
-        fast, since every source file of a repository may carry one."""
-        found = self.read(text)
-        if found.names:
-            return found
-        named = tuple(
-            dict.fromkeys(spdx for pattern, spdx in self.index.rules.notices if pattern.search(text))
-        )
-        return Detection(named, f"{self.name}-notice")
+        """A source file's license-notice comment block, read as any text (in-process, fast: every source
+        file of a repository may carry one)."""
+        return self.read(text)
+
+
+def assemble(texts: tuple[str, ...], notices: list, dedications: frozenset[str]) -> list[str]:
+    """The parts of a text's expression (ANDed by the caller): license texts found, then each notice in text
+    order. A notice that begins "Alternatively" is a choice against everything before it; a text found whole
+    whose license is a branch of a choice a notice offers is that branch's text, not an extra license. A
+    public-domain sentence beside a public-domain dedication (Unlicense, CC0) is the dedication."""
+    parts: list[str] = list(texts)
+    for notice in notices:
+        expression = notice.expression
+        if notice.alternative and parts:
+            before = " AND ".join(f"({p})" if " " in p else p for p in parts)
+            parts = [f"({before}) OR ({expression})"]
+        elif expression not in parts:
+            parts.append(expression)
+    choices = [p for p in parts if " OR " in p]
+    parts = [p for p in parts if " " in p or not any(_names_id(c, p) for c in choices)]
+    if PUBLIC_DOMAIN in parts and any(p in dedications for p in parts):
+        parts.remove(PUBLIC_DOMAIN)
+    return parts
+
+
+def _names_id(expression: str, spdx: str) -> bool:
+    return bool(re.search(rf"(?<![\w.+-]){re.escape(spdx)}(?![\w.+-])", expression))

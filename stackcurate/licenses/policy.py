@@ -142,6 +142,40 @@ class LicensePolicy:
             return all(self._permissive(child) for child in children)
         return False
 
+    def choose(self, expression: str | None) -> str | None:
+        """The branch a user of a permissive expression with a choice takes: the wholly permissive branch with
+        the fewest licenses (then the first in the expression's order), e.g. ``MIT`` for ``MIT OR
+        GPL-3.0-only``. None when the expression offers no choice or is not permissive."""
+        if not expression or " OR " not in expression:
+            return None
+        try:
+            parsed = self.licensing.parse(expression, validate=False)
+        except ExpressionError:
+            return None
+        branches = self._branches(parsed)
+        if not branches:
+            return None
+        best = min(branches, key=len)
+        return " AND ".join(best)
+
+    def _branches(self, node: Any) -> list[list[str]]:
+        """Every wholly permissive way to satisfy ``node``: a list of license terms per way."""
+        if isinstance(node, (LicenseWithExceptionSymbol, LicenseSymbol)):
+            return [[str(node.render())]] if self._permissive(node) else []
+        children = list(getattr(node, "args", ()))
+        operator = str(getattr(node, "operator", "")).strip().upper()
+        if operator == "OR":
+            return [way for child in children for way in self._branches(child)]
+        if operator == "AND":
+            ways: list[list[str]] = [[]]
+            for child in children:
+                options = self._branches(child)
+                if not options:
+                    return []
+                ways = [[*way, *option] for way in ways for option in options[:1]]
+            return ways
+        return []
+
     def attach_exceptions(self, ids: set[str]) -> set[str]:
         """Ids read in one text -> the same with each SPDX exception joined to its license: ``Apache-2.0`` and
         ``LLVM-exception`` -> ``Apache-2.0 WITH LLVM-exception``. An exception attaches to the one license of

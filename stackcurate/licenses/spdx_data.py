@@ -38,16 +38,21 @@ SCANCODE_ENTRY = re.compile(r"\A---\n(.*?)\n---\n(.*)\Z", re.DOTALL)
 
 def _canonical(ids: list[str]) -> str:
     """The id that stands for identical texts: an ``-only`` id first (the narrower grant), then without ``+``,
-    then the shortest (deprecated ids such as ``GPL-2.0`` or ``StandardML-NJ`` are longer or bare)."""
-    deprecated_bare = {i for i in ids if any(o.startswith(i + "-") for o in ids)}
+    then the shortest (deprecated ids such as ``GPL-2.0`` or ``StandardML-NJ`` are longer or bare). A bare id
+    is deprecated only beside its own ``-only``/``-or-later`` form: ``MPL-2.0`` stands for its text, not
+    ``MPL-2.0-no-copyleft-exception`` (the same words; the exception is Exhibit B's notice, absent from both),
+    and ``OFL-1.1`` not ``OFL-1.1-RFN``."""
+    deprecated_bare = {i for i in ids if f"{i}-only" in ids or f"{i}-or-later" in ids}
     return sorted(ids, key=lambda i: (not i.endswith("-only"), "+" in i, i in deprecated_bare, len(i), i))[0]
 
 
 def build(spdx_full: dict[str, Any], version: str) -> dict[str, Any]:
     """``spdx-full.json`` content -> the shipped structure: ``source``, ``licenses`` {canonical id: text},
-    ``same_text`` {canonical id: [other ids with the identical text]}."""
+    ``same_text`` {canonical id: [other ids with the identical text]},
+    ``names`` {id: the list's full name}."""
     groups: dict[str, list[str]] = {}
     texts: dict[str, str] = {}
+    names = {i: str(e.get("name") or "") for i, e in sorted(spdx_full.items()) if e.get("name")}
     for spdx_id, entry in sorted(spdx_full.items()):
         text = str(entry.get("licenseText") or "")
         if not text.strip():
@@ -62,7 +67,12 @@ def build(spdx_full: dict[str, Any], version: str) -> dict[str, Any]:
         licenses[canonical] = texts[canonical]
         if len(ids) > 1:
             same_text[canonical] = sorted(i for i in ids if i != canonical)
-    return {"source": f"npm spdx-license-list {version}", "licenses": licenses, "same_text": same_text}
+    return {
+        "source": f"npm spdx-license-list {version}",
+        "licenses": licenses,
+        "same_text": same_text,
+        "names": names,
+    }
 
 
 def build_exceptions(index_json: Path, scancode_licenses: Path) -> dict[str, Any]:

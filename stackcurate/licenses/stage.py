@@ -3,8 +3,9 @@
 The annotator runs in the clone pass, right after the reader, where a repository's files arrive together:
 it buffers whole repositories until ``batch_bytes`` of content (64 MiB by default) or ``batch_repos``
 repositories are held, detects their licenses with one engine call for all unknown texts, and yields the
-files tagged with ``license`` (SPDX expression), ``license_class`` and ``license_evidence`` (the
-deciding file's path).
+files tagged with ``license`` (SPDX expression), ``license_class``, ``license_evidence`` (the deciding file's
+path) and ``license_choice`` (for a permissive expression with ``OR``, the permissive branch taken;
+else null).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class LicenseAnnotator(PipelineStep):
         "license": pa.string(),
         "license_class": pa.string(),
         "license_evidence": pa.string(),
+        "license_choice": pa.string(),
     }
 
     def __init__(
@@ -111,6 +113,7 @@ class LicenseAnnotator(PipelineStep):
                 doc.metadata["license"] = decision.license
                 doc.metadata["license_class"] = decision.license_class
                 doc.metadata["license_evidence"] = decision.evidence
+                doc.metadata["license_choice"] = decision.choice
                 self.stat_update(f"files_{decision.license_class}")
                 self.stat_update("files_out")
                 self.stat_update("bytes_out", value=content_bytes(doc))

@@ -99,7 +99,7 @@ def test_license_plus_rider_is_not_the_license_and_the_rider_is_quoted(
     commons, noncommercial = detect(repos["commons"]), detect(repos["rider"])
     assert commons["license_class"] == noncommercial["license_class"] == "non_permissive"
     assert "Apache-2.0" in commons["license"] and "LicenseRef-unknown-terms" in commons["license"]
-    assert "Commons Clause" in commons["evidence"][0]["unaccounted"]
+    assert "the right to Sell the Software" in commons["evidence"][0]["unaccounted"]
     assert noncommercial["license"] == "LicenseRef-unknown-terms AND MIT"
     assert noncommercial["evidence"][0]["unaccounted"] == rider.rstrip(".")
     capsys.readouterr()

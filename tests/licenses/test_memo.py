@@ -56,9 +56,11 @@ def test_memo_key_holds_the_engines_and_the_whole_text(
     again = make_detector(["licensecheck"], memo)
     again.detect_many([files])
     assert again.engine_calls == 0
-    # an empty file and a copyright-only file are different texts: neither borrows the other's verdict
+    # a copyright line with a license notice and one without are different texts: the one is MIT, the other
+    # (like an empty file) is no license evidence at all, so it is not even read
     empty = [("LICENSE", "")]
     only_copyright = [("LICENSE", "Copyright (c) 2020 Carol\n")]
-    results = again.detect_many([empty, only_copyright, files])
-    assert results[2].root.license == "MIT"
-    assert again.texts_identified == 2
+    notice = [("LICENSE", "Copyright (c) 2020 Carol, licensed under the MIT license\n")]
+    results = again.detect_many([empty, only_copyright, notice, files])
+    assert [r.root.license for r in results] == [None, None, "MIT", "MIT"]
+    assert again.texts_identified == 1
