@@ -154,7 +154,7 @@ class Validators:
             return False  # a call or an index: get_password(), response['Credentials'], dict[str, str]
         if groups.get("op") in ("==", "===", "!=", "!=="):
             return False  # a comparison with a bare word compares two variables
-        if "." in groups.get("name", "").strip(".") and is_words(value):
+        if "." in groups.get("name", "").strip(".") and IDENTIFIER.fullmatch(value) and is_words(value):
             return False  # self._cred = cred: an attribute set from a variable
         if DOTTED_CODE.fullmatch(value) and all(is_words(part) for part in value.split(".")):
             return False  # an attribute path: self.password, settings.DB_PASSWORD
@@ -173,6 +173,9 @@ class Validators:
         before = text[max(0, match.start(0) - 40) : match.start(0)].rstrip()
         if before.endswith(("(", ",", "{")) and not before.endswith("\\n"):
             return False
+        name = groups.get("name") or ""
+        if groups.get("op") == "=" and re.fullmatch(r"\$?[A-Z][A-Z0-9_]*", name) and text[match.end("op") - 2 : match.end("op") + 1].count(" ") == 0:
+            return True  # a shell's environment: `PGPASSWORD=x psql ...`, `export API_TOKEN=x`
         line_end = text.find("\n", match.end("value"))
         rest = text[match.end(0) : len(text) if line_end < 0 else line_end].strip()
         if rest.endswith(";") and not rest.startswith(("#", "//")):

@@ -165,8 +165,10 @@ class SecretNames:
     def classify(self, name: str) -> str | None:
         """``password``, ``strong``, ``token``, ``key`` (what the name says its value is) or None."""
         if "." in name.strip("."):
-            # an attribute path names what its last part names: `creds._scopes` is no secret
-            name = name.strip(".").rsplit(".", 1)[1]
+            # an attribute path names what its last part names (`creds._scopes` is no secret), with the part
+            # before when the last is one word (`app.api.key`: api key)
+            parts = name.strip(".").split(".")
+            name = "_".join(parts[-2:]) if len(name_words(parts[-1])) == 1 else parts[-1]
         words = name_words(name)
         if not words or any(word in self.not_secret_qualifiers for word in words if word in PUBLIC):
             return None
