@@ -65,8 +65,8 @@ class Validators:
                 local, start = local[glued.end() :], start + glued.end()
                 if not local or local.startswith("."):
                     return False
-        if not local.startswith('"') and not re.search(r"[^\W_]", local):
-            return False  # `#@pytest.mark.slow`: a local part of punctuation only
+        if not local.startswith('"') and len(local) < 3 and not re.search(r"[^\W_]", local):
+            return False  # `#@pytest.mark.slow`: a commented-out decorator, not a local part
         if text[max(0, start - 3) : start] == "://" or re.search(r"://[^\s/@]*$", text[max(0, start - 80) : start]):
             return False  # a URL's user
         if text[end : end + 1] == ":" and re.match(r":[\w~/.\-]", text[end : end + 2]):

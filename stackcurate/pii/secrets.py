@@ -30,7 +30,8 @@ CREDENTIAL = re.compile(r"[A-Za-z0-9+/=_\-.~:!@#$%^*?&|]+")
 SEPARATORS = re.compile(r"[^0-9A-Za-zÀ-ÿ]+")
 VOWEL = re.compile(r"[aeiouy]")
 WORD_PART = re.compile(r"[^\W\d_]{2,16}")
-NUMBERED = re.compile(r"[a-z]{1,10}\d{1,6}|\d{1,3}[a-z]{1,3}")
+NUMBERED = re.compile(r"[a-z]{3,10}\d{1,6}")
+CONSONANTS = re.compile(r"[^\W\daeiouy_]{4}")
 CAMEL = re.compile(r"([a-z0-9])([A-Z])|([A-Z])([A-Z][a-z])")
 #: words joined by - _ . with no digit (``X-Xet-Access-Token``, ``Content_Security_Policy``): a name
 WORDS_JOINED = re.compile(r"[A-Za-z]+(?:[-_.:/][A-Za-z]+)*")
@@ -54,22 +55,22 @@ def name_words(name: str) -> list[str]:
 
 def is_words(value: str) -> bool:
     """Words and small numbers (split at separators and CamelCase): a name, not a credential
-    (``section_2_title``, ``kKeysPerBlock_``, ``_CookieKey``, ``MLKEM1024PublicKey``). A part that mixes
-    letters and digits at random (``1savcrbh8``, ``q8zr2``) or has no vowel (``hx``, ``xrmj``) is no word;
-    letters then a number are (``x25519``, ``rfc4357``)."""
+    (``section_2_title``, ``kKeysPerBlock_``, ``_CookieKey``, ``MLKEM1024PublicKey``). At least 70% of its
+    letters must stand in words: runs of 2-16 letters with a vowel and no four consonants in a row, alone
+    or as 3+ letters before a number (``x25519``'s one letter does not count, ``rfc4357``'s do). Random
+    characters make short or unpronounceable runs between digits and case changes (``q8Zr2Lw9Xk4``: q,
+    zr, lw, xk; ``xkcqkyx6``) and fail."""
     parts = name_words(value)
-    if not parts:
-        return False
-    singles = 0
+    letters = in_words = 0
     for part in parts:
-        if part.isdigit():
-            if len(part) > 4:
-                return False
-        elif len(part) == 1:
-            singles += 1
-        elif not (WORD_PART.fullmatch(part) and VOWEL.search(part) or NUMBERED.fullmatch(part)):
+        if part.isdigit() and len(part) > 4:
             return False
-    return singles <= 2 and len(parts) > singles
+        count = sum(c.isalpha() for c in part)
+        letters += count
+        word = part.rstrip("0123456789") if NUMBERED.fullmatch(part) else part
+        if WORD_PART.fullmatch(word) and VOWEL.search(word) and not CONSONANTS.search(word):
+            in_words += count
+    return letters > 0 and in_words >= 0.7 * letters
 
 
 def shannon_entropy(value: str) -> float:
