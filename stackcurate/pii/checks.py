@@ -16,6 +16,7 @@ narrowed: ``email_shape`` drops a ``KEY=`` glued to an address).
                        never decided by the value being short or common (``admin``, ``1234``)
     not_field_name     not the name of a field or setting (``user_password``, ``self.password``)
     not_metavar        not a help text's metavariable (``--password PASS``, ``-p PASSWORD``)
+    not_a_word         not a plain word (prose: "the private key is expected")
     prose_password     a value after "password is" that is not a word of ``prose_stopwords``
     real_host          the URL's host (group ``host``) is no placeholder host (``localhost``, ``host``)
     pem_body           a PEM block's body is base64, not a template (``<key bytes>``) or code
@@ -112,6 +113,8 @@ class Validators:
             # few groups (`1::8`: a slice; `2002::`, `64:ff9b::`: a protocol's range), or decimal digits only
             # (`38:2::255:0:0`: an SGR code, a sense key)
             ambiguous = len(groups) < 3 or all(g.isdigit() for g in re.split(r"[:.]", value) if g)
+            if value.endswith("::") and text[end : end + 1] == "/":
+                return False  # a network prefix (64:ff9b::/96), not a host
         after = text[end : end + 6]
         prefix = re.match(r"/(\d{1,3})\b", after)
         if prefix and int(prefix.group(1)) <= (16 if address.version == 4 else 32):
@@ -156,7 +159,7 @@ class Validators:
             return False  # a comparison with a bare word compares two variables
         if "." in groups.get("name", "").strip(".") and IDENTIFIER.fullmatch(value) and is_words(value):
             return False  # self._cred = cred: an attribute set from a variable
-        if DOTTED_CODE.fullmatch(value) and all(is_words(part) for part in value.split(".")):
+        if DOTTED_CODE.fullmatch(value) and is_words(value.rsplit(".", 1)[1]):
             return False  # an attribute path: self.password, settings.DB_PASSWORD
         if value.lower() in self.rules.code_objects or value in ("True", "False", "None", "nil", "null"):
             return False
@@ -258,7 +261,14 @@ class Validators:
         return self.placeholder_free(match.group("value"))
 
     def not_field_name(self, text: str, match: re.Match[str]) -> bool:
-        return self.field_free(match.group("value"))
+        value = match.group("value")
+        return self.field_free(value) and value.lower() not in self.rules.field_words
+
+    def not_a_word(self, text: str, match: re.Match[str]) -> bool:
+        """Prose is words: a secret there has a digit, a symbol or mixed case (`Tr0ub4dor&3`), never a
+        plain word ("the private key is expected", "a secret is made accessible")."""
+        value = match.group("value").rstrip(".,;:")
+        return not (value.isalpha() and (value.islower() or value.istitle()))
 
     def not_metavar(self, text: str, match: re.Match[str]) -> bool:
         value = match.group("value")
@@ -290,6 +300,7 @@ CHECKS: dict[str, Callable[[Validators, str, re.Match[str]], Any]] = {
     "secret_name_value": Validators.secret_name_value,
     "credential_value": Validators.credential_value,
     "not_placeholder": Validators.not_placeholder,
+    "not_a_word": Validators.not_a_word,
     "pem_body": Validators.pem_body,
     "not_field_name": Validators.not_field_name,
     "not_metavar": Validators.not_metavar,

@@ -31,6 +31,7 @@ SEPARATORS = re.compile(r"[^0-9A-Za-zÀ-ÿ]+")
 VOWEL = re.compile(r"[aeiouy]")
 WORD_PART = re.compile(r"[^\W\d_]{2,16}")
 NUMBERED = re.compile(r"[a-z]{3,10}\d{1,6}")
+SNAKE = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)+")
 CONSONANTS = re.compile(r"[^\W\daeiouy_]{4}")
 CAMEL = re.compile(r"([a-z0-9])([A-Z])|([A-Z])([A-Z][a-z])")
 #: words joined by - _ . with no digit (``X-Xet-Access-Token``, ``Content_Security_Policy``): a name
@@ -71,6 +72,11 @@ def is_words(value: str) -> bool:
         if WORD_PART.fullmatch(word) and VOWEL.search(word) and not CONSONANTS.search(word):
             in_words += count
     return letters > 0 and in_words >= 0.7 * letters
+
+
+def word_like(part: str) -> bool:
+    """A word of 3+ letters: a vowel, no four consonants in a row (``from``; not ``ztwupvy``)."""
+    return len(part) >= 3 and part.isalpha() and bool(VOWEL.search(part)) and not CONSONANTS.search(part)
 
 
 def shannon_entropy(value: str) -> float:
@@ -131,14 +137,15 @@ class SecretNames:
             pass_qualifiers=_words(data, "pass_qualifiers"),
         )
 
-    def word_kind(self, words: list[str], i: int) -> str | None:
-        """``password``, ``strong``, ``token``, ``key`` or None for word ``i`` of a name."""
+    def word_kind(self, words: list[str], i: int, upper: bool = False) -> str | None:
+        """``password``, ``strong``, ``token``, ``key`` or None for word ``i`` of a name (``upper``: the
+        name is written in capitals, as an environment variable: `PASS` is a password, `Pass` no)."""
         word = words[i]
         before = words[i - 1] if i > 0 else ""
         if word in self.password_words:
             # `pass` alone is a compiler's or a loop's (`first_pass`, `-debug-pass`): a password only
             # after a qualifier (`db_pass`, `SMTP_PASS`) or as the whole name (`PASS`)
-            if word == "pass" and not (before in self.pass_qualifiers or len(words) == 1):
+            if word == "pass" and not (before in self.pass_qualifiers or (len(words) == 1 and upper)):
                 return None
             return "password"
         if word not in self.not_password_words and (
@@ -175,7 +182,7 @@ class SecretNames:
             return None
         last = None
         for i in range(len(words)):
-            kind = self.word_kind(words, i)
+            kind = self.word_kind(words, i, name.isupper())
             if kind is not None:
                 last = (i, kind)
         if last is None:
@@ -228,11 +235,16 @@ class ValueTests:
             return False
         if "://" in value or value.startswith(("/", "./", "../", "~/")):
             return False
+        if re.fullmatch(r"0[xX][0-9a-fA-F]+|0[bB][01]+", value):
+            return False  # a number literal: 0xBB67AE85
+        parts = value.split("_")
+        if SNAKE.fullmatch(value) and max(map(len, parts)) <= 12 and any(word_like(part) for part in parts):
+            return False  # an identifier: fp32_from_fp16
         if value.isdigit():  # a number, unless as long and random as a numeric secret (16+ digits)
             return len(value) >= 16 and shannon_entropy(value) >= self.key_min_entropy
         if WORDS_JOINED.fullmatch(value) or CAMEL_CASE.fullmatch(value) or is_words(value):
             return False
-        if DOTTED_CODE.fullmatch(value) and all(is_words(part) for part in value.split(".")):
+        if DOTTED_CODE.fullmatch(value) and is_words(value.rsplit(".", 1)[1]):
             return False  # an attribute path: rfc4357.Gost28147_89_EncryptedKey, Ed25519.BlindKeySignatures
         has_digit = any(c.isdigit() for c in value)
         has_lower = any(c.islower() for c in value)

@@ -57,8 +57,8 @@ def test_a_secret_named_key_is_found_in_every_syntax(text: str) -> None:
         ('shopifyToken = "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"', "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"),
         ("HF = 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", "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"),
         (
-            "curl -H 'Authorization: Bearer dop_v1_9f2c4e6a8b0d1f3e5a7c9b2d4f6e8a0c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2f4a'",
-            "dop_v1_9f2c4e6a8b0d1f3e5a7c9b2d4f6e8a0c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2f4a",
+            "curl -H 'Authorization: Bearer dop_v1_9f2c4e6a8b0d1f3e5a7c9b2d4f6e8a0c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2f'",
+            "dop_v1_9f2c4e6a8b0d1f3e5a7c9b2d4f6e8a0c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2f",
         ),
         ("# token glpat-x8Rq2Lm9Zt4Vb1Nc7Hs3K in the runner", "glpat-x8Rq2Lm9Zt4Vb1Nc7Hs3K"),
         ("lob = Lob('test_0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b')", "test_0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b"),
