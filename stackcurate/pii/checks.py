@@ -16,6 +16,7 @@ narrowed: ``email_shape`` drops a ``KEY=`` glued to an address).
                        never decided by the value being short or common (``admin``, ``1234``)
     not_field_name     not the name of a field or setting (``user_password``, ``self.password``)
     not_metavar        not a help text's metavariable (``--password PASS``, ``-p PASSWORD``)
+    not_example        holds no example word (``self_describing_words``), URL-decoded
     not_a_word         not a plain word (prose: "the private key is expected")
     prose_password     a value after "password is" that is not a word of ``prose_stopwords``
     real_host          the URL's host (group ``host``) is no placeholder host (``localhost``, ``host``)
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import unquote
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -42,10 +44,31 @@ REFERENCE = re.compile(r"\$(?:[A-Za-z_]\w*|\(.*\)|\{.*\})|\{\{.*\}\}|%\(?\w+\)?[
 MASK = re.compile(r"(?i)x{4,}|\*{3,}|•{3,}|_{4,}|\.{3,}|#{4,}|0{8,}")
 METAVAR = re.compile(r"[A-Z][A-Z_\-]*|<[^<>]*>|\{[^{}]*\}|\[[^\[\]]*\]")
 FORMAT = re.compile(r"%[-+ #0]*\d*[sdrf]\b|\{\d*\}|\{[A-Za-z_]{2,}(?:\.\w+)*\}")
+#: an identifier, an attribute path or a hyphenated name: `ErrorReason`, `s3.secret-access-key`
+NAME_LIKE_CODE = re.compile(r"[A-Za-z_][\w.\-]*")
+HEX_ONLY = re.compile(r"[0-9a-fA-F]+")
 BASE64 = re.compile(r"[A-Za-z0-9+/=_\-]+")
+#: what may stand before a key whose value is unquoted: nothing (a config line), a comment marker, a
+#: list item, `export`; or the end of a string, a query or a statement (`"X_TOKEN=...`, `?pw=...`)
+STATEMENT_STARTS = frozenset(
+    {"#", "//", "--", "-", "*", ";", "export", "set", "setenv", "ENV", "ARG", "$", ">", "!", "--set", "-e", "--env"}
+    | {"--build-arg", "-D", "-o", "--opt", "--conf", "-c"}
+)
+STATEMENT_ENDS = ('"', "'", "`", "&", "?", ";", "\\n", "{", ",", "(", "[", "/:")
 KEY_PREFIX = re.compile(r"[A-Za-z_][\w.\-]*=")
 #: a name of letters joined by _ . - or CamelCase, no digit (``user_password``, ``PasswordInput``)
 NAME_LIKE = re.compile(r"[A-Za-z][A-Za-z_.\-]*")
+
+
+def plain_word(value: str) -> bool:
+    """A word as prose writes it: letters only, lower case or capitalised (``expected``, ``Treat``)."""
+    return value.isalpha() and (value.islower() or value.istitle())
+
+
+def ascending(value: str) -> float:
+    """The share of neighbouring characters that follow each other (``0123456789abcdef``: 14 of 15)."""
+    pairs = list(zip(value, value[1:], strict=False))
+    return sum(1 for a, b in pairs if ord(b) - ord(a) == 1) / len(pairs)
 
 
 class Validators:
@@ -139,12 +162,18 @@ class Validators:
         quoted = bool(groups.get("q"))
         if not quoted and not self.bare_value(value, text, match):
             return False
+        line_start = text.rfind("\n", 0, match.start("name")) + 1
+        before = re.findall(r"[A-Za-z]+", text[max(line_start, match.start("name") - 30) : match.start("name")])
+        if before and before[-1].lower() in self.rules.secret_names.not_secret_qualifiers:
+            return False  # "Next page token: ...": a page token, no secret
         if kind in ("token", "key"):
             if kind == "key" and UUID.fullmatch(value):
                 return False  # a GUID under a key name is an identifier (WS_KEY, the RFC 6455 GUID)
             return "KEY" if self.key_value(value) else False
         if not self.password_value(value, quoted):
             return False
+        if kind == "strong" and (plain_word(value) or (NAME_LIKE_CODE.fullmatch(value) and is_words(value))):
+            return False  # a secret is no word nor a name: `secret = "asdf"`, `credential: ErrorReason`
         return "PASSWORD" if kind == "password" else "KEY"
 
     def bare_value(self, value: str, text: str, match: re.Match[str]) -> bool:
@@ -163,13 +192,20 @@ class Validators:
             return False  # an attribute path: self.password, settings.DB_PASSWORD
         if value.lower() in self.rules.code_objects or value in ("True", "False", "None", "nil", "null"):
             return False
+        if re.fullmatch(r"[A-Z][A-Z0-9_]*", value) and not any(c.isdigit() for c in value):
+            return False  # a constant: PWORD = PUSHORT
         if "op" not in groups:
-            return True  # a flag or a directive: what follows is the command's other arguments
+            # a flag: `--password=x`, or `--password x` unless x is a word ("--password requires ...")
+            return text[match.end("name") : match.end("name") + 1] == "=" or not plain_word(value)
+        line_start = text.rfind("\n", 0, match.start(0)) + 1
+        lead = text[line_start : match.start(0)].strip()
+        if lead and not (set(lead.split()) <= STATEMENT_STARTS or lead.endswith(STATEMENT_ENDS)):
+            return False  # the key stands inside a sentence: "may include credentials: treat"
         if groups.get("op") == ":" and text[match.end("op") : match.end("op") + 1] not in (" ", "\t"):
             # `k:v` with no space inside a URI, an ARN, a scope: `arn:aws:secretsmanager:...`, `[secret:key@]`
             if text[match.start("name") - 1 : match.start("name")] in (":", "[") or re.search(r"[:@/]", value):
                 return False
-            if self.rules.secret_names.classify(groups["name"]) == "password":
+            if not self.rules.value_tests.credential(value):
                 return False  # "passwd:gecos": a field list, unless the value is shaped like a key
         if groups.get("kq") and groups.get("op") in (":", "=>"):
             return False  # {"token": tok}: JSON would quote a string
@@ -199,8 +235,6 @@ class Validators:
         # a value that names itself (`mynewpassword`, `...EXAMPLEKEY`) is an example
         if any(word in lowered for word in self.rules.self_describing_words):
             return False
-        if value.isalpha() and any(word in lowered for word in ("password", "passwd", "secret")):
-            return False
         if "://" in value or value.startswith(("/", "./", "../", "~/", "\\\\")) or re.match(r"[A-Za-z]:\\", value):
             return False
         if quoted:
@@ -219,10 +253,17 @@ class Validators:
         return self.rules.value_tests.credential(value) and self.placeholder_free(value)
 
     def placeholder_free(self, value: str) -> bool:
+        value = unquote(value) if "%" in value else value  # a URL's userinfo: `P%40SSWORD` is `P@SSWORD`
         lowered = value.lower()
         rules = self.rules
         if lowered in rules.placeholders or (len(set(lowered)) == 1 and (len(lowered) >= 8 or not lowered.isdigit())):
             return False
+        if lowered.rstrip("0123456789") in rules.placeholders:
+            return False  # pass2, password1, test123: a placeholder numbered
+        if 8 <= len(value) <= 32 and HEX_ONLY.fullmatch(value) and ascending(value) >= 0.8:
+            return False  # 0123456789abcdef, 0123456789012345: an AES test vector counting up, not a key
+        if value.isalpha() and any(word in lowered for word in ("password", "passwd", "secret")):
+            return False  # mynewpassword, "a secret": a value that names itself
         if REFERENCE.fullmatch(value) or MASK.search(value) or re.fullmatch(r"<.*>|\[.*\]|\{.*\}|\(.*\)", value):
             return False
         words = set(name_words(value))
@@ -260,6 +301,10 @@ class Validators:
     def not_placeholder(self, text: str, match: re.Match[str]) -> bool:
         return self.placeholder_free(match.group("value"))
 
+    def not_example(self, text: str, match: re.Match[str]) -> bool:
+        lowered = unquote(match.group("value")).lower()
+        return not any(word in lowered for word in self.rules.self_describing_words)
+
     def not_field_name(self, text: str, match: re.Match[str]) -> bool:
         value = match.group("value")
         return self.field_free(value) and value.lower() not in self.rules.field_words
@@ -267,8 +312,7 @@ class Validators:
     def not_a_word(self, text: str, match: re.Match[str]) -> bool:
         """Prose is words: a secret there has a digit, a symbol or mixed case (`Tr0ub4dor&3`), never a
         plain word ("the private key is expected", "a secret is made accessible")."""
-        value = match.group("value").rstrip(".,;:")
-        return not (value.isalpha() and (value.islower() or value.istitle()))
+        return not plain_word(match.group("value").rstrip(".,;:"))
 
     def not_metavar(self, text: str, match: re.Match[str]) -> bool:
         value = match.group("value")
@@ -301,6 +345,7 @@ CHECKS: dict[str, Callable[[Validators, str, re.Match[str]], Any]] = {
     "credential_value": Validators.credential_value,
     "not_placeholder": Validators.not_placeholder,
     "not_a_word": Validators.not_a_word,
+    "not_example": Validators.not_example,
     "pem_body": Validators.pem_body,
     "not_field_name": Validators.not_field_name,
     "not_metavar": Validators.not_metavar,

@@ -143,9 +143,9 @@ class SecretNames:
         word = words[i]
         before = words[i - 1] if i > 0 else ""
         if word in self.password_words:
-            # `pass` alone is a compiler's or a loop's (`first_pass`, `-debug-pass`): a password only
-            # after a qualifier (`db_pass`, `SMTP_PASS`) or as the whole name (`PASS`)
-            if word == "pass" and not (before in self.pass_qualifiers or (len(words) == 1 and upper)):
+            # `pass` alone is a compiler's, a loop's or a test's (`first_pass`, `-debug-pass`, `PASS`): a
+            # password only after a qualifier (`db_pass`, `SMTP_PASS`)
+            if word == "pass" and before not in self.pass_qualifiers:
                 return None
             return "password"
         if word not in self.not_password_words and (

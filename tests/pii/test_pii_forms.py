@@ -90,7 +90,7 @@ def test_every_reproduction_line_is_redacted_by_the_cli(
         ('password = "postgres"  # next to db.prod.internal\n', ("PASSWORD", "postgres")),
         ("  password: 123456\n", ("PASSWORD", "123456")),
         ("db.password=coffee-tiger-maple\n", ("PASSWORD", "coffee-tiger-maple")),
-        ("# login: deploy password: letmein\n", ("PASSWORD", "letmein")),
+        ("  # password: letmein\n", ("PASSWORD", "letmein")),
         ("# default credentials are admin:Falc0n!\n", ("PASSWORD", "Falc0n!")),
         ("redis-cli -h cache01.prod.net -a Sh4d0w ping\n", ("PASSWORD", "Sh4d0w")),
         ("mysqldump --user=app --password=Marble88 sales > out.sql\n", ("PASSWORD", "Marble88")),
