@@ -68,7 +68,9 @@ def sample_files(sample_dir: Path) -> list[tuple[str, str, Path]]:
         repo = folder.name
         if not held_out(repo):
             continue
-        listing = subprocess.run(["git", "-C", str(folder), "ls-files", "-z"], capture_output=True, check=True)
+        listing = subprocess.run(
+            ["git", "-C", str(folder), "ls-files", "-z"], capture_output=True, check=True
+        )
         for raw in sorted(listing.stdout.split(b"\0")):
             path = raw.decode("utf-8", "replace")
             file = folder / path
@@ -113,7 +115,9 @@ def draw(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     drawn = []
     for entity in ENTITIES:
-        candidates = sorted(by_type[entity].values(), key=lambda r: (r["repo"], r["path"], r["line_no"], r["text"]))
+        candidates = sorted(
+            by_type[entity].values(), key=lambda r: (r["repo"], r["path"], r["line_no"], r["text"])
+        )
         for record in rng.sample(candidates, min(args.per_type, len(candidates))):
             previous = old.get(record_key(record))
             if previous is not None:  # a label already decided for this very redaction is kept
@@ -184,12 +188,14 @@ def score(args: argparse.Namespace) -> int:
         ok = precision >= TARGET_PRECISION
         failed += not ok
         verdict = "ok" if ok else "BELOW"
-        print(f"| {entity} | {len(rows)} | {true} | {len(rows) - true} | {precision:.3f} | {still} | {verdict} |")
+        false = len(rows) - true
+        print(f"| {entity} | {len(rows)} | {true} | {false} | {precision:.3f} | {still} | {verdict} |")
     falses = [r for r in records if r["label"] is False]
     if falses:
         print("\nFalse redactions:")
         for r in falses:
-            print(f"- {r['type']} ({r['recognizer']}) {r['text']!r} in {r['line'].strip()[:100]!r}: {r['reason']}")
+            where = r["line"].strip()[:100]
+            print(f"- {r['type']} ({r['recognizer']}) {r['text']!r} in {where!r}: {r['reason']}")
     lines = load(Path(args.name_lines))
     total = found = 0
     missed = []

@@ -27,10 +27,11 @@ narrowed: ``email_shape`` drops a ``KEY=`` glued to an address).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
-from urllib.parse import unquote
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from stackcurate.pii.secrets import CODE, DOTTED_CODE, UUID, is_words, name_words
 
@@ -51,7 +52,25 @@ BASE64 = re.compile(r"[A-Za-z0-9+/=_\-]+")
 #: what may stand before a key whose value is unquoted: nothing (a config line), a comment marker, a
 #: list item, `export`; or the end of a string, a query or a statement (`"X_TOKEN=...`, `?pw=...`)
 STATEMENT_STARTS = frozenset(
-    {"#", "//", "--", "-", "*", ";", "export", "set", "setenv", "ENV", "ARG", "$", ">", "!", "--set", "-e", "--env"}
+    {
+        "#",
+        "//",
+        "--",
+        "-",
+        "*",
+        ";",
+        "export",
+        "set",
+        "setenv",
+        "ENV",
+        "ARG",
+        "$",
+        ">",
+        "!",
+        "--set",
+        "-e",
+        "--env",
+    }
     | {"--build-arg", "-D", "-o", "--opt", "--conf", "-c"}
 )
 STATEMENT_ENDS = ('"', "'", "`", "&", "?", ";", "\\n", "{", ",", "(", "[", "/:")
@@ -67,7 +86,7 @@ def plain_word(value: str) -> bool:
 
 def ascending(value: str) -> float:
     """The share of neighbouring characters that follow each other (``0123456789abcdef``: 14 of 15)."""
-    pairs = list(zip(value, value[1:], strict=False))
+    pairs = list(itertools.pairwise(value))
     return sum(1 for a, b in pairs if ord(b) - ord(a) == 1) / len(pairs)
 
 
@@ -91,15 +110,26 @@ class Validators:
                     return False
         if not local.startswith('"') and len(local) < 3 and not re.search(r"[^\W_]", local):
             return False  # `#@pytest.mark.slow`: a commented-out decorator, not a local part
-        if text[max(0, start - 3) : start] == "://" or re.search(r"://[^\s/@]*$", text[max(0, start - 80) : start]):
+        if text[max(0, start - 3) : start] == "://" or re.search(
+            r"://[^\s/@]*$", text[max(0, start - 80) : start]
+        ):
             return False  # a URL's user
         if text[end : end + 1] == ":" and re.match(r":[\w~/.\-]", text[end : end + 2]):
             return False  # an scp-style remote: git@github.com:org/repo
+        if text[end : end + 1] == "/" or text[start - 1 : start] == "\\":
+            return False  # a path (`Z@google.golang.org/genproto`) or an escape's tail (`\001Z@...`)
+        local_words = set(re.split(r"[._+\-]", local.lower().strip('"')))
+        if local.lower() in self.rules.email_placeholder_locals or "example" in local_words:
+            return False  # user@..., example.com_x@...: an example address
         if local.lower().strip('"') in self.rules.email_role_locals:
             return False  # a no-reply address names no one
         labels = domain.lower().split(".")
         if labels[0] in self.rules.email_code_domains:
             return False
+        if len(labels) == 2 and labels[1] in self.rules.file_extensions:
+            return False  # a file name: file@1.txt
+        if len(labels) >= 2 and labels[-2] in self.rules.email_placeholder_labels:
+            return False  # realm@host.com, some_account@somewhere.net: a template domain
         if any(".".join(labels[i:]) in self.rules.placeholder_email_domains for i in range(len(labels))):
             return False
         return (start, end)
@@ -115,7 +145,11 @@ class Validators:
             return not address.is_unspecified
         start, end = match.start("value"), match.end(0)
         before = text[start - 2 : start] if start >= 2 else ""
-        if before[-1:] == "[" and (before[:1].isalnum() or before[:1] in "_)]") and text[end : end + 1] == "]":
+        if (
+            before[-1:] == "["
+            and (before[:1].isalnum() or before[:1] in "_)]")
+            and text[end : end + 1] == "]"
+        ):
             return False  # an index or a slice: x[1::8]
         if value in self.rules.popular_dns or str(address) in self.rules.popular_dns:
             return False
@@ -130,7 +164,13 @@ class Validators:
             # four numbers below 10 read as a version (1.2.3.4), 0-2 then two below 10 as an X.500
             # object identifier (2.5.4.43)
             numbers = [int(part) for part in value.split(".")]
-            ambiguous = all(n < 10 for n in numbers) or (numbers[0] <= 2 and numbers[1] < 10 and numbers[2] < 10)
+            if numbers[0] >= 10 and all(b - a == 1 for a, b in itertools.pairwise(numbers)):
+                return False  # 123.124.125.126: an example counting up
+            # two numbers below 10 first read as a section or a version (4.4.3.17, 2.7.96.68), 0-2 then two
+            # below 10 as an X.500 object identifier (2.5.4.43)
+            ambiguous = (numbers[0] < 10 and numbers[1] < 10) or (
+                numbers[0] <= 2 and numbers[1] < 10 and numbers[2] < 10
+            )
         else:
             groups = [g for g in value.split(":") if g]
             # few groups (`1::8`: a slice; `2002::`, `64:ff9b::`: a protocol's range), or decimal digits only
@@ -138,10 +178,16 @@ class Validators:
             ambiguous = len(groups) < 3 or all(g.isdigit() for g in re.split(r"[:.]", value) if g)
             if value.endswith("::") and text[end : end + 1] == "/":
                 return False  # a network prefix (64:ff9b::/96), not a host
+            if all(len(g) == 1 and g.isalpha() for g in groups):
+                return False  # a template: 'a::b%zone'
         after = text[end : end + 6]
         prefix = re.match(r"/(\d{1,3})\b", after)
-        if prefix and int(prefix.group(1)) <= (16 if address.version == 4 else 32):
-            return False  # a wide network (1.0.0.0/8), not a host
+        if prefix:
+            try:  # a network (3.218.180.0/23, 1.0.0.0/8): no host bits set
+                ipaddress.ip_network(f"{value}/{prefix.group(1)}", strict=True)
+                return False
+            except ValueError:
+                pass
         if re.match(r"-[0-9A-Za-z]", after):
             return False  # a version with a suffix: 3.0.5.130-5a1e7
         if not ambiguous:
@@ -163,7 +209,9 @@ class Validators:
         if not quoted and not self.bare_value(value, text, match):
             return False
         line_start = text.rfind("\n", 0, match.start("name")) + 1
-        before = re.findall(r"[A-Za-z]+", text[max(line_start, match.start("name") - 30) : match.start("name")])
+        before = re.findall(
+            r"[A-Za-z]+", text[max(line_start, match.start("name") - 30) : match.start("name")]
+        )
         if before and before[-1].lower() in self.rules.secret_names.not_secret_qualifiers:
             return False  # "Next page token: ...": a page token, no secret
         if kind in ("token", "key"):
@@ -203,7 +251,9 @@ class Validators:
             return False  # the key stands inside a sentence: "may include credentials: treat"
         if groups.get("op") == ":" and text[match.end("op") : match.end("op") + 1] not in (" ", "\t"):
             # `k:v` with no space inside a URI, an ARN, a scope: `arn:aws:secretsmanager:...`, `[secret:key@]`
-            if text[match.start("name") - 1 : match.start("name")] in (":", "[") or re.search(r"[:@/]", value):
+            if text[match.start("name") - 1 : match.start("name")] in (":", "[") or re.search(
+                r"[:@/]", value
+            ):
                 return False
             if not self.rules.value_tests.credential(value):
                 return False  # "passwd:gecos": a field list, unless the value is shaped like a key
@@ -213,13 +263,19 @@ class Validators:
         if before.endswith(("(", ",", "{")) and not before.endswith("\\n"):
             return False
         name = groups.get("name") or ""
-        if groups.get("op") == "=" and re.fullmatch(r"\$?[A-Z][A-Z0-9_]*", name) and text[match.end("op") - 2 : match.end("op") + 1].count(" ") == 0:
+        if (
+            groups.get("op") == "="
+            and re.fullmatch(r"\$?[A-Z][A-Z0-9_]*", name)
+            and text[match.end("op") - 2 : match.end("op") + 1].count(" ") == 0
+        ):
             return True  # a shell's environment: `PGPASSWORD=x psql ...`, `export API_TOKEN=x`
         line_end = text.find("\n", match.end("value"))
         rest = text[match.end(0) : len(text) if line_end < 0 else line_end].strip()
         if rest.endswith(";") and not rest.startswith(("#", "//")):
             return False  # a statement of C, Java, JavaScript: a bare word there is a variable
-        return not rest or rest.startswith(("#", "//", ";", "--", "*/", "-->", ",", "\\n", '"', "'", ")", "]", "}", "`"))
+        return not rest or rest.startswith(
+            ("#", "//", ";", "--", "*/", "-->", ",", "\\n", '"', "'", ")", "]", "}", "`")
+        )
 
     def password_value(self, value: str, quoted: bool) -> bool:
         """A password (or a secret): any string but a placeholder, a field name, a path, a URL, a format
@@ -235,7 +291,11 @@ class Validators:
         # a value that names itself (`mynewpassword`, `...EXAMPLEKEY`) is an example
         if any(word in lowered for word in self.rules.self_describing_words):
             return False
-        if "://" in value or value.startswith(("/", "./", "../", "~/", "\\\\")) or re.match(r"[A-Za-z]:\\", value):
+        if (
+            "://" in value
+            or value.startswith(("/", "./", "../", "~/", "\\\\"))
+            or re.match(r"[A-Za-z]:\\", value)
+        ):
             return False
         if quoted:
             return not tests.is_message(value)
@@ -256,7 +316,9 @@ class Validators:
         value = unquote(value) if "%" in value else value  # a URL's userinfo: `P%40SSWORD` is `P@SSWORD`
         lowered = value.lower()
         rules = self.rules
-        if lowered in rules.placeholders or (len(set(lowered)) == 1 and (len(lowered) >= 8 or not lowered.isdigit())):
+        if lowered in rules.placeholders or (
+            len(set(lowered)) == 1 and (len(lowered) >= 8 or not lowered.isdigit())
+        ):
             return False
         if lowered.rstrip("0123456789") in rules.placeholders:
             return False  # pass2, password1, test123: a placeholder numbered
@@ -264,7 +326,11 @@ class Validators:
             return False  # 0123456789abcdef, 0123456789012345: an AES test vector counting up, not a key
         if value.isalpha() and any(word in lowered for word in ("password", "passwd", "secret")):
             return False  # mynewpassword, "a secret": a value that names itself
-        if REFERENCE.fullmatch(value) or MASK.search(value) or re.fullmatch(r"<.*>|\[.*\]|\{.*\}|\(.*\)", value):
+        if (
+            REFERENCE.fullmatch(value)
+            or MASK.search(value)
+            or re.fullmatch(r"<.*>|\[.*\]|\{.*\}|\(.*\)", value)
+        ):
             return False
         words = set(name_words(value))
         for word in rules.placeholder_words:
@@ -280,7 +346,11 @@ class Validators:
         ``current-password``, ``PasswordInput``)."""
         if value.endswith(("()", ")")) and IDENTIFIER.match(value):
             return False
-        if IDENTIFIER.fullmatch(value) and "." in value and value.split(".", 1)[0].lower() in self.rules.code_objects:
+        if (
+            IDENTIFIER.fullmatch(value)
+            and "." in value
+            and value.split(".", 1)[0].lower() in self.rules.code_objects
+        ):
             return False
         words = name_words(value)
         return not (

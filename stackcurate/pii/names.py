@@ -22,6 +22,7 @@ untouched code as PERSON (``FONT_SCALE``, ``Path``).
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from functools import lru_cache
@@ -45,6 +46,7 @@ SEPARATOR = re.compile(
     r"""[ \t]*["']?[ \t]*(?:<[^<>\n]{0,80}>|\([^()\n]{0,80}\))?[ \t]*["']?[ \t]*"""
     r"""(?:,|;|&|/|\+|\band\b|\bund\b|\bet\b)[ \t]*(?:and[ \t]+)?["']?[ \t]*"""
 )
+MAIL_AFTER = re.compile(r"""[ \t]*["']?[ \t]*[<(\[][ \t]*(?:mailto:)?[^\s<>()\[\]@]{1,64}@([\w.\-]+)""")
 NEXT_WORD = re.compile(r"[ \t]*[-–]?[ \t]*([A-Za-z]+)")
 
 
@@ -114,10 +116,25 @@ def _technical(text: str, begin: int, end: int, rules: PiiRules) -> bool:
     """The name at ``text[begin:end]`` is (part of) a technical term: a listed pair, or one followed by a
     technical noun (``Taylor window``, ``Floyd–Warshall algorithm``)."""
     words = [w.lower() for w in re.findall(r"[^\W\d_]+", text[begin:end])]
-    if any(f"{a} {b}" in rules.technical_terms for a, b in zip(words, words[1:], strict=False)):
+    if any(f"{a} {b}" in rules.technical_terms for a, b in itertools.pairwise(words)):
         return True
     following = NEXT_WORD.match(text, end)
     return following is not None and following.group(1).lower() in rules.technical_nouns
+
+
+def _person(text: str, begin: int, end: int, rules: PiiRules) -> bool:
+    """The name at ``text[begin:end]`` stands for a person: no technical term, no placeholder name (``John
+    Doe``), not followed by an address at a placeholder domain (``Joe Blow <joe@example.com>``)."""
+    if (
+        _technical(text, begin, end, rules)
+        or " ".join(text[begin:end].lower().split()) in rules.placeholder_names
+    ):
+        return False
+    mail = MAIL_AFTER.match(text, end)
+    if mail is None:
+        return True
+    labels = mail.group(1).lower().split(".")
+    return not any(".".join(labels[i:]) in rules.placeholder_email_domains for i in range(len(labels)))
 
 
 def person_spans(text: str, begin: int, stop: int, mode: str, rules: PiiRules) -> list[tuple[int, int]]:
@@ -127,7 +144,7 @@ def person_spans(text: str, begin: int, stop: int, mode: str, rules: PiiRules) -
     ambiguous = rules.ambiguous_first_names if mode == "gazetteer" else None
     if mode != "list":
         found = name_span(value, rules.name_stopwords, rules.org_words, ambiguous)
-        if found is None or _technical(text, begin + found[0], begin + found[1], rules):
+        if found is None or not _person(text, begin + found[0], begin + found[1], rules):
             return []
         return [found]
     spans: list[tuple[int, int]] = []
@@ -139,7 +156,7 @@ def person_spans(text: str, begin: int, stop: int, mode: str, rules: PiiRules) -
         found = name_span(candidate.group(0), rules.name_stopwords, rules.org_words)
         if found is not None:
             a, b = candidate.start() + found[0], candidate.start() + found[1]
-            if not _technical(text, begin + a, begin + b, rules):
+            if _person(text, begin + a, begin + b, rules):
                 spans.append((a, b))
         separator = SEPARATOR.match(value, candidate.end())
         if separator is None or separator.end() == candidate.end():

@@ -47,6 +47,10 @@ class PiiRules:
     placeholder_email_domains: frozenset[str]
     email_code_domains: frozenset[str]
     email_role_locals: frozenset[str]
+    email_placeholder_locals: frozenset[str]
+    email_placeholder_labels: frozenset[str]
+    file_extensions: frozenset[str]
+    placeholder_names: frozenset[str]
     popular_dns: frozenset[str]
     version_words: frozenset[str]
     address_words: frozenset[str]
@@ -125,6 +129,10 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
         placeholder_email_domains=_lower_set(data, "placeholder_email_domains"),
         email_code_domains=_lower_set(data, "email_code_domains"),
         email_role_locals=_lower_set(data, "email_role_locals"),
+        email_placeholder_locals=_lower_set(data, "email_placeholder_locals"),
+        email_placeholder_labels=_lower_set(data, "email_placeholder_labels"),
+        file_extensions=_lower_set(data, "file_extensions"),
+        placeholder_names=_lower_set(data, "placeholder_names"),
         popular_dns=frozenset(str(ip) for ip in data.get("popular_dns", [])),
         version_words=_lower_set(data, "version_words"),
         address_words=_lower_set(data, "address_words"),
@@ -147,7 +155,9 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
     )
 
 
-def trigger_lines(text: str, haystack: str, triggers: tuple[str, ...], after: int = 0) -> list[tuple[int, int]]:
+def trigger_lines(
+    text: str, haystack: str, triggers: tuple[str, ...], after: int = 0
+) -> list[tuple[int, int]]:
     """The ``(start, end)`` character ranges of the lines of ``text`` where a trigger occurs in ``haystack``
     (``text`` or its lower-cased copy, same length), each with the ``after`` lines that follow it, sorted
     and merged."""
@@ -206,7 +216,9 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators, score: f
             self.pattern = re.compile(entry["pattern"])
             self.ignore_case = bool(entry.get("triggers_ignore_case", False))
             self.triggers = tuple(t.lower() if self.ignore_case else t for t in entry["triggers"])
-            self.trigger_pattern = re.compile(entry["trigger_pattern"]) if entry.get("trigger_pattern") else None
+            self.trigger_pattern = (
+                re.compile(entry["trigger_pattern"]) if entry.get("trigger_pattern") else None
+            )
             self.checks = [CHECKS[name] for name in entry.get("checks", [])]
             # `scope: line`: the pattern spans at most `lines_after` + 1 lines, so only the lines holding a
             # trigger are searched (a few lines of a file instead of all of it)
@@ -226,7 +238,12 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators, score: f
             cache: dict[Any, Any] | None = getattr(nlp_artifacts, "stackcurate_cache", None)
             if cache is None:
                 cache = {}
-            key = (self.triggers, self.ignore_case, self.lines_after if self.line_scope else -1, self.trigger_pattern)
+            key = (
+                self.triggers,
+                self.ignore_case,
+                self.lines_after if self.line_scope else -1,
+                self.trigger_pattern,
+            )
             regions = cache.get(key)
             if regions is None:
                 haystack = _lowered(text, nlp_artifacts) if self.ignore_case else text
@@ -246,7 +263,7 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators, score: f
                 cache[key] = regions
             if not regions:
                 return []
-            results = []
+            results: list[Any] = []
             for start, end in regions:
                 for match in self.pattern.finditer(text, start, end):
                     entity, begin, stop = self.default_entity, match.start("value"), match.end("value")
@@ -305,7 +322,9 @@ def make_token_recognizer(rules_dir: str | None, score: float) -> Any:
     return VendorTokenRecognizer(supported_entities=["KEY"], name=VENDOR_TOKEN)
 
 
-def build_analyzer(rules_dir: str | None = None, names: bool = False, keep_public_ips_only: bool = True) -> Any:
+def build_analyzer(
+    rules_dir: str | None = None, names: bool = False, keep_public_ips_only: bool = True
+) -> Any:
     """presidio ``AnalyzerEngine`` with the code recognisers, offline (``names`` is kept for callers: the
     NAME recognisers are registered always and run when the scanner asks for NAME)."""
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # tldextract must not fetch a list

@@ -3,9 +3,10 @@
 Spans are character offsets into the Python string (so multi-byte characters never shift them). Where
 spans overlap, the one kept is the more sensitive type (PASSWORD > KEY > EMAIL > IP_ADDRESS > NAME), then
 the longer, then the earlier, then the recogniser of lower rank (its place in rules/pii.yaml): a fixed
-rule, so the per-recogniser counts of two runs over the same files are equal. Replacements: ``<EMAIL>``, ``<KEY>``, ``<PASSWORD>``, ``<NAME>``; an IP address becomes one of a
-few synthetic private addresses of its family, chosen by a hash of the address, so the same address gets
-the same replacement within a file and across files.
+rule, so the per-recogniser counts of two runs over the same files are equal. Replacements: ``<EMAIL>``,
+``<KEY>``, ``<PASSWORD>``, ``<NAME>``; an IP address becomes one of a few synthetic private
+addresses of its family, chosen by a hash of the address, so the same address gets the same replacement
+within a file and across files.
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ def resolve_overlaps(spans: list[Span], ranks: dict[str, int] | None = None) -> 
     order = ranks or {}
     ranked = sorted(
         spans,
-        key=lambda s: (PRIORITY.get(s.type, 9), -(s.end - s.start), s.start, order.get(s.recognizer, 0), s.recognizer),
+        key=lambda s: (
+            PRIORITY.get(s.type, 9),
+            -(s.end - s.start),
+            s.start,
+            order.get(s.recognizer, 0),
+            s.recognizer,
+        ),
     )
     kept: list[Span] = []
     for span in ranked:

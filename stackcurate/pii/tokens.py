@@ -58,10 +58,14 @@ def load_tokens(rules_dir: str | None = None) -> tuple[tuple[VendorToken, ...], 
         except re.error as error:
             raise FatalError(f"{path}: token {entry['id']}: bad pattern: {error}") from None
         prefixes = tuple(str(p) for p in entry["prefixes"])
-        tokens.append(VendorToken(str(entry["id"]), frozenset(prefixes), pattern, float(entry.get("min_entropy", 2.0))))
+        tokens.append(
+            VendorToken(str(entry["id"]), frozenset(prefixes), pattern, float(entry.get("min_entropy", 2.0)))
+        )
     # a prefix starts a token (no key character before it), an infix (`infix: true`: `-us` of Mailchimp's
     # keys, `:A` of Telegram's) may stand anywhere
-    starts = sorted({p for t, e in zip(tokens, entries, strict=True) if not e.get("infix") for p in t.prefixes})
+    starts = sorted(
+        {p for t, e in zip(tokens, entries, strict=True) if not e.get("infix") for p in t.prefixes}
+    )
     infixes = sorted({p for t, e in zip(tokens, entries, strict=True) if e.get("infix") for p in t.prefixes})
     # one trie-shaped alternation: the regex engine then skips the text by the set of first characters
     INFIXES.update(infixes)
