@@ -2,7 +2,7 @@
 as in pipelines/starcoder.yaml).
 
     python benchmarks/pii_precision.py                     # score the committed labels
-    python benchmarks/pii_precision.py draw --sample-dir SAMPLE [--per-type 120] [--seed 26]
+    python benchmarks/pii_precision.py draw --sample-dir SAMPLE [--per-type 150] [--seed 26]
     python benchmarks/pii_precision.py name-lines --sample-dir SAMPLE [--lines 200] [--seed 26]
 
 Labels (``benchmarks/pii_labels/``):
@@ -12,9 +12,16 @@ Labels (``benchmarks/pii_labels/``):
   the other half was used to write the rules), at most ``--per-type`` of each type after identical lines
   are merged; each with the recogniser that fired, the line and the lines around it, and ``label`` (true:
   the span is personal data or a credential; false: it is not) and ``reason``, decided by reading the line.
+  What counts as true, per type: EMAIL, a mailbox someone reads (a person's, a project's or a team's; not an
+  example, a template, a test recipient, an id shaped like an address, a URL's user); NAME, a person's name
+  (not a company, a product or a technical term); KEY and PASSWORD, a credential value, live or not (not a
+  placeholder, a value that names itself, a field name); IP_ADDRESS, an address Python's ``ipaddress``
+  calls global written as an address (the pipeline's policy, also the calibration suite's: example
+  addresses such as ``1.2.3.4`` count as addresses; a version, a section number or a network do not).
 - ``name_lines.jsonl``: lines of the same half that a person's name may stand on, drawn at random among
   those with an authorship, contact, copyright or sign-off cue (``name-lines``: chosen by the cue, not by
-  the detector), each labelled with the person names it holds (``names``; empty when it holds none).
+  the detector), each labelled with the person names it holds (``names``; empty when it holds none; a
+  handle such as ``matth`` or ``4lDO2`` is no name).
 
 Scoring needs no sample: precision per type is the share of labelled redactions that are true; each
 labelled redaction is also looked for again in its stored context, so a detector that no longer makes it
@@ -230,7 +237,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command")
     drawing = commands.add_parser("draw", help="draw redactions to label")
     drawing.add_argument("--sample-dir", required=True)
-    drawing.add_argument("--per-type", type=int, default=120)
+    drawing.add_argument("--per-type", type=int, default=150)
     drawing.add_argument("--seed", type=int, default=26)
     lines = commands.add_parser("name-lines", help="draw author/contact lines to label with their names")
     lines.add_argument("--sample-dir", required=True)

@@ -84,6 +84,14 @@ def plain_word(value: str) -> bool:
     return value.isalpha() and (value.islower() or value.istitle())
 
 
+#: what introduces an example right before an address: `Example: x@y.com`, `e.g. "x@y.com"`
+EXAMPLE_BEFORE = re.compile(
+    r"""(?i)(?:\be\.g\.|\bexample|\bfor instance|\bsuch as)[ \t]*[:,]?[ \t]*["'`(<\[]*$"""
+)
+#: what follows a version bound, never an address: `1.19.0.0 or above`, `2.5.0.1 and later`, `4.0.0.0+`
+VERSION_AFTER = re.compile(r"\+|,? (?:or|and) (?:above|later|newer|higher|up|greater)\b", re.IGNORECASE)
+
+
 def ascending(value: str) -> float:
     """The share of neighbouring characters that follow each other (``0123456789abcdef``: 14 of 15)."""
     pairs = list(itertools.pairwise(value))
@@ -118,9 +126,19 @@ class Validators:
             return False  # an scp-style remote: git@github.com:org/repo
         if text[end : end + 1] == "/" or text[start - 1 : start] == "\\":
             return False  # a path (`Z@google.golang.org/genproto`) or an escape's tail (`\001Z@...`)
-        local_words = set(re.split(r"[._+\-]", local.lower().strip('"')))
-        if local.lower() in self.rules.email_placeholder_locals or "example" in local_words:
-            return False  # user@..., example.com_x@...: an example address
+        if local.startswith("/"):
+            return False  # a URL's user after its slashes (`http://foo@bar.com`), not a mailbox
+        line_start = text.rfind("\n", 0, start) + 1
+        if EXAMPLE_BEFORE.search(text, max(line_start, start - 40), start):
+            return False  # "For example: jo@mail.org", "e.g. `a@b.io`": an address given as an example
+        words = [w for w in re.split(r"[._+\-]", local.lower().strip('"')) if w]
+        if (
+            local.lower() in self.rules.email_placeholder_locals
+            or set(words) & self.rules.email_placeholder_words
+        ):
+            return False  # user@..., example.com_x@..., real.email@...: an example address
+        if words and all(len(w) >= 3 and w.isalpha() and ascending(w) == 1 for w in words):
+            return False  # abc.def@..., xyz@...: letters counted off the alphabet, an example
         if local.lower().strip('"') in self.rules.email_role_locals:
             return False  # a no-reply address names no one
         labels = domain.lower().split(".")
@@ -190,6 +208,8 @@ class Validators:
                 pass
         if re.match(r"-[0-9A-Za-z]", after):
             return False  # a version with a suffix: 3.0.5.130-5a1e7
+        if VERSION_AFTER.match(text, end):
+            return False  # a version bound: "appliances at 1.19.0.0 or above", "2.5.0.1 and later"
         if not ambiguous:
             return True
         return (
@@ -324,8 +344,10 @@ class Validators:
             return False  # pass2, password1, test123: a placeholder numbered
         if 8 <= len(value) <= 32 and HEX_ONLY.fullmatch(value) and ascending(value) >= 0.8:
             return False  # 0123456789abcdef, 0123456789012345: an AES test vector counting up, not a key
-        if value.isalpha() and any(word in lowered for word in ("password", "passwd", "secret")):
-            return False  # mynewpassword, "a secret": a value that names itself
+        if value.replace(" ", "").isalpha() and any(
+            word in lowered for word in ("password", "passwd", "secret")
+        ):
+            return False  # mynewpassword, "a secret" (a URL's `a%20secret`): a value that names itself
         if (
             REFERENCE.fullmatch(value)
             or MASK.search(value)

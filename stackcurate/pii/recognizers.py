@@ -48,6 +48,7 @@ class PiiRules:
     email_code_domains: frozenset[str]
     email_role_locals: frozenset[str]
     email_placeholder_locals: frozenset[str]
+    email_placeholder_words: frozenset[str]
     email_placeholder_labels: frozenset[str]
     file_extensions: frozenset[str]
     placeholder_names: frozenset[str]
@@ -58,6 +59,7 @@ class PiiRules:
     ambiguous_first_names: frozenset[str]
     placeholder_hosts: frozenset[str]
     org_words: frozenset[str]
+    company_suffixes: frozenset[str]
     technical_terms: frozenset[str]
     technical_nouns: frozenset[str]
     field_words: frozenset[str]
@@ -113,8 +115,11 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
             regex = re.compile(entry["pattern"])
         except re.error as error:
             raise FatalError(f"{path}: recognizer {entry['name']}: bad pattern: {error}") from None
-        if entry.get("person") not in (None, "list", "single", "gazetteer"):
-            raise FatalError(f"{path}: recognizer {entry['name']}: person must be list, single or gazetteer")
+        if entry.get("person") not in (None, "list", "single", "gazetteer", "gazetteer_list"):
+            raise FatalError(
+                f"{path}: recognizer {entry['name']}: "
+                "person must be list, single, gazetteer or gazetteer_list"
+            )
         if "value" not in regex.groupindex:
             raise FatalError(f"{path}: recognizer {entry['name']}: the pattern needs a group named 'value'")
         if entry["entity"] == "SECRET" and "name" not in regex.groupindex:
@@ -130,6 +135,7 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
         email_code_domains=_lower_set(data, "email_code_domains"),
         email_role_locals=_lower_set(data, "email_role_locals"),
         email_placeholder_locals=_lower_set(data, "email_placeholder_locals"),
+        email_placeholder_words=_lower_set(data, "email_placeholder_words"),
         email_placeholder_labels=_lower_set(data, "email_placeholder_labels"),
         file_extensions=_lower_set(data, "file_extensions"),
         placeholder_names=_lower_set(data, "placeholder_names"),
@@ -140,6 +146,7 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
         ambiguous_first_names=_lower_set(data, "ambiguous_first_names"),
         placeholder_hosts=_lower_set(data, "placeholder_hosts"),
         org_words=_lower_set(data, "org_words"),
+        company_suffixes=_lower_set(data, "company_suffixes"),
         technical_terms=_lower_set(data, "technical_terms"),
         technical_nouns=_lower_set(data, "technical_nouns"),
         field_words=_lower_set(data, "field_words"),

@@ -174,6 +174,15 @@ LEFT_ALONE = [
     'raise CLIError("--registry-password requires --registry-username.")',
     "CREDENTIALS_MISSING: ErrorReason",
     "# the private key is expected in PEM form",
+    'link = "http://guest@files.corp.io/pub"',  # a URL's user, not a mailbox
+    'contact = "my.email@provider.net"',  # a local part that says what it is
+    'rows = ["abc.def@xyz.org"]',  # letters counted off the alphabet
+    '"Language-Team: German <LL@li.org>\\n"',  # gettext's PO header template
+    'to = "bounce@simulator.amazonses.com"',  # a mailbox simulator's test recipient
+    "# Copyright 2021 Northwind Traders Ltd.",  # a company: its legal form follows
+    "# requires firmware 2.14.0.3 or later",  # a version bound
+    "# The account id, for example: 9876-runner@builds.corp.io",  # an address given as an example
+    'proxy = "http://jo:my%20secret@proxy.corp.io:3128"',  # a password that names itself, URL-encoded
 ]
 
 
@@ -192,6 +201,9 @@ def test_code_without_pii_is_left_byte_for_byte(line: str) -> None:
         ("# Copyright (c) 2020 Ingrid Solberg\n", "Ingrid Solberg"),
         ('__author__ = "Thierry Delahaye"\n', "Thierry Delahaye"),
         ("# thanks to Robert Tanaka for the patch\n", "Robert Tanaka"),
+        ("# Thanks to Ingrid Solberg and Tomas Berg for the fixtures\n", "Tomas Berg"),  # a list after a cue
+        ('__copyright__ = "Copyright 2019-present, Mirela Vuković"\n', "Mirela Vuković"),
+        ("# Original Author(s): Fernando Freitas\n", "Fernando Freitas"),
         ("#         Peter Ljunglöf <peter@heatherleaf.se>\n", "Peter Ljunglöf"),
     ],
 )
