@@ -20,7 +20,7 @@ MB = 10^6 bytes.
    Signed-off-by, Co-authored-by, changelog, ``Name <email>``, maintainer lines and prose for names), each
    inserted at a line boundary of a real file of a language the form lives in (Markdown files with a fenced
    block for languages the corpus lacks). A planted value is found when one detection of its type covers all
-   of it. The share found per type (floors: 0.97 for EMAIL, IP_ADDRESS, KEY, PASSWORD; 0.90 for NAME), per
+   of it. The share found per type (floors: ``REGRESSION_FLOOR``), per
    form and per value kind, with up to ``--misses`` misses per type. This is a regression check, not a
    recall figure: the plants' forms were written by the same team as the recognisers, so a form the team
    did not think of is missing from both. Recall is measured on secrets, emails and addresses labelled by
@@ -71,7 +71,9 @@ EXTENSIONS = frozenset(
 )
 MAX_BYTES = 200_000
 QUICK_FILES, QUICK_PLANTS = 300, 900
-REGRESSION_FLOOR = {"EMAIL": 0.97, "IP_ADDRESS": 0.97, "KEY": 0.97, "PASSWORD": 0.97, "NAME": 0.90}
+# floors a change may not go under: the shares found at issue 26 (`--quick`: EMAIL 1.000, IP_ADDRESS 0.844, KEY
+# 0.883, PASSWORD 0.806, NAME 0.926), rounded down; the recognisers no longer mirror the plants' templates
+REGRESSION_FLOOR = {"EMAIL": 0.97, "IP_ADDRESS": 0.80, "KEY": 0.85, "PASSWORD": 0.78, "NAME": 0.90}
 FALSE_POSITIVE_TYPES = ("IP_ADDRESS", "KEY", "PASSWORD")
 TARGET_FP_PER_MB = 1.0
 TARGET_MB_S = 4.0
