@@ -71,8 +71,8 @@ EXTENSIONS = frozenset(
 )
 MAX_BYTES = 200_000
 QUICK_FILES, QUICK_PLANTS = 300, 900
-# floors a change may not go under: the shares found at issue 26 (`--quick`: EMAIL 1.000, IP_ADDRESS 0.844, KEY
-# 0.883, PASSWORD 0.806, NAME 0.926), rounded down; the recognisers no longer mirror the plants' templates
+# floors a change may not go under: the shares found at issue 26 (`--quick`: EMAIL 1.000, IP_ADDRESS 0.844,
+# KEY 0.883, PASSWORD 0.806, NAME 0.926), rounded down; the recognisers no longer mirror the plants
 REGRESSION_FLOOR = {"EMAIL": 0.97, "IP_ADDRESS": 0.80, "KEY": 0.85, "PASSWORD": 0.78, "NAME": 0.90}
 FALSE_POSITIVE_TYPES = ("IP_ADDRESS", "KEY", "PASSWORD")
 TARGET_FP_PER_MB = 1.0
