@@ -202,13 +202,13 @@ def test_the_stage_redacts_curated_output_and_writes_an_audit(
     assert report["pii"]["redacted"] == {"EMAIL": 1, "KEY": 1, "NAME": 1}
     assert sorted((r["type"], r["recognizer"], r["count"]) for r in report["pii"]["by_recognizer"]) == [
         ("EMAIL", "email", 1),
-        ("KEY", "github_token", 1),
+        ("KEY", "vendor_token", 1),
         ("NAME", "name_author", 1),
     ]
     assert main(["stats", str(out)]) == 0
     table = capsys.readouterr().out
-    assert "PII by recognizer" in table and "github_token" in table and "name_author" in table
+    assert "PII by recognizer" in table and "vendor_token" in table and "name_author" in table
     page = tmp_path / "report.html"
     assert main(["stats", str(out), "--html", str(page)]) == 0
     html = page.read_text(encoding="utf-8")
-    assert re.search(r'id="pii-recognizers">.*<td>KEY</td><td>github_token</td><td>1</td>', html, re.S)
+    assert re.search(r'id="pii-recognizers">.*<td>KEY</td><td>vendor_token</td><td>1</td>', html, re.S)
