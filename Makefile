@@ -47,8 +47,9 @@ lint: setup
 	$(BIN)/ruff format --check stackcurate tests benchmarks examples
 	$(BIN)/mypy
 
+# --durations=25: every run lists its 25 slowest tests, so a run shows where its time went
 test: system-deps test-deps setup lint
-	$(BIN)/pytest -m "" -q
+	$(BIN)/pytest -m "" -q --durations=25
 
 test-fast: setup
 	$(BIN)/pytest -q

@@ -92,7 +92,14 @@ def run(command: list[str]) -> subprocess.Popen[str]:
 
 
 def is_task_worker(process: psutil.Process) -> bool:
-    return any("RankWorker.run_for_rank" in part for part in process.cmdline())
+    """The Ray worker process of a pipeline task (datatrove's ``RankWorker`` actor): the outermost one,
+    as the actor runs the task in a forked pool process that keeps its title. (The pool process killed
+    alone leaves ``Pool.starmap`` waiting for ever: the actor never returns and Ray never retries.)"""
+
+    def is_rank_worker(candidate: psutil.Process | None) -> bool:
+        return candidate is not None and any("RankWorker.run_for_rank" in part for part in candidate.cmdline())
+
+    return is_rank_worker(process) and not is_rank_worker(process.parent())
 
 
 def kill_tree(process: psutil.Process) -> list[int]:
