@@ -59,7 +59,7 @@ class CloneGate:
         (self.folder / "armed.tmp").write_text(str(git_dir))
         (self.folder / "armed.tmp").rename(self.folder / "armed")
 
-    def wait_held(self, running: Callable[[], bool], seconds: float = 300) -> psutil.Process:
+    def wait_held(self, running: Callable[[], bool], seconds: float = 600) -> psutil.Process:
         """Wait until the armed clone is held; return the hook process that holds it. ``running`` says
         whether the process expected to get there still runs (a run that ended without reaching the gate
         fails here, with its cause, rather than after ``seconds``). ``seconds`` bounds a hang only."""
