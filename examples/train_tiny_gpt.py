@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,19 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from stackcurate.shards.export import MEGATRON_PREFIX
 from stackcurate.shards.loader import ShardDataset, ShardLoader
+
+
+def _indexed_dataset(prefix: str):
+    """megatron-core's ``IndexedDataset`` of ``prefix``. Importing megatron-core without Transformer Engine
+    or Apex warns four times per process that it falls back to PyTorch (eight lines on stderr with two
+    loader workers); this example needs neither, so those warnings, and only those, are silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Transformer Engine and Apex are not installed", category=UserWarning
+        )
+        from megatron.core.datasets.indexed_dataset import IndexedDataset
+
+    return IndexedDataset(prefix)
 
 
 class MegatronWindows(IterableDataset):
@@ -46,9 +60,7 @@ class MegatronWindows(IterableDataset):
         self.epoch = epoch
 
     def __iter__(self):
-        from megatron.core.datasets.indexed_dataset import IndexedDataset
-
-        documents = IndexedDataset(self.prefix)
+        documents = _indexed_dataset(self.prefix)
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         rng = np.random.default_rng([self.seed, self.epoch, worker])

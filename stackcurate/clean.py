@@ -2,10 +2,11 @@
 unredacted content, keeping what is published and what explains it.
 
 Removed (``RAW_FOLDERS``): ``01_clone`` and ``02_filtered`` (files as cloned and as filtered, before PII
-redaction), ``rejects`` (dropped files, as they were) and ``pii_audit`` (each PII span with its original
-text). Kept: ``curated``, ``shards``, ``tokenizer.json``, ``stats``, ``logs``, ``index``, the dedup tables
-(hashes, repository and path: no content) and ``run.json``, which records the clean (``cleaned``) and
-stops listing the removed outputs, so a rerun neither redoes those passes nor brings the content back.
+redaction), ``rejects`` (dropped files, as they were), ``samples`` (``stackcurate inspect``'s sample of
+them) and ``pii_audit`` (each PII span with its original text). Kept: ``curated``, ``shards``,
+``tokenizer.json``, ``stats``, ``logs``, ``index``, the dedup tables (hashes, repository and path: no
+content) and ``run.json``, which records the clean (``cleaned``) and stops listing the removed outputs,
+so a rerun neither redoes those passes nor brings the content back.
 The pipeline setting ``clean_intermediates: true`` does the same when a run completes.
 
 After a clean, ``opt-out purge`` can only remove rows: the other copies of a duplicate group held by an
@@ -25,7 +26,7 @@ from stackcurate.errors import FatalError
 from stackcurate.layout import RunLayout, read_manifest
 
 #: run-relative folders that hold unredacted file content
-RAW_FOLDERS = ("01_clone", "02_filtered", "rejects", "pii_audit")
+RAW_FOLDERS = ("01_clone", "02_filtered", "rejects", "samples", "pii_audit")
 
 
 def clean_intermediates(run_dir: str) -> list[str]:
@@ -77,7 +78,7 @@ def add_parser(commands: Any) -> None:
     clean = commands.add_parser(
         "clean",
         help="remove a finished run's folders that hold unredacted content",
-        description="Remove 01_clone, 02_filtered, rejects and pii_audit from a finished run.",
+        description="Remove 01_clone, 02_filtered, rejects, samples and pii_audit from a finished run.",
     )
     clean.add_argument("run_dir", metavar="RUN_DIR")
     clean.add_argument(

@@ -3,6 +3,10 @@
 stackcurate sample-repos OUT_DIR          installed Python distributions -> local git repos + repos.csv
 stackcurate run PIPELINE.yaml             run a pipeline (``--dry-run`` prints the resolved config)
 stackcurate stats RUN_DIR [--json]        per-stage counts and dataset statistics (--html report, --compare)
+stackcurate inspect RUN_DIR --reason R    a sample of the files a reason removed (or ``--kept``)
+
+The convention every subcommand follows: a run directory is the positional ``RUN_DIR``; ``--json`` prints
+the results as JSON; every option's help states its default; ``--top N`` sizes a ranked list.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import gc
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
@@ -33,64 +36,12 @@ def _cmd_sample_repos(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     repos = make_sample_repos(Path(args.out_dir), limit=args.limit, include=args.include or None)
     files = sum(repo.files for repo in repos)
-    console.print(f"{len(repos)} sample repositories ({files:,} files) under {Path(args.out_dir).resolve()}")
-    print(Path(args.out_dir).resolve() / "repos.csv")
-    return 0
-
-
-def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from stackcurate.config import parse_override
-
-    overrides: dict[str, Any] = {
-        "repos": args.repos,
-        "out": args.out,
-        "executor.kind": args.executor,
-        "executor.ray_address": args.ray_address,
-        "executor.tasks": args.tasks,
-        "executor.workers": args.workers,
-        "keep_rejects": True if args.keep_rejects else None,
-    }
-    overrides = {key: value for key, value in overrides.items() if value is not None}  # flags not given
-    for text in args.set or ():  # `--set stages.shards=null` removes a stage
-        key, value = parse_override(text)
-        overrides[key] = value
-    return overrides
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from stackcurate.config import load_config
-    from stackcurate.preflight import check_named_files
-
-    cfg = load_config(args.pipeline, _run_overrides(args))
-    if args.executor == "ray" or args.ray_address:
-        cfg.executor.kind = "ray"
-    check_named_files(cfg)  # --dry-run included: a missing file is found now, not after the clone pass
-    console = Console(stderr=True)
-    if args.dry_run:
-        from stackcurate.plan import pass_specs
-
-        print(f"# resolved config (identity {cfg.identity_digest()})")
-        print(cfg.to_yaml(), end="")
-        print("# passes")
-        specs = pass_specs(cfg)
-        width = max(len(spec.name) for spec in specs)
-        for spec in specs:
-            print(f"#   {spec.name:<{width}} -> {cfg.out.rstrip('/')}/{spec.folder}/   {spec.describe}")
-        from stackcurate.sizing import dry_run_lines
-
-        print("\n".join(f"# {line}" for line in dry_run_lines(cfg)))
+    listing = Path(args.out_dir).resolve() / "repos.csv"
+    if args.json:
+        print(json.dumps({"repos_csv": str(listing), "repos": len(repos), "files": files}))
         return 0
-    from stackcurate.runner import run_pipeline
-    from stackcurate.stats.run_stats import collect_run_stats
-    from stackcurate.stats.table import stages_table
-
-    result = run_pipeline(cfg, console)
-    if result.nothing_to_do:
-        console.print(
-            f"nothing to do: every pass of {cfg.out} is already complete ({', '.join(result.skipped)})"
-        )
-    stats = collect_run_stats(cfg.out)
-    _stdout_console().print(stages_table(stats, title=f"stackcurate run {cfg.name} -> {cfg.out}/curated"))
+    console.print(f"{len(repos)} sample repositories ({files:,} files) under {Path(args.out_dir).resolve()}")
+    print(listing)
     return 0
 
 
@@ -130,8 +81,11 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         Console(stderr=True).print("note: the run is not complete; counts cover the finished tasks only")
     if args.html:
         from stackcurate.stats.html import write_report_html
+        from stackcurate.stats.metadata import record_report
 
         written = write_report_html(report, args.html, comparison)
+        if comparison is None:
+            record_report(args.run_dir, written)  # `opt-out purge` regenerates the reports it knows
         Console(stderr=True).print(f"report written to {written}")
     return 0
 
@@ -168,40 +122,23 @@ def build_parser() -> argparse.ArgumentParser:
         "under OUT_DIR/pypi/ and write OUT_DIR/repos.csv. Prints the path of repos.csv.",
     )
     sample.add_argument("out_dir", metavar="OUT_DIR")
-    sample.add_argument("--limit", type=int, default=None, help="keep the first N distributions by name")
-    sample.add_argument("--include", action="append", metavar="GLOB", help="only distributions matching GLOB")
+    sample.add_argument(
+        "--limit", type=int, default=None, help="keep the first N distributions by name (default: all)"
+    )
+    sample.add_argument(
+        "--include",
+        action="append",
+        metavar="GLOB",
+        help="only distributions matching GLOB, repeatable (default: every one)",
+    )
+    sample.add_argument(
+        "--json", action="store_true", help='print {"repos_csv", "repos", "files"} instead of the path'
+    )
     sample.set_defaults(func=_cmd_sample_repos)
 
-    run = commands.add_parser(
-        "run",
-        help="run a pipeline file",
-        description="Run a pipeline (pipelines/*.yaml). Finished tasks are skipped, so rerunning the same "
-        "command resumes an interrupted run; the final output is OUT/curated/*.parquet.",
-    )
-    run.add_argument("pipeline", metavar="PIPELINE", nargs="?", default=None, help="pipeline YAML file")
-    run.add_argument("--repos", metavar="FILE", help="repos list (overrides the pipeline's 'repos')")
-    run.add_argument("--out", metavar="DIR", help="run directory (overrides the pipeline's 'out')")
-    run.add_argument(
-        "--executor", choices=["local", "ray"], help="where tasks run (default: local processes)"
-    )
-    run.add_argument("--ray-address", metavar="ADDRESS", help="existing Ray cluster (implies --executor ray)")
-    run.add_argument("--tasks", type=int, help="shards per pass (part of the run's identity)")
-    run.add_argument("--workers", type=int, help="tasks run at once (default: number of cores)")
-    run.add_argument(
-        "--keep-rejects",
-        action="store_true",
-        help="write dropped files, with their reason, to <out>/rejects/<stage>/ (part of the identity)",
-    )
-    run.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="override any config key, e.g. --set stages.clone.depth=0 (VALUE is YAML); repeatable",
-    )
-    run.add_argument(
-        "--dry-run", action="store_true", help="print the resolved config and passes, run nothing"
-    )
-    run.set_defaults(func=_cmd_run)
+    from stackcurate.cli_run import add_parser as add_run_parser
+
+    add_run_parser(commands)
 
     license = commands.add_parser("license", help="license detection tools")
     license_commands = license.add_subparsers(dest="license_command", required=True, metavar="COMMAND")
@@ -221,7 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["spdx-match", "licensecheck", "titles", "scancode"],
         help="detector, repeat for fallbacks (default: spdx-match, licensecheck, titles)",
     )
-    detect.add_argument("--no-memo", action="store_true", help="do not read or write the detector memo")
+    detect.add_argument(
+        "--no-memo",
+        action="store_true",
+        help="do not read or write the detector memo (default: use ~/.cache/stackcurate/license-memo.sqlite)",
+    )
     detect.set_defaults(func=_cmd_license_detect)
 
     stats = commands.add_parser(
@@ -237,15 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--html",
         metavar="FILE",
-        help="also write a self-contained HTML report with charts (opens offline: no scripts, no links)",
+        help="also write a self-contained HTML report with charts (opens offline: no scripts, no links; "
+        "default: none)",
     )
     stats.add_argument(
         "--compare",
         metavar="RUN_B",
         help="compare with run RUN_B: counts of both and the change (RUN_B - RUN_DIR) per language, "
-        "license and removal reason",
+        "license and removal reason (default: none)",
     )
-    stats.add_argument("--top", type=int, default=20, help="repositories in the top list (default: 20)")
+    stats.add_argument(
+        "--top", type=int, default=20, metavar="N", help="repositories in the top list (default: 20)"
+    )
     stats.set_defaults(func=_cmd_stats)
 
     from stackcurate.pii.cli import add_parser as add_pii_parser
@@ -267,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     from stackcurate.clean import add_parser as add_clean_parser
 
     add_clean_parser(commands)
+
+    from stackcurate.inspection import add_parser as add_inspect_parser
+
+    add_inspect_parser(commands)
     return parser
 
 
@@ -276,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, before or after the command
     args = parser.parse_args([arg for arg in argv if arg != "--debug"])
+    args.command_line = ["stackcurate", *argv]  # what `run` records in its summary
     try:
         code = int(args.func(args))
         if as_program:

@@ -4,6 +4,7 @@
 <out>/01_clone/*.parquet       files as cloned (one row per file)
 <out>/curated/*.parquet        the pipeline's final output
 <out>/rejects/<stage>/         dropped files with their reason (keep_rejects: true)
+<out>/samples/<stage>/         a small sample of the dropped files per reason (``stackcurate inspect``)
 <out>/failures/clone/*.jsonl   repositories that could not be cloned, with the error
 <out>/logs/<pass>/             per-task logs, stats/<rank>.json, completions/<rank>, progress/
 <out>/stats/summary.json       merged per-stage counts (``stackcurate stats``)
@@ -45,6 +46,9 @@ class RunLayout:
 
     def rejects(self, stage: str) -> str:
         return self.join("rejects", stage)
+
+    def samples(self, stage: str) -> str:
+        return self.join("samples", stage)
 
     def failures(self, pass_name: str) -> str:
         return self.join("failures", pass_name)

@@ -53,6 +53,7 @@ from stackcurate.licenses.stage import LicenseAnnotator, LicenseFilter, default_
 from stackcurate.optout.apply import OptOutFilter, OptOutList
 from stackcurate.parquet_io import StageParquetReader, StageParquetWriter, count_rows, list_parquet_files
 from stackcurate.pii.stage import PiiRedactor
+from stackcurate.samples import ReasonSampler
 from stackcurate.schema import REJECT_COLUMNS, file_schema
 from stackcurate.sizing import edge_partitions, exact_buckets, near_groups
 from stackcurate.sources.reader import GitRepoReader
@@ -97,15 +98,18 @@ def _rejects_writer(
     stage: str,
     upstream: list[PipelineStep],
     own: dict[str, pa.DataType] | None = None,
-) -> StageParquetWriter | None:
-    """Where a filter puts what it drops (``keep_rejects``): the upstream columns, the filter's ``own`` tag
-    columns (why it dropped the file: its cluster, its duplicate count) and ``filter_reason``."""
-    if not cfg.keep_rejects:
-        return None
-    schema = _schema_for(upstream)
-    for name, dtype in {**(own or {}), **REJECT_COLUMNS}.items():
-        schema = schema.append(pa.field(name, dtype))
-    return StageParquetWriter(layout.rejects(stage), schema)
+) -> ReasonSampler:
+    """Where a filter puts what it drops: always a small sample per reason in ``samples/<stage>/``
+    (``stackcurate inspect``; not part of the identity), and with ``keep_rejects`` every dropped file in
+    ``rejects/<stage>/``: the upstream columns, the filter's ``own`` tag columns (why it dropped the file:
+    its cluster, its duplicate count) and ``filter_reason``."""
+    rejects = None
+    if cfg.keep_rejects:
+        schema = _schema_for(upstream)
+        for name, dtype in {**(own or {}), **REJECT_COLUMNS}.items():
+            schema = schema.append(pa.field(name, dtype))
+        rejects = StageParquetWriter(layout.rejects(stage), schema)
+    return ReasonSampler(layout.samples(stage), stage, forward=rejects)
 
 
 def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pass:

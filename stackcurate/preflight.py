@@ -43,10 +43,21 @@ def _writable_folder(path: str, what: str) -> str | None:
     return None
 
 
+def _relative_note(path: str) -> str:
+    """For a relative path: where it was looked for (pipeline files name paths relative to the folder the
+    command runs in, which is the usual surprise when a pipeline is run from elsewhere)."""
+    if Path(path).is_absolute():
+        return ""
+    return (
+        f" (relative to the current folder {Path.cwd()}: run from the folder the pipeline expects, or "
+        "give --repos)"
+    )
+
+
 def named_file_problems(cfg: PipelineConfig) -> list[str]:
     """Every problem with the local files and folders ``cfg`` names (empty when there is none): the output
-    folder, ``rules_dir``, ``stages.clone.work_dir`` and ``stages.decontaminate.files``."""
-    # the repos list is read (and named when missing) as the run starts; a dry run may come before it exists
+    folder, ``rules_dir``, ``stages.clone.work_dir``, ``stages.decontaminate.files`` and
+    ``stages.shards.tokenizer``. The repos list is ``input_problems``' (a purge's rerun does not read it)."""
     problems = []
     if _local(cfg.out):
         problems.append(_writable_folder(cfg.out, "output folder"))
@@ -58,12 +69,54 @@ def named_file_problems(cfg: PipelineConfig) -> list[str]:
     for index, spec in enumerate(decontaminate.files if decontaminate is not None else []):
         if _local(spec.path):
             problems.append(_readable_file(spec.path, f"stages.decontaminate.files[{index}] ({spec.name})"))
+    shards = cfg.stages.shards
+    if shards is not None and shards.tokenizer is not None and _local(shards.tokenizer):
+        problems.append(_readable_file(shards.tokenizer, "stages.shards.tokenizer"))
     return [problem for problem in problems if problem is not None]
 
 
-def check_named_files(cfg: PipelineConfig) -> None:
-    """Raise ``FatalError`` listing every problem ``named_file_problems`` finds."""
-    problems = named_file_problems(cfg)
+def dry_run_warnings(cfg: PipelineConfig) -> list[str]:
+    """What a dry run warns about without refusing: local repositories of the list that do not exist (the
+    run counts them as failed clones and goes on)."""
+    from urllib.parse import unquote, urlparse
+
+    from stackcurate.errors import StackcurateError
+    from stackcurate.sources.repos_list import load_repos_list
+
+    if not (_local(cfg.repos) and Path(cfg.repos).is_file()):
+        return []
+    try:
+        entries, _ = load_repos_list(cfg.repos)
+    except StackcurateError:
+        return []  # the run names it as it starts
+    local = [entry for entry in entries if entry.location.is_local]
+    missing = [
+        entry for entry in local if not Path(unquote(urlparse(entry.location.clone_url).path)).exists()
+    ]
+    if not missing:
+        return []
+    first = unquote(urlparse(missing[0].location.clone_url).path)
+    return [
+        f"{len(missing):,} of {len(local):,} local repositories in {cfg.repos} do not exist "
+        f"(first: {first}); the run counts them as failed clones"
+    ]
+
+
+def input_problems(cfg: PipelineConfig) -> list[str]:
+    """``named_file_problems`` and the repos list, named with where a relative path was looked for: what
+    ``stackcurate run`` checks before it makes the output folder (``--dry-run`` included)."""
+    problems = []
+    if _local(cfg.repos):
+        problem = _readable_file(cfg.repos, "repos list")
+        if problem:
+            problems.append(problem + _relative_note(cfg.repos))
+    return problems + named_file_problems(cfg)
+
+
+def check_named_files(cfg: PipelineConfig, with_inputs: bool = False) -> None:
+    """Raise ``FatalError`` listing every problem ``named_file_problems`` (``with_inputs``:
+    ``input_problems``) finds."""
+    problems = input_problems(cfg) if with_inputs else named_file_problems(cfg)
     if len(problems) == 1:
         raise FatalError(problems[0])
     if problems:

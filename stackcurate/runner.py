@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from typing import Any
 from datatrove.io import get_datafolder
 from loguru import logger
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from stackcurate import __version__
 from stackcurate.config import PipelineConfig
@@ -32,8 +30,8 @@ from stackcurate.layout import RunLayout, read_manifest
 from stackcurate.lifecycle import remove_stale_scratch, workers_die_with_driver
 from stackcurate.plan import Pass, PassSpec, opt_out_list, pass_specs
 from stackcurate.preflight import check_named_files
+from stackcurate.progress import PassProgress
 from stackcurate.sources.crashes import CrashLedger
-from stackcurate.stage import progress_poll_interval
 
 
 @dataclass
@@ -115,7 +113,7 @@ def _run_pass(cfg: PipelineConfig, run_pass: Pass, layout: RunLayout, console: C
         error: Exception | None = None
         markers = ledger.snapshot(range(run_pass.tasks))
         try:
-            with _ProgressMonitor(console, layout, run_pass):
+            with PassProgress(console, layout, run_pass):
                 executor.run()
         except FatalError:
             raise
@@ -148,59 +146,6 @@ class _Later:
     """Where the passes that a pass of rounds decides on after it ran go (``PassSpec.after``)."""
 
     next: Callable[[PipelineConfig, RunLayout], list[PassSpec]]
-
-
-class _ProgressMonitor:
-    """Draws one bar per pass from the tasks' ``progress/*.json`` files (only on an interactive console)."""
-
-    def __init__(self, console: Console, layout: RunLayout, run_pass: Pass):
-        self.console = console
-        self.folder = get_datafolder(layout.logs(run_pass.name))
-        self.run_pass = run_pass
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _done(self) -> int:
-        done = 0
-        if not self.folder.isdir("progress"):
-            return 0
-        for name in self.folder.list_files("progress", glob_pattern="*.json"):
-            try:
-                with self.folder.open(name, "r") as handle:
-                    done += int(json.load(handle)["done"])
-            except (OSError, ValueError, KeyError):
-                continue  # being replaced right now; next poll reads it
-        return done
-
-    def _loop(self, progress: Progress, task_id: Any) -> None:
-        # polling scaled to the task count: bounded requests per second on object storage
-        while not self._stop.wait(progress_poll_interval(self.run_pass.tasks)):
-            progress.update(task_id, completed=self._done())
-
-    def __enter__(self) -> _ProgressMonitor:
-        if self.console.is_terminal:
-            self.progress = Progress(
-                TextColumn(f"[bold]{self.run_pass.name}[/]"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn(self.run_pass.unit),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=False,
-            )
-            self.progress.start()
-            task_id = self.progress.add_task(self.run_pass.name, total=self.run_pass.work_total)
-            self._thread = threading.Thread(target=self._loop, args=(self.progress, task_id), daemon=True)
-            self._thread.start()
-            self._task_id = task_id
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self.progress.update(self._task_id, completed=self._done())
-            self.progress.stop()
 
 
 def _init_ray(cfg: PipelineConfig) -> None:

@@ -14,7 +14,7 @@ from stackcurate.shards.build import verify_shards
 
 STARCODER = str(Path(__file__).resolve().parents[1] / "pipelines" / "starcoder.yaml")
 EMAIL = "jane.private.doe@corpmail.de"
-RAW = ("01_clone", "02_filtered", "rejects", "pii_audit")
+RAW = ("01_clone", "02_filtered", "rejects", "samples", "pii_audit")
 
 
 def run_args(factory: Callable[..., Path], tmp_path: Path, *settings: str) -> list[str]:
@@ -50,7 +50,7 @@ def test_clean_removes_every_folder_with_raw_content(
     assert holders(out)  # the premise: the address is in the intermediates
     assert main(["index", "build", str(out)]) == 0
     assert main(["clean", str(out), "--intermediates"]) == 0
-    assert "removed 01_clone, 02_filtered, rejects, pii_audit" in capsys.readouterr().out
+    assert "removed 01_clone, 02_filtered, rejects, samples, pii_audit" in capsys.readouterr().out
     assert not any((out / folder).exists() for folder in RAW)
     assert holders(out) == []
     for kept in ("curated", "shards", "logs", "index", "run.json", "tokenizer.json"):

@@ -44,11 +44,15 @@ def test_identity_ignores_how_the_run_executes_but_not_what_it_produces() -> Non
     assert base.identity_digest() != different.identity_digest()
 
 
-def test_dry_run_prints_the_resolved_config(capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_prints_the_resolved_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    listing = tmp_path / "repos.txt"  # a dry run checks the repos list exists
+    listing.write_text("https://github.com/octocat/hello-world\n")
     code = main(
         [
             "run",
             str(PIPELINES / "quickstart.yaml"),
+            "--repos",
+            str(listing),
             "--dry-run",
             "--out",
             "o",

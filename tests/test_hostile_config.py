@@ -128,7 +128,7 @@ def test_truncated_parquet_is_named_in_one_line(
     for command in (
         ["stats", str(run)],
         ["index", "build", str(run)],
-        ["opt-out", "check", "org", "--run", str(run)],
+        ["opt-out", "check", str(run), "org"],
     ):
         assert main(command) == 2, command
         err = capsys.readouterr().err

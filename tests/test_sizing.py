@@ -14,9 +14,14 @@ from stackcurate.sizing import sized_plan
 STARCODER = str(Path(__file__).resolve().parents[1] / "pipelines" / "starcoder.yaml")
 
 
-def test_dry_run_prints_the_plan_sized_for_the_expected_files(capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_prints_the_plan_sized_for_the_expected_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = tmp_path / "repos.txt"  # a dry run checks the repos list exists
+    listing.write_text("https://github.com/octocat/hello-world\n")
     sets = ["executor.expected_files=3000000000", "executor.tasks=2000", "executor.mem_per_cpu_gb=2"]
-    assert main(["run", STARCODER, "--dry-run", *[arg for s in sets for arg in ("--set", s)]]) == 0
+    args = ["run", STARCODER, "--repos", str(listing), "--dry-run"]
+    assert main([*args, *[arg for s in sets for arg in ("--set", s)]]) == 0
     out = capsys.readouterr().out
     assert "sized for 3,000,000,000 files" in out
     assert "exact_dedup buckets: 2000" in out  # 3e9 x 340 B / 1.5 GB = 680 < one per task

@@ -1,4 +1,4 @@
-"""``stackcurate index build RUN_DIR`` and ``stackcurate attribute FILE|- --run RUN_DIR``."""
+"""``stackcurate index build RUN_DIR`` and ``stackcurate attribute RUN_DIR FILE|-``."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ def cmd_build(args: argparse.Namespace) -> int:
                 guard=args.guard,
                 progress=lambda files, nbytes: progress.update(task, completed=nbytes, files=files),
             )
+    if args.json:
+        print(json.dumps(meta))
+        return 0
     print(
         f"indexed {meta['files']:,} files ({meta['bytes'] / 1e6:.1f} MB, "
         f"{meta['fingerprints']:,} fingerprints) in "
@@ -44,36 +47,82 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_attribute(args: argparse.Namespace) -> int:
-    from stackcurate.attribution.query import Attributor
+def _run_and_file(args: argparse.Namespace) -> tuple[str, str]:
+    """``attribute RUN_DIR FILE`` (the convention), or the older ``attribute FILE --run RUN_DIR``."""
+    given = list(args.positional)
+    if args.run is not None:
+        print(
+            "note: --run is deprecated: give the run first, `stackcurate attribute RUN_DIR FILE`",
+            file=sys.stderr,
+        )
+        if len(given) != 1:
+            raise FatalError("with --run RUN_DIR give one FILE (or - for standard input)")
+        return args.run, given[0]
+    if len(given) != 2:
+        raise FatalError("give the run and the snippet: stackcurate attribute RUN_DIR FILE (or - for stdin)")
+    return given[0], given[1]
+
+
+def render_attribution(result: Any, snippet: str) -> str:
+    """The verdict, the spans that look copied, the files sharing a passage with the snippet, and apart
+    from them the files that are only similar in wording (no shared passage); names are escaped."""
     from stackcurate.sources.names import printable
 
-    if args.file == "-":
+    lines = []
+    if result.fingerprints == 0:
+        lines.append(f"{result.verdict}: the snippet is too short to have a fingerprint")
+    elif result.found == 0:
+        lines.append(f"{result.verdict}: none of its {result.fingerprints:,} fingerprints is in the dataset")
+    else:
+        lines.append(
+            f"{result.verdict}: {result.found:,} of its {result.fingerprints:,} fingerprints "
+            f"({result.fraction:.0%}) are in the dataset"
+        )
+    for start, end in result.spans:
+        line = snippet.count("\n", 0, start) + 1
+        lines.append(f"  looks copied: characters {start}-{end} (from line {line})")
+    sharing = [c for c in result.candidates if c.longest_overlap > 0]
+    similar = [c for c in result.candidates if c.longest_overlap == 0]
+    if sharing:
+        lines.append("files sharing a passage with it (longest exact overlap first):")
+    for rank, candidate in enumerate(sharing, 1):
+        # names come from repositories: escaped, so a file name cannot retitle or clear the terminal
+        lines.append(
+            f"{rank}. {printable(candidate.repo)}/{printable(candidate.path)}  "
+            f"license {printable(candidate.license or 'unknown')}  "
+            f"longest exact overlap {candidate.longest_overlap} chars  BM25 {candidate.score}"
+        )
+        lines.append(
+            f"   {printable(candidate.file_url or candidate.url)} @ {printable(candidate.commit[:12])}"
+        )
+    if similar:
+        lines.append("similar wording only, no shared passage (BM25, best first):")
+    for candidate in similar:
+        lines.append(
+            f"   {printable(candidate.repo)}/{printable(candidate.path)}  "
+            f"license {printable(candidate.license or 'unknown')}  BM25 {candidate.score}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_attribute(args: argparse.Namespace) -> int:
+    from stackcurate.attribution.query import Attributor
+
+    run, file = _run_and_file(args)
+    if file == "-":
         snippet = sys.stdin.read()
     else:
         try:
-            snippet = Path(args.file).read_text(encoding="utf-8")
+            snippet = Path(file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise FatalError(f"cannot read {args.file}: {error}") from None
-    result = Attributor(args.run).attribute(snippet, top_k=args.top_k)
+            raise FatalError(f"cannot read {file}: {error}") from None
+    if args.top_k is not None:
+        print("note: --top-k is deprecated: use --top", file=sys.stderr)
+    result = Attributor(run).attribute(snippet, top_k=args.top_k if args.top_k is not None else args.top)
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
-    print(
-        f"{result.verdict}: {result.found} of {result.fingerprints} fingerprints ({result.fraction:.0%})"
-        " in the dataset"
-    )
-    for start, end in result.spans:
-        line = snippet.count("\n", 0, start) + 1
-        print(f"  looks copied: characters {start}-{end} (from line {line})")
-    for rank, candidate in enumerate(result.candidates, 1):
-        # names come from repositories: escaped, so a file name cannot retitle or clear the terminal
-        print(
-            f"{rank}. {printable(candidate.repo)}/{printable(candidate.path)}  "
-            f"license {printable(candidate.license or 'unknown')}  "
-            f"longest exact overlap {candidate.longest_overlap} chars  BM25 {candidate.score}\n"
-            f"   {printable(candidate.url)} @ {printable(candidate.commit[:12])}"
-        )
+    print(render_attribution(result, snippet))
     return 0
 
 
@@ -87,7 +136,12 @@ def add_parsers(commands: Any) -> None:
         "full-text index.",
     )
     build.add_argument("run_dir", metavar="RUN_DIR")
-    build.add_argument("--fp-rate", type=float, default=0.001, help="membership false-positive rate")
+    build.add_argument(
+        "--fp-rate",
+        type=float,
+        default=0.001,
+        help="membership filter's false-positive rate (default: 0.001)",
+    )
     build.add_argument("--window", type=int, default=10, help="tokens per window (default 10)")
     build.add_argument(
         "--guard",
@@ -96,14 +150,26 @@ def add_parsers(commands: Any) -> None:
         help="winnowing: one fingerprint of every GUARD consecutive windows goes into the filter (default 4;"
         " 1 keeps every window)",
     )
+    build.add_argument("--json", action="store_true", help="the index's figures as one JSON object")
     build.set_defaults(func=cmd_build)
     attribute = commands.add_parser(
         "attribute",
         help="is a snippet in the dataset, and from which files?",
-        description="Check a snippet (a file, or - for standard input) against a run's attribution index.",
+        description="Check a snippet (a file, or - for standard input) against RUN_DIR's attribution index "
+        "(`stackcurate index build RUN_DIR` first).",
+        usage="stackcurate attribute [-h] [--top N] [--json] RUN_DIR FILE|-",
     )
-    attribute.add_argument("file", metavar="FILE|-")
-    attribute.add_argument("--run", required=True, metavar="RUN_DIR")
-    attribute.add_argument("--top-k", type=int, default=5)
-    attribute.add_argument("--json", action="store_true")
+    attribute.add_argument(
+        "positional", metavar="RUN_DIR FILE|-", nargs="+", help="the run, then the snippet"
+    )
+    attribute.add_argument("--run", help=argparse.SUPPRESS)  # deprecated: the run was an option
+    attribute.add_argument(
+        "--top", type=int, default=5, metavar="N", help="candidate files to show (default: 5)"
+    )
+    attribute.add_argument("--top-k", type=int, default=None, help=argparse.SUPPRESS)  # deprecated: --top
+    attribute.add_argument(
+        "--json",
+        action="store_true",
+        help="the verdict, fingerprints, spans and candidates as one JSON object",
+    )
     attribute.set_defaults(func=cmd_attribute)

@@ -16,6 +16,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import numpy as np
 
@@ -24,6 +25,20 @@ from stackcurate.attribution.windows import TOKEN, token_spans, window_hashes_ba
 from stackcurate.errors import FatalError
 
 MAX_QUERY_TERMS = 48
+
+
+#: Forges whose file pages are ``<repo_url>/blob/<commit>/<path>`` (GitLab redirects /blob/ to /-/blob/).
+BLOB_FORGES = ("github.com", "gitlab.com")
+
+
+def source_url(repo_url: str, commit: str, path: str) -> str:
+    """A link to the file at its commit on the forge, or "" when the repository is not on a known forge
+    (a local path, an unknown host): then the repository URL, commit and path say where it is."""
+    parts = urlsplit(repo_url)
+    if parts.scheme not in ("http", "https") or parts.hostname not in BLOB_FORGES or not commit:
+        return ""
+    base = repo_url.rstrip("/").removesuffix(".git")
+    return f"{base}/blob/{quote(commit)}/{quote(path)}"
 
 
 @dataclass
@@ -35,6 +50,8 @@ class Candidate:
     commit: str
     score: float
     longest_overlap: int
+    #: the file on its forge (``source_url``), "" when there is no such page
+    file_url: str = ""
 
 
 @dataclass
@@ -157,6 +174,9 @@ class Attributor:
                     commit=doc.get_first("commit") or "",
                     score=round(float(score), 3),
                     longest_overlap=overlap,
+                    file_url=source_url(
+                        doc.get_first("url") or "", doc.get_first("commit") or "", doc.get_first("path") or ""
+                    ),
                 )
             )
         result.candidates = sorted(candidates, key=lambda c: (-c.longest_overlap, -c.score))

@@ -22,19 +22,17 @@ counted apart) and the source manifest's sha256. Files are written under ``DIR/.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import struct
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from stackcurate.errors import FatalError
 
-# numpy, pyarrow and the shard builder are imported where used: this module adds the `shards export`
-# command to every `stackcurate` invocation's parser
+# numpy, pyarrow and the shard builder are imported where used: the `shards export` parser
+# (shards/cli.py) imports FORMATS from here on every `stackcurate` invocation
 
 FORMATS = ("megatron", "litdata")
 MEGATRON_PREFIX = "stackcurate_text_document"
@@ -173,32 +171,3 @@ def export_shards(source: str | Path, out: str | Path, fmt: str) -> dict[str, An
     partial.rmdir()
     (out_dir / "export.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    summary = export_shards(args.run_dir, args.out, args.format)
-    print(
-        f"{summary['documents']:,} documents, {summary['tokens']:,} tokens exported as {args.format} to "
-        f"{args.out} ({time.monotonic() - started:.1f}s)"
-    )
-    if args.format == "megatron":
-        print(f"  Megatron-LM: --data-path {summary['data_path']}")
-    else:
-        print(f"  litdata: litdata.StreamingDataset({str(Path(args.out).resolve())!r})")
-    return 0
-
-
-def add_export_parser(actions: Any) -> None:
-    """``shards export`` under the ``shards`` command's actions."""
-    export = actions.add_parser(
-        "export",
-        help="write the shards as a Megatron-LM indexed dataset or a litdata streaming dataset",
-        description="Export a run's training shards (verified against their manifest) to a format "
-        "trainers read: megatron (.bin/.idx, <|endoftext|> after every document) or litdata (one item "
-        "per document).",
-    )
-    export.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, or its shards folder")
-    export.add_argument("--format", required=True, choices=FORMATS)
-    export.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
-    export.set_defaults(func=cmd_export)

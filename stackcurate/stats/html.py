@@ -28,6 +28,12 @@ def _num(value: float) -> str:
     return f"{value:,}"
 
 
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
 def report_context(report: dict[str, Any], comparison: dict[str, Any] | None = None) -> dict[str, Any]:
     """What ``stats_body.html`` needs: the report, the comparison, their charts by name, formatters."""
     from stackcurate.stats.charts import compare_charts, report_charts
@@ -40,6 +46,7 @@ def report_context(report: dict[str, Any], comparison: dict[str, Any] | None = N
         "comparison": comparison,
         "charts": {chart.name: chart for chart in charts},
         "num": _num,
+        "duration": _duration,
         "human_bytes": human_bytes,
         "distribution_labels": DISTRIBUTION_LABELS,
     }

@@ -1,7 +1,8 @@
 """Dataset statistics of a run: what its curated output holds and how it got there (``stackcurate stats``).
 
 ``collect_report(out)`` returns ``collect_run_stats(out)`` (``run``, ``complete``, ``stages``, unchanged) with
-these sections added:
+the run's own sections (``stats.run_sections``: ``metadata``, ``funnel``, ``shards``, ``dedup``) and these
+added:
 
 - ``dataset``: files, bytes (UTF-8 content), repositories, and tokens when ``<out>/shards/`` is complete;
 - ``languages``: per language files, bytes, tokens (from the shards' ``n_tokens``; null without shards) and
@@ -40,6 +41,7 @@ from datatrove.io import get_datafolder
 
 from stackcurate.errors import FatalError
 from stackcurate.layout import RunLayout, read_manifest
+from stackcurate.stats.run_sections import run_sections
 from stackcurate.stats.run_stats import collect_run_stats
 
 #: Steps that replay another stage's decisions for a later pass; their removals are counted where they
@@ -286,6 +288,7 @@ def collect_report(
     is false, else it is a ``FatalError``. ``distributions=False`` leaves that section out (null), and with
     it the only part that may read ``content`` (a comparison needs none of it)."""
     report = collect_run_stats(str(out))
+    report.update(run_sections(str(out), report))
     try:
         files = curated_files(out)
     except FatalError:

@@ -32,7 +32,9 @@ def collect_run_stats(out: str) -> dict[str, Any]:
     """Per-stage counts of run ``out``: ``{"run": out, "stages": [...], "complete": bool}``.
 
     Each stage entry has ``pass``, ``stage``, ``tasks_reported``, ``files_in``, ``files_out``, ``bytes_in``,
-    ``bytes_out``, ``removed`` ({reason: files}), ``counters`` (every other counter) and ``seconds``.
+    ``bytes_out``, ``removed`` ({reason: files}), ``counters`` (every other counter) and ``seconds``
+    (task-seconds). ``wall``: wall seconds per pass that ``stackcurate run`` recorded
+    (``stats/summary.json``).
     """
     layout = RunLayout(out)
     stages: list[dict[str, Any]] = []
@@ -78,4 +80,7 @@ def collect_run_stats(out: str) -> dict[str, Any]:
                 elif label not in IGNORED and label not in ("files_in", "files_out", "bytes_in", "bytes_out"):
                     entry["counters"][label] = int(value)
             stages.append(entry)
-    return {"run": out, "complete": complete, "stages": stages}
+    from stackcurate.stats.metadata import read_summary
+
+    # wall seconds per pass, as `stackcurate run` recorded them (absent for a run it has not finished)
+    return {"run": out, "complete": complete, "stages": stages, "wall": read_summary(out).get("wall", {})}

@@ -8,17 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-#: Pass-through steps (they neither add nor remove files) left out of the console table; JSON keeps them.
-PLUMBING = {
-    "parquet reader",
-    "parquet writer",
-    "exact dedup: hash",
-    "exact dedup: decide",
-    "exact dedup: replay",
-    "near dedup: signatures",
-    "near dedup: pairs",
-    "near dedup: clusters",
-}
+from stackcurate.stats.funnel import PLUMBING, funnel
+
 #: Counters worth a line of their own: what happened inside dedup stages, what PII redaction replaced.
 DETAILS = {
     "exact dedup: decide": {"duplicates": "copies of a kept file"},
@@ -55,11 +46,15 @@ def human_bytes(n: float) -> str:
 
 
 def stages_table(stats: dict[str, Any], title: str | None = None) -> Group:
-    """One row per stage (files/bytes in and out, removed, task-seconds), the removal reasons, and the
-    inner counters of dedup stages (``DETAILS``) when the run has any."""
+    """One row per stage that counts files (files/bytes in and out, removed, task-seconds), and one per
+    pass that counts none (dedup passes, components rounds, shards: its tasks and time, no file columns);
+    ``wall``: the pass's wall seconds when ``stackcurate run`` recorded them. Then the removal reasons and
+    the inner counters of dedup stages (``DETAILS``) when the run has any."""
     table = Table(title=title or f"stackcurate run {stats['run']}", title_justify="left")
-    for column in ("pass", "stage", "files in", "files out", "removed", "bytes in", "bytes out", "task-s"):
-        table.add_column(column, justify="left" if column in ("pass", "stage") else "right")
+    columns = ("pass", "stage", "tasks", "files in", "files out", "removed", "bytes in", "bytes out")
+    for column in (*columns, "task-s", "wall s"):
+        text = column in ("pass", "stage")
+        table.add_column(column, justify="left" if text else "right", no_wrap=text)
     reasons = Table(title="removed, by reason", title_justify="left")
     for column in ("stage", "reason", "files"):
         reasons.add_column(column, justify="right" if column == "files" else "left")
@@ -70,24 +65,35 @@ def stages_table(stats: dict[str, Any], title: str | None = None) -> Group:
         for counter, label in DETAILS.get(stage["stage"], {}).items():
             if counter in stage["counters"]:
                 details.add_row(stage["stage"], label, f"{stage['counters'][counter]:,}")
-        if stage["stage"] in PLUMBING:
+    for row in funnel(stats):
+        first = row["first"]
+        wall = "" if not first else "-" if row["wall"] is None else f"{row['wall']:.1f}"
+        if row["kind"] == "pass":
+            table.add_row(
+                row["pass"], row["stage"], f"{row['tasks']:,}", *["-"] * 5, f"{row['seconds']:.1f}", wall
+            )
             continue
         table.add_row(
-            stage["pass"],
-            stage["stage"],
-            f"{stage['files_in']:,}",
-            f"{stage['files_out']:,}",
-            f"{stage['files_in'] - stage['files_out']:,}",
-            human_bytes(stage["bytes_in"]),
-            human_bytes(stage["bytes_out"]),
-            f"{stage['seconds']:.1f}",
+            row["pass"] if first else "",
+            row["stage"],
+            f"{row['tasks']:,}" if first else "",
+            f"{row['files_in']:,}",
+            f"{row['files_out']:,}",
+            f"{row['files_in'] - row['files_out']:,}",
+            human_bytes(row["bytes_in"]),
+            human_bytes(row["bytes_out"]),
+            f"{row['seconds']:.1f}",
+            wall,
         )
+    for stage in stats["stages"]:
         extra = stage["counters"]
         if "repos_in" in extra:
             failed = extra["repos_in"] - extra.get("repos_ok", 0)
             reasons.add_row(
                 stage["stage"], "repositories failed to clone", f"{failed:,} of {extra['repos_in']:,}"
             )
+        if stage["stage"] in PLUMBING:
+            continue
         for reason, count in stage["removed"].items():
             if count and reason.startswith(("dropped_", "skipped_")):
                 reasons.add_row(stage["stage"], reason, f"{count:,}")

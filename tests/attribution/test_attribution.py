@@ -162,3 +162,18 @@ def test_the_attribution_page(indexed_run: dict[str, Path], tmp_path: Path) -> N
     page = client.post("/attribute", data={"snippet": snippet, "csrf_token": token}).get_data(as_text=True)
     assert "likely copied from the dataset" in page and "src/decoder.py" in page and "MIT" in page
     assert "<script>alert(1)</script>" not in page
+
+
+def test_a_candidate_links_its_file_on_a_known_forge_only() -> None:
+    from stackcurate.attribution.query import source_url
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    assert source_url("https://github.com/psf/requests", commit, "src/requests/api.py") == (
+        f"https://github.com/psf/requests/blob/{commit}/src/requests/api.py"
+    )
+    assert source_url("https://gitlab.com/a/b.git", commit, "dir with space/x.py") == (
+        f"https://gitlab.com/a/b/blob/{commit}/dir%20with%20space/x.py"
+    )
+    for url in ("file:///work/sample/pypi/rich", "/work/sample/pypi/rich", "https://example.org/a/b"):
+        assert source_url(url, commit, "x.py") == ""  # no page to link: the URL and commit are shown instead
+    assert source_url("https://github.com/psf/requests", "", "x.py") == ""
