@@ -135,6 +135,21 @@ def starcoder_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"repos": repos, "out": out}
 
 
+@pytest.fixture(scope="session")
+def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One StarCoder run (2 tasks) over ``run_corpus.make_corpus``, where every reason a repository can be
+    dropped occurs: the run that ``test_run_summary.py``, ``test_inspect_samples.py`` and ``test_browser.py``
+    read. Its list is ``repos.csv`` beside it, the repositories ``repos/``, its opt-out folder ``opt_out/``.
+    Tests may add what a command adds to a finished run (an index, a report, a rerun that does nothing);
+    a test that changes its files works on a copy."""
+    from run_corpus import make_corpus, run_starcoder
+
+    root = tmp_path_factory.mktemp("corpus")
+    out = root / "run"
+    assert run_starcoder(make_corpus(root), out, "--tasks", "2") == 0
+    return out
+
+
 def starcoder_args(repos: Path | str, out: Path | str | None, tasks: int = 4) -> list[str]:
     """``stackcurate run`` arguments of the shared StarCoder run (``starcoder_run``), for another output
     (``out`` None: no ``--out``, the caller adds it)."""

@@ -97,7 +97,9 @@ def is_task_worker(process: psutil.Process) -> bool:
     alone leaves ``Pool.starmap`` waiting for ever: the actor never returns and Ray never retries.)"""
 
     def is_rank_worker(candidate: psutil.Process | None) -> bool:
-        return candidate is not None and any("RankWorker.run_for_rank" in part for part in candidate.cmdline())
+        return candidate is not None and any(
+            "RankWorker.run_for_rank" in part for part in candidate.cmdline()
+        )
 
     return is_rank_worker(process) and not is_rank_worker(process.parent())
 
