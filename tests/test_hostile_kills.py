@@ -39,7 +39,7 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
-def _wait_group_gone(pgid: int, seconds: float = 30.0) -> list[int]:
+def _wait_group_gone(pgid: int, seconds: float = 120.0) -> list[int]:
     deadline = time.monotonic() + seconds
     while (left := _group_members(pgid)) and time.monotonic() < deadline:
         time.sleep(0.1)
