@@ -57,8 +57,9 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/python scripts/check_layers.py
 
+# --durations=25: every run lists its 25 slowest tests, so a run shows where its time went
 test: system-deps test-deps setup lint
-	$(BIN)/pytest -m "" -q
+	$(BIN)/pytest -m "" -q --durations=25
 
 test-fast: setup
 	$(BIN)/pytest -q

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import git
 import pytest
+from gate import CloneGate
 
 FileSpec = Mapping[str, "str | bytes"]
 
@@ -90,3 +92,145 @@ def python_file(i: int, lines: int = 30) -> str:
     body = "\n".join(f"    total += {j} * value_{i}  # step {j}" for j in range(lines))
     header = f'"""Module {i}."""\n\nvalue_{i} = {i}\n\n\n'
     return f"{header}def compute_{i}():\n    total = 0\n{body}\n    return total\n"
+
+
+# ------------------------------------------------------------------------------------ shared, session-wide
+# Runs that several tests read are made once per session (pytest builds a session fixture on first use and
+# only then; `pytest -k` and the fast suite pay nothing for them).
+
+ROOT = Path(__file__).resolve().parents[1]
+STARCODER = str(ROOT / "pipelines" / "starcoder.yaml")
+#: a small tokenizer, and shards small enough to be several: what the shared StarCoder run uses
+SHARDS = ["--set", "stages.shards.train_vocab_size=400", "--set", "stages.shards.shard_tokens=2000"]
+
+
+@pytest.fixture(scope="session")
+def starcoder_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One local run of the StarCoder pipeline (every pass: PII, exact and near dedup, shards) with 4 tasks
+    on repositories with exact and near duplicates; the reference that ``test_cluster.py`` (Ray),
+    ``test_s3.py`` (object storage) and ``test_runner.py`` (a killed run resumed) compare their runs with.
+    ``repos`` is the list (``repos/`` beside it holds the repositories), ``out`` the run; run with
+    ``starcoder_args(...)``. Tests must not write into it."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "dedup"))
+    from test_near import make_listing
+    from test_runner import make_repos
+
+    from stackcurate.cli import main
+
+    root = tmp_path_factory.mktemp("starcoder")
+
+    def factory(name: str, files: FileSpec) -> Path:
+        return make_git_repo(root / "repos", name, files)
+
+    (root / "a").mkdir()
+    (root / "b").mkdir()
+    plain = make_repos(factory, root / "a", count=6, files=6, duplicate=True).read_text()
+    near = make_listing(factory, root / "b").read_text()
+    repos = root / "repos.csv"
+    repos.write_text(plain + near.split("\n", 1)[1])
+    out = root / "local"
+    assert main(["run", *starcoder_args(repos, out), "--workers", "2"]) == 0
+    return {"repos": repos, "out": out}
+
+
+@pytest.fixture(scope="session")
+def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One StarCoder run (2 tasks) over ``run_corpus.make_corpus``, where every reason a repository can be
+    dropped occurs: the run that ``test_run_summary.py``, ``test_inspect_samples.py`` and ``test_browser.py``
+    read. Its list is ``repos.csv`` beside it, the repositories ``repos/``, its opt-out folder ``opt_out/``.
+    Tests may add what a command adds to a finished run (an index, a report, a rerun that does nothing);
+    a test that changes its files works on a copy."""
+    from run_corpus import make_corpus, run_starcoder
+
+    root = tmp_path_factory.mktemp("corpus")
+    out = root / "run"
+    assert run_starcoder(make_corpus(root), out, "--tasks", "2") == 0
+    return out
+
+
+def starcoder_args(repos: Path | str, out: Path | str | None, tasks: int = 4) -> list[str]:
+    """``stackcurate run`` arguments of the shared StarCoder run (``starcoder_run``), for another output
+    (``out`` None: no ``--out``, the caller adds it)."""
+    args = [STARCODER, "--repos", str(repos), "--tasks", str(tasks), *SHARDS]
+    return [*args, "--out", str(out)] if out is not None else args
+
+
+@pytest.fixture
+def clone_gate(tmp_path: Path) -> Iterator[CloneGate]:
+    """A ``gate.CloneGate`` in ``tmp_path/gate``; released at the end, so no held git process outlives the
+    test."""
+    gate = CloneGate(tmp_path / "gate")
+    try:
+        yield gate
+    finally:
+        gate.release()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict[str, str]]:
+    """One moto S3 server on loopback for the session; the environment a client needs to reach it (apply
+    it with the ``s3_env`` fixture)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield {
+            "AWS_ACCESS_KEY_ID": "moto-key",
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        }
+    finally:
+        server.stop()
+
+
+#: the secret key of the moto server: a test checks it is written nowhere in a run
+S3_SECRET = "moto-secret-key-for-the-test"
+
+
+@pytest.fixture
+def s3_env(s3_server: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The session's S3 server in this test's environment (credentials and endpoint from the environment
+    only, as on a real cluster); each test uses buckets of its own."""
+    import s3fs
+
+    for key, value in s3_server.items():
+        monkeypatch.setenv(key, value)
+    s3fs.S3FileSystem.clear_instance_cache()  # a cached instance may carry another test's settings
+    try:
+        yield s3_server
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium (Debian's, through its chromedriver) for the session's browser tests. A test
+    that changes a setting (window size, network conditions, implicit wait) puts it back."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromedriver = shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail("needs Debian's chromium and chromium-driver (make test installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.add_argument(f"--window-size={BROWSER_WINDOW[0]},{BROWSER_WINDOW[1]}")
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+#: the browser's window size (the report's charts are checked at this width)
+BROWSER_WINDOW = (1100, 900)

@@ -1,18 +1,22 @@
 """A real two-node Ray cluster on this machine, for the cluster tests (run inside a private network
 namespace: ``netns.run_in_netns``).
 
-    python tests/ray_cluster.py WORK_DIR SCENARIO -- STACKCURATE-RUN-ARGS...
+    python tests/ray_cluster.py WORK_DIR SCENARIO:REPO... -- STACKCURATE-RUN-ARGS...
 
 starts ``ray start --head`` and a second node with ``ray start --address`` (each its own raylet, object
-store and workers), runs ``stackcurate run ARGS --ray-address 127.0.0.1:PORT`` in a scenario, writes what
-happened to ``WORK_DIR/scenario.json`` and stops the cluster (its own processes only: the cluster has its own
-temp dir, which its daemons' command lines name). Scenarios:
+store and workers) once, then runs each scenario in turn on it: ``stackcurate run ARGS --out
+WORK_DIR/<scenario>/out --ray-address 127.0.0.1:PORT``, and writes what happened to
+``WORK_DIR/<scenario>/scenario.json``. Then it stops the cluster (its own processes only: the cluster has its
+own temp dir, which its daemons' command lines name).
 
-- ``plain``: one run.
-- ``kill-task``: once a pass has a completed task and another running, SIGKILL a running task's worker
-  process (the Ray actor and the processes under it), as the OOM killer or a crash would; the run goes on.
-- ``kill-driver``: once the filter pass has a completed task, SIGKILL the driver (its whole process
-  group), then run the same command again, which resumes.
+The kills are driven by events, never by timers: the nodes clone through a ``gate.CloneGate``, which holds
+the clone of ``REPO`` (a repository's folder) until the scenario has killed what it kills, so on an idle or
+a loaded machine the kill lands while that repository's task runs, before it completes. Scenarios:
+
+- ``kill-task``: once ``REPO``'s clone is held, SIGKILL the worker process running its task (the Ray actor
+  and the processes under it), as the OOM killer or a crash would; the run goes on.
+- ``kill-driver``: once ``REPO``'s clone is held and another clone task has completed, SIGKILL the driver
+  (its whole process group), then run the same command again, which resumes.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import time
 from pathlib import Path
 
 import psutil
+from gate import CloneGate, holder
 
 PORT = 6390
 
@@ -68,18 +73,6 @@ def cluster_processes(temp_dir: str) -> list[psutil.Process]:
     return list(found.values())
 
 
-def task_workers(temp_dir: str) -> list[psutil.Process]:
-    """The cluster's processes running a pipeline task (datatrove's ``RankWorker`` actors)."""
-    found = []
-    for process in cluster_processes(temp_dir):
-        try:
-            if any("RankWorker.run_for_rank" in part for part in process.cmdline()):
-                found.append(process)
-        except psutil.NoSuchProcess:
-            continue
-    return found
-
-
 def stop_cluster(temp_dir: str) -> None:
     """SIGKILL this cluster's processes (``ray stop`` would stop every Ray instance of the machine)."""
     for _ in range(3):
@@ -98,52 +91,84 @@ def run(command: list[str]) -> subprocess.Popen[str]:
     )
 
 
+def is_task_worker(process: psutil.Process) -> bool:
+    """The Ray worker process of a pipeline task (datatrove's ``RankWorker`` actor): the outermost one,
+    as the actor runs the task in a forked pool process that keeps its title. (The pool process killed
+    alone leaves ``Pool.starmap`` waiting for ever: the actor never returns and Ray never retries.)"""
+
+    def is_rank_worker(candidate: psutil.Process | None) -> bool:
+        return candidate is not None and any(
+            "RankWorker.run_for_rank" in part for part in candidate.cmdline()
+        )
+
+    return is_rank_worker(process) and not is_rank_worker(process.parent())
+
+
+def kill_tree(process: psutil.Process) -> list[int]:
+    tree = [process, *process.children(recursive=True)]
+    for victim in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            victim.send_signal(signal.SIGKILL)
+    return [victim.pid for victim in tree]
+
+
+def scenario(name: str, repo: Path, command: list[str], out: Path, gate: CloneGate) -> dict[str, object]:
+    report: dict[str, object] = {"scenario": name, "held": str(repo)}
+    gate.arm(repo)
+    process = run(command)
+    try:
+        hook = gate.wait_held(lambda: process.poll() is None)
+        if name == "kill-task":
+            task = holder(hook, is_task_worker)
+            report["clone_done_when_killed"] = completions(out, "clone")
+            report["killed_task_processes"] = kill_tree(task)
+        elif name == "kill-driver":
+            deadline = time.monotonic() + 600  # a hang only: the other clone tasks run on the free CPUs
+            while completions(out, "clone") < 1:
+                assert process.poll() is None and time.monotonic() < deadline, "no clone task completed"
+                time.sleep(0.05)
+            os.killpg(process.pid, signal.SIGKILL)
+            report["driver_killed_in"] = "clone"
+            report["clone_done_when_killed"] = completions(out, "clone")
+            process.wait()
+            report["first_returncode"] = process.returncode
+        else:
+            raise ValueError(f"unknown scenario {name}")
+    finally:
+        gate.release()  # the held git processes end (their task or driver is gone)
+    if name == "kill-driver":
+        process = run(command)
+    output, _ = process.communicate(timeout=1200)  # shards and clustering rounds: ~20 Ray passes
+    report["returncode"] = process.returncode
+    report["output"] = output[-6000:]
+    return report
+
+
 def main() -> int:
-    work, scenario = Path(sys.argv[1]), sys.argv[2]
+    work = Path(sys.argv[1])
+    scenarios = [item.split(":", 1) for item in sys.argv[2 : sys.argv.index("--")]]
     args = sys.argv[sys.argv.index("--") + 1 :]
-    out = Path(args[args.index("--out") + 1])
-    command = [sys.executable, "-m", "stackcurate.cli", "run", *args, "--ray-address", f"127.0.0.1:{PORT}"]
-    report: dict[str, object] = {"scenario": scenario}
+    gate = CloneGate(work / "gate")
+    os.environ.update(gate.env)  # the nodes' workers clone: they inherit the gate from `ray start`
     temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must stay short
     start_cluster(temp_dir)
     try:
         import ray as ray_module
 
         ray_module.init(address=f"127.0.0.1:{PORT}", log_to_driver=False)
-        report["nodes"] = sum(1 for node in ray_module.nodes() if node["Alive"])
+        nodes = sum(1 for node in ray_module.nodes() if node["Alive"])
         ray_module.shutdown()
-        process = run(command)
-        if scenario == "kill-task":
-            deadline = time.monotonic() + 240
-            killed: list[int] = []
-            while not killed and process.poll() is None and time.monotonic() < deadline:
-                if completions(out, "clone") >= 1:
-                    for worker in task_workers(temp_dir)[:1]:
-                        tree = [worker, *worker.children(recursive=True)]
-                        for victim in tree:
-                            victim.send_signal(signal.SIGKILL)
-                        killed = [victim.pid for victim in tree]
-                time.sleep(0.05)
-            report["killed_task_processes"] = killed
-        elif scenario == "kill-driver":
-            deadline = time.monotonic() + 240
-            while process.poll() is None and time.monotonic() < deadline:
-                if completions(out, "filter") >= 1:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    report["driver_killed_in"] = "filter"
-                    report["filter_done_when_killed"] = completions(out, "filter")
-                    break
-                time.sleep(0.05)
-            process.wait()
-            report["first_returncode"] = process.returncode
-            process = run(command)
-        output, _ = process.communicate(timeout=1200)  # shards and clustering rounds: ~20 Ray passes
-        report["returncode"] = process.returncode
-        report["output"] = output[-6000:]
+        for name, repo in scenarios:
+            folder = work / name
+            folder.mkdir(parents=True, exist_ok=True)
+            out = folder / "out"
+            command = [sys.executable, "-m", "stackcurate.cli", "run", *args, "--out", str(out)]
+            command += ["--ray-address", f"127.0.0.1:{PORT}"]
+            report = {"nodes": nodes, **scenario(name, Path(repo), command, out, gate)}
+            (folder / "scenario.json").write_text(json.dumps(report, indent=2))
     finally:
         stop_cluster(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
-    (work / "scenario.json").write_text(json.dumps(report, indent=2))
     return 0
 
 

@@ -11,23 +11,23 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from run_corpus import make_corpus, run_starcoder
+from conftest import BROWSER_WINDOW
 
 from stackcurate.cli import main
 from stackcurate.optout.web import create_app
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 FORGE = "https://github.com/alice/site"
 
 
 @pytest.fixture(scope="module")
-def served_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def served_run(corpus_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     from werkzeug.serving import make_server
 
+    # a copy of the session's run (this test rewrites its curated files), its repositories beside it
     root = tmp_path_factory.mktemp("browser")
     out = root / "run"
-    assert run_starcoder(make_corpus(root), out, "--tasks", "2") == 0
+    shutil.copytree(corpus_run, out, symlinks=True)
+    (root / "repos").symlink_to(corpus_run.parent / "repos")
     # as if alice/site had been cloned from GitHub: the attribution page links its files there
     for path in sorted((out / "curated").glob("*.parquet")):
         table = pq.read_table(path)
@@ -47,23 +47,16 @@ def served_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
 
 @pytest.fixture
-def driver() -> Iterator[Any]:
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.fail("needs Debian's chromium and chromium-driver (make test installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    options.add_argument("--window-size=1200,1000")
-    chrome: Any = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    chrome.implicitly_wait(15)
+def driver(browser: Any) -> Iterator[Any]:
+    """The session's Chromium (``conftest.browser``), waiting up to 15 s for an element to appear; its
+    settings are put back after the test."""
+    browser.set_window_size(1200, 1000)
+    browser.implicitly_wait(15)
     try:
-        yield chrome
+        yield browser
     finally:
-        chrome.quit()
+        browser.implicitly_wait(0)
+        browser.set_window_size(*BROWSER_WINDOW)
 
 
 def screenshot(driver: Any, folder: Path, name: str) -> None:

@@ -1,6 +1,6 @@
 """The pipeline on a real two-node Ray cluster (``ray start --head`` + ``ray start --address``, inside a
-private network namespace): the same output as the local executor, with a task's worker killed mid-run,
-and after the driver is SIGKILLed and restarted."""
+private network namespace, started once for both scenarios): the same output as the local executor, with a
+task's worker killed mid-run, and after the driver is SIGKILLed and restarted."""
 
 from __future__ import annotations
 
@@ -10,74 +10,42 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import starcoder_args
 from netns import NETNS_AVAILABLE, NETNS_REASON, run_in_netns
-from test_runner import STARCODER, make_repos, sorted_rows
+from test_runner import shards_manifest
 
-from stackcurate.cli import main
 from stackcurate.dedup.near import iter_clusters
 from stackcurate.parquet_io import list_parquet_files
 
 pytestmark = [
     pytest.mark.ray,
     pytest.mark.slow,
-    pytest.mark.timeout(1800),  # a run is ~20 Ray passes (shards, clustering rounds) on 2 cores
+    pytest.mark.timeout(1800),  # two runs of ~20 Ray passes each (shards, clustering rounds) on 2 cores
     pytest.mark.skipif(not NETNS_AVAILABLE, reason=NETNS_REASON),
 ]
 CLUSTER = str(Path(__file__).with_name("ray_cluster.py"))
-#: shards made by the executor's passes: a small tokenizer, and shards small enough to be several
-SHARDS = ["--set", "stages.shards.train_vocab_size=400", "--set", "stages.shards.shard_tokens=2000"]
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Repositories with an exact and near duplicates, and the local executor's run of them (the
-    reference)."""
-    import conftest
-
-    sys.path.insert(0, str(Path(__file__).parent / "dedup"))
-    from test_near import make_listing
-
-    root = tmp_path_factory.mktemp("cluster")
-
-    def factory(name: str, files: dict[str, str]) -> Path:
-        return conftest.make_git_repo(root / "repos", name, files)
-
-    (root / "a").mkdir()
-    (root / "b").mkdir()
-    plain = make_repos(factory, root / "a", count=6, files=6, duplicate=True).read_text()
-    near = make_listing(factory, root / "b").read_text()
-    repos = root / "repos.csv"
-    repos.write_text(plain + near.split("\n", 1)[1])
-    reference = root / "local"
-    common = ["--repos", str(repos), *SHARDS]
-    assert main(["run", STARCODER, *common, "--tasks", "4", "--out", str(reference)]) == 0
-    clusters = list(iter_clusters(str(reference / "minhash")))
-    assert sum(not row["keep"] for row in clusters) == 3  # the near copies of textwrap.py
-    one_task = root / "one-task"
-    assert main(["run", STARCODER, *common, "--tasks", "1", "--out", str(one_task)]) == 0
-    assert_same_rows_and_shards(reference, one_task)
-    return {"root": root, "repos": repos, "reference": reference, "one_task": one_task}
-
-
-def cluster_run(inputs: dict[str, Path], tmp_path: Path, scenario: str) -> tuple[Path, dict]:
-    out = tmp_path / "out"
+def cluster(starcoder_run: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """Both scenarios of ``ray_cluster.py`` on one cluster start, on the shared StarCoder run's input (its
+    list has the repositories in order: ``org1/repo1`` is task 1's first, ``org0/repo3`` task 3's)."""
+    work = tmp_path_factory.mktemp("cluster")
+    repos = starcoder_run["repos"].parent / "repos"
+    scenarios = [f"kill-task:{repos / 'org1' / 'repo1'}", f"kill-driver:{repos / 'org0' / 'repo3'}"]
     args = [
-        STARCODER,
-        "--repos",
-        str(inputs["repos"]),
-        "--tasks",
-        "4",
-        *SHARDS,
+        *starcoder_args(starcoder_run["repos"], None),
         "--set",
         "executor.resources.near_pairs.cpus_per_task=2",
-        "--out",
-        str(out),
     ]
-    run_in_netns([sys.executable, CLUSTER, str(tmp_path), scenario, "--", *args], timeout=1500)
-    report = json.loads((tmp_path / "scenario.json").read_text())
-    assert report["nodes"] == 2, report
-    assert report["returncode"] == 0, report["output"]
-    return out, report
+    run_in_netns([sys.executable, CLUSTER, str(work), *scenarios, "--", *args], timeout=1700)
+    reports = {}
+    for name in ("kill-task", "kill-driver"):
+        report = json.loads((work / name / "scenario.json").read_text())
+        assert report["nodes"] == 2, report
+        assert report["returncode"] == 0, report["output"]
+        reports[name] = {**report, "out": work / name / "out"}
+    return reports
 
 
 def assert_same_output(reference: Path, out: Path) -> None:
@@ -93,30 +61,6 @@ def assert_same_output(reference: Path, out: Path) -> None:
     assert not leftovers
 
 
-def shards_manifest(out: Path) -> dict:
-    manifest = json.loads((out / "shards" / "manifest.json").read_text())
-    manifest.pop("source"), manifest["tokenizer"].pop("path")
-    return manifest
-
-
-def assert_same_rows_and_shards(reference: Path, out: Path) -> None:
-    """Equal curated rows (whatever files they are in), clusters by file, shards and manifest."""
-    assert sorted_rows(out / "curated") == sorted_rows(reference / "curated")
-    assert shards_manifest(out) == shards_manifest(reference)
-    for entry in shards_manifest(reference)["shards"]:
-        assert (out / "shards" / entry["file"]).read_bytes() == (
-            reference / "shards" / entry["file"]
-        ).read_bytes()
-    by_file = [
-        sorted(
-            (row["cluster_id"], row["cluster_size"], row["keep"])
-            for row in iter_clusters(str(run / "minhash"))
-        )
-        for run in (reference, out)
-    ]
-    assert by_file[0] == by_file[1]
-
-
 def nodes_used(out: Path, passes: str = "*") -> set[str]:
     nodes = set()
     for log in (out / "logs").glob(f"{passes}/**/logs/task_*.log"):
@@ -127,12 +71,11 @@ def nodes_used(out: Path, passes: str = "*") -> set[str]:
 
 
 def test_a_two_node_cluster_with_a_killed_task_writes_the_local_output(
-    inputs: dict[str, Path], tmp_path: Path
+    cluster: dict[str, dict], starcoder_run: dict[str, Path]
 ) -> None:
-    out, report = cluster_run(inputs, tmp_path, "kill-task")
-    assert report["killed_task_processes"], "no task was running to kill"
-    assert_same_output(inputs["reference"], out)
-    assert_same_rows_and_shards(inputs["one_task"], out)
+    report, out = cluster["kill-task"], cluster["kill-task"]["out"]
+    assert report["killed_task_processes"] and report["clone_done_when_killed"] < 4
+    assert_same_output(starcoder_run["out"], out)  # and so the one-task run's (test_runner.py)
     assert len(nodes_used(out)) == 2, "the tasks ran on one node only"
     assert len(nodes_used(out, "shards_*")) == 2, "the shards tasks ran on one node only"
     clustering = nodes_used(out, "near_components") | nodes_used(out, "near_decide")
@@ -144,10 +87,13 @@ def test_a_two_node_cluster_with_a_killed_task_writes_the_local_output(
     assert executors["clone"]["cpus_per_task"] == 1 and executors["near_pairs"]["cpus_per_task"] == 2
 
 
-def test_a_driver_killed_mid_run_resumes_to_the_same_output(inputs: dict[str, Path], tmp_path: Path) -> None:
-    out, report = cluster_run(inputs, tmp_path, "kill-driver")
-    assert report.get("driver_killed_in") == "filter", "the run finished before the driver could be killed"
-    assert report["first_returncode"] == -9 and 1 <= report["filter_done_when_killed"] < 4
-    assert_same_output(inputs["reference"], out)
+def test_a_driver_killed_mid_run_resumes_to_the_same_output(
+    cluster: dict[str, dict], starcoder_run: dict[str, Path]
+) -> None:
+    report, out = cluster["kill-driver"], cluster["kill-driver"]["out"]
+    assert report["driver_killed_in"] == "clone" and report["first_returncode"] == -9
+    assert 1 <= report["clone_done_when_killed"] < 4  # killed mid-pass: task 3 was held in its clone
+    assert_same_output(starcoder_run["out"], out)
     run = json.loads((out / "run.json").read_text())
     assert "completed" in run and set(run["passes"]) >= {"clone", "filter", "near_pairs", "curate"}
+    assert not list((out / "failures" / "clone").glob("*.jsonl"))  # the kill counted no crash

@@ -78,7 +78,7 @@ def test_the_identity_of_runs_made_before_stays_the_same() -> None:
     """What joins the identity is declared on each field now; the digests of configs computed before that
     change (with the hand-written list of keys left out) are unchanged, so those runs still resume. The
     tokenizer's training sample default went from 1 GB to 64 MB later (issue 29): that changes the shards,
-    so it changes the digest of a pipeline with shards; with the old value given, the digest is the old one."""
+    so it changes the digest of a pipeline with shards; given the old value, the digest is the old one."""
     starcoder = "pipelines/starcoder.yaml"
     root = Path(__file__).resolve().parents[1]
     old_sample = {"stages.shards.train_max_bytes": 1_000_000_000}

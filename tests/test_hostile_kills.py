@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from conftest import MIT_TEXT, python_file
+from gate import CloneGate, env_with, forkserver_child, holder, wait_gone
 
 from stackcurate.lifecycle import make_scratch, remove_stale_scratch
-from stackcurate.parquet_io import iter_rows
+from stackcurate.parquet_io import iter_rows, list_parquet_files
 from stackcurate.sources.crashes import CrashLedger
 from stackcurate.sources.reader import GitRepoReader
 
@@ -37,7 +39,7 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
-def _wait_group_gone(pgid: int, seconds: float = 30.0) -> list[int]:
+def _wait_group_gone(pgid: int, seconds: float = 120.0) -> list[int]:
     deadline = time.monotonic() + seconds
     while (left := _group_members(pgid)) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -49,22 +51,24 @@ def _rows(folder: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_two_driver_kills_on_a_large_repository_lose_nothing(
-    git_repo_factory: Callable[..., Path], tmp_path: Path
+def test_two_driver_kills_on_a_repository_lose_nothing(
+    git_repo_factory: Callable[..., Path], clone_gate: CloneGate, tmp_path: Path
 ) -> None:
+    """Each kill lands while task 1 clones ``evil/held`` (the gate holds that clone), so the repository's
+    ``in_progress`` marker is written during the attempt and the task has not completed."""
     lines = ["url,stars,forks"]
     for i in range(3):
         repo = git_repo_factory(f"org/repo{i}", {"LICENSE": MIT_TEXT, "m.py": python_file(i)})
         lines.append(f"{repo},{i},0")
-    huge = git_repo_factory(
-        "evil/huge", {"LICENSE": MIT_TEXT, **{f"gen/m{i}.py": python_file(5000 + i) for i in range(300)}}
+    held = git_repo_factory(
+        "evil/held", {"LICENSE": MIT_TEXT, **{f"gen/m{i}.py": python_file(5000 + i) for i in range(30)}}
     )
-    lines.insert(2, f"{huge},1,0")
+    lines.insert(2, f"{held},1,0")  # the list's second repository: task 1's first
     listing = tmp_path / "repos.csv"
     listing.write_text("\n".join(lines) + "\n")
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    env = {**os.environ, "TMPDIR": str(scratch)}
+    env = {**env_with(clone_gate), "TMPDIR": str(scratch)}
 
     def command(out: Path) -> list[str]:
         # the default pipeline (clone, then curate): the kills are about the clone pass
@@ -73,38 +77,38 @@ def test_two_driver_kills_on_a_large_repository_lose_nothing(
 
     reference, out = tmp_path / "reference", tmp_path / "run"
     subprocess.run(command(reference), env=env, check=True, capture_output=True)
-    markers = out / "failures" / "clone" / "in_progress"
+    completions = out / "logs" / "clone" / "completions"
     for death in (1, 2):
+        clone_gate.arm(held)
         driver = subprocess.Popen(
             command(out), env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        deadline = time.monotonic() + 120
-        killed = False
-        while time.monotonic() < deadline and driver.poll() is None:
-            for marker in markers.glob("*.json") if markers.is_dir() else []:
-                try:
-                    on = json.loads(marker.read_text())
-                except (OSError, ValueError):
-                    continue
-                if on.get("repo") == "evil/huge":
-                    os.kill(driver.pid, signal.SIGKILL)  # the driver only: its workers must follow it
-                    killed = True
-                    break
-            if killed:
-                break
-            time.sleep(0.005)
-        assert driver.wait() == -signal.SIGKILL, f"kill {death}: the run was not on evil/huge in time"
+        try:
+            task = holder(clone_gate.wait_held(lambda run=driver: run.poll() is None), forkserver_child)
+            assert not (completions / "00001").exists()
+            os.kill(driver.pid, signal.SIGKILL)  # the driver only: its workers must follow it
+            assert driver.wait() == -signal.SIGKILL
+            wait_gone(task)  # the task process follows its driver, though its clone is still held
+        finally:
+            clone_gate.release()  # the held clone's git processes end
         assert _wait_group_gone(driver.pid) == [], f"kill {death}: workers outlived their driver"
+        assert not (completions / "00001").exists()
+        assert not (out / "curated").exists() or len(list_parquet_files(str(out / "curated"))) < 2
 
     final = subprocess.run(command(out), env=env, capture_output=True, text=True)
     assert final.returncode == 0, final.stderr
+    assert list_parquet_files(str(out / "curated")) == list_parquet_files(str(reference / "curated"))
     assert _rows(out / "curated") == _rows(reference / "curated")
-    assert any(row["repo"] == "evil/huge" for row in _rows(out / "curated"))
+    assert any(row["repo"] == "evil/held" for row in _rows(out / "curated"))
+    for name in list_parquet_files(str(reference / "01_clone")):
+        assert pq.read_table(out / "01_clone" / name).equals(pq.read_table(reference / "01_clone" / name))
     assert not (out / "failures" / "clone" / "00000.jsonl").exists()
     assert not (out / "failures" / "clone" / "00001.jsonl").exists()
     # no clone or log folder left by the kills or the runs (pymp-* are multiprocessing's own, not ours)
     left = {p.name: sorted(q.name for q in p.iterdir()) for p in scratch.glob("stackcurate-*")}
     assert left == {}, final.stderr
+    # nothing half-written left under a final name
+    assert not [p for p in out.rglob("*") if p.is_file() and (".tmp" in p.name or p.parent.name == ".tmp")]
 
 
 def test_a_death_counts_only_when_the_driver_saw_it(

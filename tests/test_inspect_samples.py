@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from run_corpus import STARCODER, make_corpus, run_starcoder
+from run_corpus import STARCODER, run_starcoder
 
 from stackcurate.cli import main
 from stackcurate.config import load_config
@@ -24,11 +24,11 @@ def keys(rows: list[dict[str, object]]) -> list[tuple[object, object]]:
 
 @pytest.mark.slow
 def test_samples_are_reproducible_exact_and_leave_with_purge_and_clean(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    corpus_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    listing = make_corpus(tmp_path)
-    one, three = tmp_path / "one", tmp_path / "three"
-    assert run_starcoder(listing, one, "--tasks", "1") == 0
+    # the session's run (2 tasks, no rejects kept) against one of 3 tasks that keeps its rejects
+    one, listing = corpus_run, corpus_run.parent / "repos.csv"
+    three = tmp_path / "three"
     assert run_starcoder(listing, three, "--tasks", "3", "--keep-rejects") == 0
     assert not (one / "rejects").exists() and (one / "samples" / "quality").is_dir()
 
@@ -49,8 +49,8 @@ def test_samples_are_reproducible_exact_and_leave_with_purge_and_clean(
     overrides = {
         "repos": str(listing),
         "out": str(one),
-        "executor.tasks": 1,
-        "stages.opt_out.folder": str(tmp_path / "opt_out"),
+        "executor.tasks": 2,
+        "stages.opt_out.folder": str(one.parent / "opt_out"),
         "stages.shards.train_vocab_size": 400,
         "stages.pii.names": False,
     }

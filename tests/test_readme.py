@@ -5,6 +5,11 @@ Commands are the lines of ```bash blocks that start with ``stackcurate``, ``pyth
 ``pipelines/``, ``benchmarks/`` and ``examples/`` linked in); a line using the Ray executor runs inside a
 private network namespace. Then every ```python block runs there. ``make`` lines are checked with
 ``make -n``: ``make demo`` must run exactly the README's quickstart commands.
+
+The commands run on a small sample of the installed distributions (``CI_ARGS``: ten of them, about 4 MB),
+so that ``make test`` fits CI's time: the README's own sample is every installed distribution (about 1 GB in
+230 repositories, 20 minutes of the pipeline on two cores), which ``make demo`` runs, as do the benchmarks
+by default. After the README's Ray command, its run is compared with the local one file by file.
 """
 
 from __future__ import annotations
@@ -16,11 +21,36 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from netns import NETNS_AVAILABLE, run_in_netns
 
+from stackcurate.parquet_io import list_parquet_files
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+#: Distributions of the CI sample: the three the README names (pyyaml, gitpython, rich), gitpython's own
+#: dependencies, and a few more for other languages, licenses and PII (about 4 MB of files).
+CI_SAMPLE = [
+    "pyyaml",
+    "gitpython",
+    "gitdb",
+    "smmap",
+    "rich",
+    "markupsafe",
+    "jinja2",
+    "certifi",
+    "idna",
+    "six",
+]
+#: Arguments added to a README command when this test runs it; every key must be a README command.
+CI_ARGS = {
+    "stackcurate sample-repos runs/sample": [arg for name in CI_SAMPLE for arg in ("--include", name)],
+    # a slice of the SPDX list: tests/licenses/test_matcher.py decides the whole list and checks its figures
+    "python benchmarks/license_spdx.py": ["--limit", "60"],
+}
 
 
 def readme_commands() -> list[str]:
@@ -39,6 +69,20 @@ def test_readme_shows_the_two_commands_and_the_quickstart() -> None:
     assert "stackcurate run pipelines/quickstart.yaml" in commands
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, flags=re.MULTILINE), ".ci/run must run the README's test command"
+
+
+def test_the_ci_sample_changes_only_readme_commands() -> None:
+    assert set(CI_ARGS) <= set(readme_commands())
+
+
+def assert_same_output(local: Path, ray: Path) -> None:
+    """The Ray executor's run equals the local executor's, file by file (the README runs both, the same
+    pipeline and input; nothing changes the local run before the Ray command)."""
+    for folder in ("01_clone", "curated"):
+        names = list_parquet_files(str(local / folder))
+        assert names == list_parquet_files(str(ray / folder)) == [f"{rank:05d}.parquet" for rank in range(4)]
+        for name in names:
+            assert pq.read_table(local / folder / name).equals(pq.read_table(ray / folder / name)), name
 
 
 def test_make_demo_runs_the_readme_quickstart() -> None:
@@ -65,7 +109,7 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
     for command in readme_commands():
         if command.startswith("make "):
             continue  # checked above; running them here would build a venv inside the test
-        argv = shlex.split(command)
+        argv = [*shlex.split(command), *CI_ARGS.get(command, [])]
         if argv[0] == "stackcurate":
             argv = [sys.executable, "-m", "stackcurate.cli", *argv[1:]]
         elif argv[0] == "python":
@@ -73,12 +117,13 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
         if "ray" in argv:
             if not NETNS_AVAILABLE:
                 pytest.fail("the README's Ray command needs root with unshare (CI has it)")
-            run_in_netns(argv, timeout=600, cwd=tmp_path)
+            output = run_in_netns(argv, timeout=600, cwd=tmp_path)
+            assert "Started a local Ray instance" in output
+            assert_same_output(tmp_path / "runs" / "quickstart", tmp_path / "runs" / "quickstart-ray")
             continue
         result = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
         assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert list((tmp_path / "runs" / "quickstart" / "curated").glob("*.parquet"))
-    assert list((tmp_path / "runs" / "quickstart-ray" / "curated").glob("*.parquet"))
     for snippet in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL):
         result = subprocess.run(
             [sys.executable, "-c", snippet],

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 import pytest
 from rich.console import Console
-from run_corpus import GENERATED_FILES, STARCODER, make_corpus, run_starcoder
+from run_corpus import GENERATED_FILES, STARCODER, run_starcoder
 
 from stackcurate.cli import main
 from stackcurate.progress import LineThrottle, PassProgress, progress_line
@@ -27,18 +27,10 @@ from stackcurate.stats.run_stats import collect_run_stats
 from stackcurate.stats.table import stages_table
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("summary")
-    return root, make_corpus(root)
-
-
-@pytest.fixture(scope="module")
-def run(corpus: tuple[Path, Path]) -> Path:
-    root, listing = corpus
-    out = root / "run"
-    assert run_starcoder(listing, out, "--tasks", "2") == 0
-    return out
+@pytest.fixture
+def run(corpus_run: Path) -> Path:
+    """The session's run over ``run_corpus.make_corpus`` (``conftest.corpus_run``)."""
+    return corpus_run
 
 
 def curated_rows(out: Path) -> pl.DataFrame:

@@ -7,70 +7,31 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from test_runner import STARCODER, make_repos
+from conftest import S3_SECRET, starcoder_args
 
 from stackcurate.cli import main
 from stackcurate.parquet_io import list_parquet_files
 
-SECRET = "moto-secret-key-for-the-test"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def s3_env() -> Iterator[dict[str, str]]:
-    import s3fs
-    from moto.server import ThreadedMotoServer
-
-    # each module starts its own server: an s3fs instance cached by an earlier one names a stopped endpoint
-    s3fs.S3FileSystem.clear_instance_cache()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ACCESS_KEY_ID": "moto-key",
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-    }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        yield env
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        s3fs.S3FileSystem.clear_instance_cache()
-        server.stop()
-
-
 def test_a_run_reads_its_list_from_and_writes_its_output_to_s3(
-    s3_env: dict[str, str],
-    git_repo_factory: Callable[..., Path],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    s3_env: dict[str, str], starcoder_run: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The shared StarCoder run's input and settings, list and run directory on the bucket: the same output
+    as the local run (``starcoder_run``), every pass included."""
     import fsspec
 
     fs = fsspec.filesystem("s3", skip_instance_cache=True)
     fs.mkdir("corpus")
-    listing = make_repos(git_repo_factory, tmp_path, count=4, files=3, duplicate=True)
-    fs.put(str(listing), "corpus/lists/repos.csv")
-    # every pass of the StarCoder pipeline but PII (slow to load, and no different on object storage)
-    common = ["--tasks", "2", "--workers", "2", "--set", "stages.shards.train_vocab_size=400"]
-    common += ["--set", "stages.pii=null"]
-    reference = tmp_path / "local"
-    assert main(["run", STARCODER, "--repos", str(listing), "--out", str(reference), *common]) == 0
-
-    command = [sys.executable, "-m", "stackcurate.cli", "run", STARCODER, *common]
-    command += ["--repos", "s3://corpus/lists/repos.csv", "--out", "s3://corpus/runs/starcoder"]
+    fs.put(str(starcoder_run["repos"]), "corpus/lists/repos.csv")
+    reference = starcoder_run["out"]
+    args = starcoder_args("s3://corpus/lists/repos.csv", "s3://corpus/runs/starcoder")
+    command = [sys.executable, "-m", "stackcurate.cli", "run", *args, "--workers", "2"]
     result = subprocess.run(
         command, capture_output=True, text=True, env={**os.environ, **s3_env}, timeout=600
     )
@@ -104,7 +65,7 @@ def test_a_run_reads_its_list_from_and_writes_its_output_to_s3(
     assert fs.exists("corpus/runs/starcoder/tokenizer.json")
     # nothing half-written is left under a final name, and the credentials are nowhere in the run
     assert not [path for path in fs.find("corpus/runs/starcoder") if path.endswith(".tmp")]
-    assert SECRET not in fs.cat("corpus/runs/starcoder/run.json").decode()
+    assert S3_SECRET not in fs.cat("corpus/runs/starcoder/run.json").decode()
 
     # the statistics read the run where it is
     capsys.readouterr()

@@ -36,7 +36,7 @@ from urllib.parse import unquote
 from stackcurate.pii.secrets import CODE, DOTTED_CODE, UUID, is_words, name_words
 
 if TYPE_CHECKING:
-    from stackcurate.pii.recognizers import PiiRules
+    from stackcurate.pii.rules_model import PiiRules
 
 IDENTIFIER = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*(?:\(\))?")
 FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}$")

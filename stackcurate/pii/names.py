@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from stackcurate.errors import FatalError
 
 if TYPE_CHECKING:
-    from stackcurate.pii.recognizers import PiiRules
+    from stackcurate.pii.rules_model import PiiRules
 
 #: name particles that stay lower-case inside a name (``Ludwig van Beethoven``, ``Ana da Silva``)
 PARTICLES = frozenset(

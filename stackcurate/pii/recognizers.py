@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from stackcurate.errors import FatalError
 from stackcurate.pii.checks import CHECKS, Validators
 from stackcurate.pii.names import person_spans
+from stackcurate.pii.rules_model import VENDOR_TOKEN, PiiRules
 from stackcurate.pii.secrets import SecretNames, ValueTests
 from stackcurate.pii.tokens import find_tokens, load_tokens
 from stackcurate.rules import load_yaml, rules_path
@@ -32,48 +32,7 @@ from stackcurate.rules import load_yaml, rules_path
 ENTITIES = ("EMAIL", "IP_ADDRESS", "KEY", "PASSWORD", "NAME")
 #: a recogniser of entity SECRET finds KEY or PASSWORD, as the key's name says
 SECRET_ENTITIES = ("KEY", "PASSWORD")
-VENDOR_TOKEN = "vendor_token"
 MACRO = re.compile(r"<<([A-Z_]+)>>")
-
-
-@dataclass(frozen=True)
-class PiiRules:
-    """``rules/pii.yaml``, parsed."""
-
-    recognizers: tuple[dict[str, Any], ...]
-    placeholders: frozenset[str]
-    placeholder_prefixes: tuple[str, ...]
-    placeholder_words: tuple[str, ...]
-    placeholder_email_domains: frozenset[str]
-    email_code_domains: frozenset[str]
-    email_role_locals: frozenset[str]
-    email_placeholder_locals: frozenset[str]
-    email_placeholder_words: frozenset[str]
-    email_placeholder_labels: frozenset[str]
-    file_extensions: frozenset[str]
-    placeholder_names: frozenset[str]
-    popular_dns: frozenset[str]
-    version_words: frozenset[str]
-    address_words: frozenset[str]
-    name_stopwords: frozenset[str]
-    ambiguous_first_names: frozenset[str]
-    placeholder_hosts: frozenset[str]
-    org_words: frozenset[str]
-    company_suffixes: frozenset[str]
-    technical_terms: frozenset[str]
-    technical_nouns: frozenset[str]
-    field_words: frozenset[str]
-    self_describing_words: tuple[str, ...]
-    code_objects: frozenset[str]
-    prose_stopwords: frozenset[str]
-    secret_names: SecretNames
-    value_tests: ValueTests
-    ip_replacements: dict[str, tuple[str, ...]]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Every recogniser's name, in rank order."""
-        return (VENDOR_TOKEN, *(entry["name"] for entry in self.recognizers))
 
 
 def _lower_set(data: dict[str, Any], key: str) -> frozenset[str]:

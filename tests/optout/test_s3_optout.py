@@ -11,7 +11,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from test_purge_dedup import corpus, curated, shard_rows
-from test_s3 import s3_env  # noqa: F401  (the fixture)
 
 from stackcurate.cli import main
 from stackcurate.manifest import RunManifest
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_opt_out_tools_work_on_an_s3_run(
-    s3_env: dict[str, str],  # noqa: F811
+    s3_env: dict[str, str],
     git_repo_factory: Callable[..., Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

@@ -372,41 +372,27 @@ def test_the_html_report_is_self_contained(report_html: Path) -> None:
         assert spread > 10 and inked > 0.01, name
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
 @pytest.mark.slow  # needs Debian's chromium: `make test` installs it, `make test-fast` does not
-def test_the_report_in_headless_chromium_shows_every_chart(report_html: Path) -> None:
+def test_the_report_in_headless_chromium_shows_every_chart(report_html: Path, browser: Any) -> None:
     """Opened from disk (file://) in a browser with networking off: every chart is drawn and not blank."""
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.fail("needs Debian's chromium and chromium-driver (make test installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    options.add_argument("--window-size=1100,900")
-    driver: Any = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    browser.set_network_conditions(offline=True, latency=0, throughput=0)
     try:
-        driver.set_network_conditions(offline=True, latency=0, throughput=0)
-        driver.get(report_html.as_uri())
-        assert driver.title.startswith("Statistics of")
+        browser.get(report_html.as_uri())
+        assert browser.title.startswith("Statistics of")
         for name in [*CHARTS, "compare-languages", "compare-stages"]:
-            image = driver.find_element(By.CSS_SELECTOR, f"#chart-{name} img")
-            driver.execute_script("arguments[0].scrollIntoView();", image)
+            image = browser.find_element(By.CSS_SELECTOR, f"#chart-{name} img")
+            browser.execute_script("arguments[0].scrollIntoView();", image)
             assert (
-                driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
+                browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
             )
             spread, inked = pixel_spread(image.screenshot_as_png)
             assert spread > 10 and inked > 0.01, name
-        table = driver.find_element(By.ID, "languages-table").text
+        table = browser.find_element(By.ID, "languages-table").text
         assert "python" in table and "javascript" in table
     finally:
-        driver.quit()
+        browser.delete_network_conditions()  # the session's browser: the next test may need the network
 
 
 def test_the_stats_page_of_serve(runs: dict[str, Path], tmp_path: Path) -> None:
