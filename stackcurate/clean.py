@@ -16,6 +16,7 @@ opted-out repository are gone with ``02_filtered`` (see docs/architecture.md, "O
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from datatrove.io import get_datafolder
@@ -53,6 +54,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
     if not args.intermediates:
         raise FatalError("say what to clean: --intermediates (the folders holding unredacted content)")
     removed = clean_intermediates(args.run_dir)
+    if args.json:
+        left = get_datafolder(args.run_dir).ls("", detail=False)
+        names = sorted(str(path).rstrip("/").rsplit("/", 1)[-1] for path in left)
+        print(json.dumps({"run": args.run_dir, "removed": removed, "kept": names}))
+        return 0
     kept = "curated, shards, stats, logs and the attribution index are kept"
     print(
         f"removed {', '.join(removed) if removed else 'nothing (already clean)'} from {args.run_dir}; {kept}"
@@ -69,5 +75,10 @@ def add_parser(commands: Any) -> None:
     clean.add_argument("run_dir", metavar="RUN_DIR")
     clean.add_argument(
         "--intermediates", action="store_true", help="the folders holding raw (unredacted) content"
+    )
+    clean.add_argument(
+        "--json",
+        action="store_true",
+        help='{"run", "removed": [folders], "kept": [what the run still holds]}',
     )
     clean.set_defaults(func=cmd_clean)

@@ -3,6 +3,7 @@ left in a run, and what is published stays."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,6 +62,11 @@ def test_clean_removes_every_folder_with_raw_content(
     assert "nothing to do" in capsys.readouterr().err
     assert not any((out / folder).exists() for folder in RAW)
     assert main(["clean", str(out)]) == 2
+    capsys.readouterr()
+    assert main(["clean", str(out), "--intermediates", "--json"]) == 0  # again: nothing left to remove
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["removed"] == [] and not set(RAW) & set(answer["kept"])
+    assert {"curated", "shards", "run.json", "tokenizer.json"} <= set(answer["kept"])
 
 
 def test_the_pipeline_setting_cleans_when_the_run_completes(

@@ -52,7 +52,7 @@ def test_json_on_every_command_that_prints_results() -> None:
         "run", "stats", "inspect", "sample-repos", "license detect", "pii scan", "tokenizer train",
         "shards build", "shards verify", "shards export", "index build", "attribute",
         "opt-out request", "opt-out list", "opt-out approve", "opt-out reject", "opt-out check",
-        "opt-out purge",
+        "opt-out purge", "clean",
     }  # fmt: skip
     assert expected <= set(commands)
 
