@@ -71,7 +71,9 @@ def test_the_summary_says_what_was_kept_why_repositories_went_and_what_to_run_ne
     ]
     passes = {row["pass"]: row for row in summary["passes"]}
     assert passes["clone"]["seconds"] > 0 and passes["clone"]["tasks"] == 2
-    assert passes["near_components"]["rounds"] >= 1 and "shards_write" in passes
+    # a corpus this small is clustered in one task (plan/rounds.components_specs), not in rounds
+    assert passes["near_clusters"]["tasks"] == 1 and "near_components" not in passes
+    assert "shards_write" in passes
 
 
 def test_a_rerun_prints_the_same_summary_and_json(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -281,3 +283,18 @@ def test_every_pipeline_in_the_repository_names_keys_run_help_lists() -> None:
         assert f"  {name}: " in listed
         for key in section or {}:
             assert f"{key}=" in listed, f"{name}.{key}"
+
+
+def test_the_rounds_of_a_pass_of_rounds_are_one_row() -> None:
+    """The components rounds (``near_components/r000``...; a corpus too big for one clustering task) are one
+    row: tasks per round, rounds counted, wall and task seconds summed."""
+    from stackcurate.summary import _passes
+
+    meta = {"tasks": {"clone": 2, "near_components/r000": 4, "near_components/r001": 4, "near_decide": 1}}
+    wall = {"clone": 1.0, "near_components/r000": 0.5, "near_components/r001": 0.25, "near_decide": 0.1}
+    stages = [{"pass": name, "seconds": 2 * seconds} for name, seconds in wall.items()]
+    rows = {row["pass"]: row for row in _passes({"stages": stages}, meta, wall)}
+    assert rows["near_components"] == {
+        "pass": "near_components", "tasks": 4, "rounds": 2, "seconds": 0.8, "task_s": 1.5,
+    }  # fmt: skip
+    assert rows["clone"]["rounds"] == 1 and rows["near_decide"]["tasks"] == 1
