@@ -11,11 +11,18 @@ exact or near duplicate elsewhere: the purge promotes the next copy, the case wi
 tokenizer, so that the shards compare) and prints whether every curated row, every column, is equal, and
 whether the shards verify and hold exactly the curated rows.
 
+With ``--s3`` the run is kept on object storage: moto's S3 server is started in this process on loopback
+(``s3_moto.py``; endpoint and keys reach the commands through the environment, as on a cluster), the run
+writes ``s3://purge-bench/run`` and the purge rewrites it in place. The figures are the same; the CPU the
+server spends answering (a thread of this process, not below the commands) is printed apart, and the
+curated rows and shards are read from a copy downloaded after each step (not timed). ``shards verify`` runs
+on the s3 URL, and on the downloaded copy when it cannot read the URL.
+
 Every command is the CLI a user runs, as a subprocess. Timings under load: the load average is printed
 before and after; compare the CPU seconds.
 
 Usage: ``python benchmarks/purge.py [--sample runs/sample] [--work /tmp/purge-bench] [--repos N]
-[--repo OWNER/NAME] [--fresh]``.
+[--repo OWNER/NAME] [--fresh] [--s3]``.
 """
 
 from __future__ import annotations
@@ -27,14 +34,17 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 from common import first_repos
+from s3_moto import download, moto_s3, self_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ROOT / "pipelines" / "starcoder.yaml"
+BUCKET = "purge-bench"
 
 
 def load() -> str:
@@ -98,7 +108,7 @@ def stackcurate(*args: str) -> list[str]:
     return [sys.executable, "-m", "stackcurate.cli", *args]
 
 
-def run_command(repos: Path, out: Path, record: Path, *settings: str) -> list[str]:
+def run_command(repos: Path, out: Path | str, record: Path, *settings: str) -> list[str]:
     options = [f"stages.opt_out.folder={record}", *settings]
     sets = [item for setting in options for item in ("--set", setting)]
     return stackcurate("run", str(PIPELINE), "--repos", str(repos), "--out", str(out), *sets)
@@ -110,7 +120,7 @@ def curated(out: Path) -> pl.DataFrame:
 
 def pick_repo(out: Path) -> tuple[str, int]:
     """The repository with the median curated file count among those holding a kept copy of a duplicate
-    group, and that count."""
+    group (among all when none does), and that count."""
     frame = curated(out)
     holders = (
         frame.filter((pl.col("duplicate_count") > 0) | (pl.col("cluster_size") > 1))
@@ -118,7 +128,13 @@ def pick_repo(out: Path) -> tuple[str, int]:
         .unique()["repo"]
         .to_list()
     )
-    counts = frame.filter(pl.col("repo").is_in(holders)).group_by("repo").len().sort("len", "repo")
+    # a few repositories may hold no duplicate: then among them all
+    counts = (
+        frame.filter(pl.col("repo").is_in(holders) if holders else pl.lit(True))
+        .group_by("repo")
+        .len()
+        .sort("len", "repo")
+    )
     row = counts.row(counts.height // 2)
     return str(row[0]), int(row[1])
 
@@ -131,6 +147,23 @@ def shard_keys(out: Path) -> set[tuple[str, str]]:
     return keys
 
 
+def verify(out: Path | str, copy: Path) -> str:
+    """What ``shards verify`` says of the run ``out`` (``copy`` its local view): the exit status and, when
+    it fails on an s3 URL, that of the downloaded copy too, verified against the copy's tokenizer."""
+    first = subprocess.run(stackcurate("shards", "verify", str(out)), capture_output=True, text=True)
+    said = f"exit {first.returncode}"
+    if first.returncode and isinstance(out, str):
+        reason = (first.stderr.strip().splitlines() or ["?"])[0][:200]
+        tokenizer = str(copy / "tokenizer.json")
+        on_copy = subprocess.run(
+            stackcurate("shards", "verify", str(copy), "--tokenizer", tokenizer),
+            capture_output=True,
+            text=True,
+        )
+        said += f" on the URL ({reason}); exit {on_copy.returncode} on the downloaded copy"
+    return said
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--sample", type=Path, default=ROOT / "runs" / "sample", help="sample repositories")
@@ -138,21 +171,45 @@ def main() -> int:
     parser.add_argument("--repos", type=int, default=None, help="the first N repositories (default: all)")
     parser.add_argument("--repo", help="the repository to purge (default: see the module docstring)")
     parser.add_argument("--fresh", action="store_true", help="compare with a fresh run without it")
+    parser.add_argument("--s3", action="store_true", help="keep the run on S3 (moto, in this process)")
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     repos = first_repos(args.sample, args.work, args.repos)
-    out, record = args.work / "run", args.work / "opt_out"
-    print(f"load average before: {load()}; {os.cpu_count()} cores; repos list {repos}", flush=True)
+    record = args.work / "opt_out"
+    with ExitStack() as stack:
+        if args.s3:
+            endpoint = stack.enter_context(moto_s3(BUCKET))["AWS_ENDPOINT_URL"]
+            print(f"S3: moto server at {endpoint} (in this process), bucket {BUCKET}", flush=True)
+        return measure(args, repos, record)
 
+
+def measure(args: argparse.Namespace, repos: Path, record: Path) -> int:
+    """Run, purge (and with ``--fresh`` compare); print the figures."""
+    out: Path | str = f"s3://{BUCKET}/run" if args.s3 else args.work / "run"
+
+    def view(run: Path | str, name: str) -> Path:
+        """The run as a local folder: itself, or a copy of the s3 run downloaded into the work folder."""
+        return download(run, args.work / name) if isinstance(run, str) else run
+
+    print(f"load average before: {load()}; {os.cpu_count()} cores; repos list {repos}", flush=True)
+    print(f"run output: {out}", flush=True)
+    server_cpu = self_cpu()
     run_wall, run_cpu, _ = timed(run_command(repos, out, record))
-    before = curated(out)
+    run_server, server_cpu = self_cpu() - server_cpu, self_cpu()
+    first = view(out, "before")
+    before = curated(first)
     print(f"run:   {run_wall:8.1f} s wall, {run_cpu:8.1f} CPU-s; {before.height:,} curated files", flush=True)
 
-    repo, files = (args.repo, int((before["repo"] == args.repo).sum())) if args.repo else pick_repo(out)
+    if args.repo:
+        repo, files = args.repo, int((before["repo"] == args.repo).sum())
+    else:
+        repo, files = pick_repo(first)
     timed(stackcurate("opt-out", "request", "--repo", repo, "--opt-out-dir", str(record)))
     timed(stackcurate("opt-out", "approve", "--repo", repo, "--opt-out-dir", str(record)))
+    server_cpu = self_cpu()
     purge_wall, purge_cpu, printed = timed(stackcurate("opt-out", "purge", str(out)))
+    purge_server = self_cpu() - server_cpu
     print(printed.rstrip())
     print(f"purge of {repo} ({files} curated files): {purge_wall:.1f} s wall, {purge_cpu:.1f} CPU-s")
     print(
@@ -160,19 +217,26 @@ def main() -> int:
         f"{100 * purge_cpu / run_cpu:.1f}% of the CPU time",
         flush=True,
     )
-    after = curated(out)
-    verify = subprocess.run(stackcurate("shards", "verify", str(out)), capture_output=True, text=True)
+    if args.s3:
+        both = 100 * (purge_cpu + purge_server) / (run_cpu + run_server)
+        print(
+            f"S3 server (this process, sampling included) CPU: run {run_server:.1f} s, purge "
+            f"{purge_server:.1f} s; purge / run with it: {both:.1f}% of the CPU time",
+            flush=True,
+        )
+    copy = view(out, "after")
+    after = curated(copy)
     keys = set(zip(after["repo"].to_list(), after["path"].to_list(), strict=True))
     gone = repo not in set(after["repo"])
     print(
-        f"after the purge: {after.height:,} curated files, none of {repo}: {gone}; shards verify exit "
-        f"{verify.returncode}; shards hold exactly the curated rows: {shard_keys(out) == keys}"
+        f"after the purge: {after.height:,} curated files, none of {repo}: {gone}; shards verify "
+        f"{verify(out, copy)}; shards hold exactly the curated rows: {shard_keys(copy) == keys}"
     )
     if args.fresh:
-        fresh = args.work / "fresh"
-        tokenizer = f"stages.shards.tokenizer={out / 'tokenizer.json'}"
+        fresh: Path | str = f"s3://{BUCKET}/fresh" if args.s3 else args.work / "fresh"
+        tokenizer = f"stages.shards.tokenizer={copy / 'tokenizer.json'}"
         fresh_wall, fresh_cpu, _ = timed(run_command(repos, fresh, record, tokenizer))
-        made = curated(fresh)
+        made = curated(view(fresh, "fresh-copy"))
         same = after.columns == made.columns and after.to_dicts() == made.to_dicts()
         took = f"{fresh_wall:.1f} s wall, {fresh_cpu:.1f} CPU-s"
         print(f"fresh run without {repo}: {took}; {made.height:,} files")
