@@ -12,7 +12,6 @@ the results as JSON; every option's help states its default; ``--top N`` sizes a
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import sys
 from pathlib import Path
@@ -220,19 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    as_program = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, before or after the command
     args = parser.parse_args([arg for arg in argv if arg != "--debug"])
     args.command_line = ["stackcurate", *argv]  # what `run` records in its summary
     try:
-        code = int(args.func(args))
-        if as_program:
-            # Arrow objects left in reference cycles are otherwise freed during interpreter teardown, when
-            # a thread of Arrow's pool may still be joinable: std::terminate, exit -6 (apache/arrow#34314;
-            # seen on `opt-out check` in about 1 run in 10). Freeing them while Arrow is whole avoids it.
-            gc.collect()
-        return code
+        return int(args.func(args))
     except Exception as error:
         message = expected_failure(error)
         if message is None or debug:

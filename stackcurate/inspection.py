@@ -22,6 +22,7 @@ from stackcurate.errors import FatalError
 from stackcurate.layout import RunLayout
 from stackcurate.manifest import RunManifest
 from stackcurate.parquet_io import list_parquet_files
+from stackcurate.parquet_io import read_table as read_parquet
 from stackcurate.samples import COLUMNS, PREVIEW_CHARS, SAMPLE_PER_REASON, sample_priority
 from stackcurate.sources.names import printable
 
@@ -71,7 +72,7 @@ def _stage_folders(out: str, kind: str) -> list[str]:
 def _read(path: str, columns: list[str] | None = None) -> list[dict[str, Any]]:
     folder = get_datafolder(path.rsplit("/", 1)[0])
     with folder.open(path.rsplit("/", 1)[1], "rb") as handle:
-        return pq.read_table(handle, columns=columns).to_pylist()
+        return read_parquet(handle, columns=columns).to_pylist()
 
 
 def recorded_reasons(out: str) -> dict[str, dict[str, Any]]:

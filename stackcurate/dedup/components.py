@@ -44,6 +44,7 @@ from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
 from stackcurate.dedup.near_records import DECISION_SCHEMA, DOC_SCHEMA, read_members
+from stackcurate.parquet_io import read_table as read_parquet
 from stackcurate.parquet_io import write_table_atomic
 
 EDGE_SCHEMA = pa.schema([("u", pa.int64()), ("v", pa.int64())])
@@ -368,7 +369,7 @@ class ClusterMerge(PipelineStep):
             for name in sorted(self.folder.list_files(path, glob_pattern="*.parquet")):
                 if ".tmp-" not in name:
                     with self.folder.open(name, "rb") as handle:
-                        tables.append(pq.read_table(handle, schema=DECISION_SCHEMA))
+                        tables.append(read_parquet(handle, schema=DECISION_SCHEMA))
             table = pa.concat_tables(tables).sort_by("index")
             kept = int(sum(table.column("keep").to_pylist()))
             self.stat_update("files_in_clusters", value=table.num_rows)

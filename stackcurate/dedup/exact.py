@@ -32,6 +32,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from stackcurate.dedup.join import DecisionJoin
+from stackcurate.parquet_io import read_table as read_parquet
 from stackcurate.parquet_io import write_table_atomic
 from stackcurate.stage import FileFilter
 
@@ -139,7 +140,7 @@ class ExactDedupDecide(PipelineStep):
         tables = []
         for path in sorted(self.hashes.list_files(f"{bucket:05d}", glob_pattern="*.parquet")):
             with self.hashes.open(path, "rb") as handle:
-                tables.append(pq.read_table(handle))
+                tables.append(read_parquet(handle))
         table = pa.concat_tables(tables) if tables else HASH_SCHEMA.empty_table()
         return pl.from_arrow(table)  # type: ignore[return-value]
 
@@ -213,7 +214,7 @@ class ExactDedupFilter(FileFilter):
             return
         for path in self.decisions.list_files(f"{rank:05d}", glob_pattern="*.parquet"):
             with self.decisions.open(path, "rb") as handle:
-                for row in pq.read_table(handle).to_pylist():
+                for row in read_parquet(handle).to_pylist():
                     self._join.add(row, row["keep"], row["duplicate_count"], row["duplicate_repos"])
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -243,4 +244,4 @@ def iter_decisions(folder: DataFolderLike) -> Iterator[dict[str, Any]]:
     data_folder = get_datafolder(folder)
     for path in sorted(data_folder.list_files(glob_pattern="*/*.parquet")):
         with data_folder.open(path, "rb") as handle:
-            yield from pq.read_table(handle).to_pylist()
+            yield from read_parquet(handle).to_pylist()

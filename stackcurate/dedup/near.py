@@ -55,6 +55,7 @@ from stackcurate.dedup.near_records import (
     iter_folder,
     read_members,
 )
+from stackcurate.parquet_io import read_table as read_parquet
 from stackcurate.parquet_io import write_table_atomic
 from stackcurate.stage import FileFilter
 
@@ -364,7 +365,7 @@ class NearDedupFilter(FileFilter):
         if not self.folder.exists(name):
             return
         with self.folder.open(name, "rb") as handle:
-            for row in pq.read_table(handle).to_pylist():
+            for row in read_parquet(handle).to_pylist():
                 self._join.add(row, row["keep"], row["cluster_id"], row["cluster_size"])
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -385,5 +386,5 @@ def iter_clusters(folder: DataFolderLike) -> Iterator[dict[str, Any]]:
     for path in sorted(data_folder.list_files("clusters", glob_pattern="[0-9]*.parquet")):
         origin = int(path.rsplit("/", 1)[-1].split(".")[0])
         with data_folder.open(path, "rb") as handle:
-            for row in pq.read_table(handle).to_pylist():
+            for row in read_parquet(handle).to_pylist():
                 yield {"origin": origin, **row}

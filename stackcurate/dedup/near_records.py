@@ -10,7 +10,8 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from stackcurate.parquet_io import read_table as read_parquet
 
 BUCKET_SCHEMA = pa.schema([("band", pa.uint8()), ("key", pa.uint64()), ("doc", pa.int64())])
 DOC_SCHEMA = pa.schema(
@@ -65,4 +66,4 @@ def iter_folder(folder: Any, subdir: str) -> Iterator[pa.Table]:
     for path in sorted(folder.list_files(subdir, glob_pattern="*.parquet")):
         if ".tmp-" not in path:
             with folder.open(path, "rb") as handle:
-                yield pq.read_table(handle)
+                yield read_parquet(handle)

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from stackcurate.dedup.exact import DECISION_SCHEMA, HASH_SCHEMA, ExactDedupDecide, decision_tables
 from stackcurate.optout.pending import PendingWrites
 from stackcurate.optout.positions import TaskStream, kept_positions
+from stackcurate.parquet_io import read_table as read_parquet
 
 HASHES = "dedup/exact/hashes"
 DECISIONS = "dedup/exact/decisions"
@@ -46,7 +46,7 @@ class ExactOutcome:
 
 def _read(run: Any, path: str) -> pa.Table:
     with run.open(path, "rb") as handle:
-        return pq.read_table(handle)
+        return read_parquet(handle)
 
 
 def _bucket_names(pending: PendingWrites) -> list[str]:

@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from stackcurate.dedup.components import rank_members
 from stackcurate.dedup.near import candidate_pairs, connected_components, verified_pairs
 from stackcurate.dedup.near_records import BUCKET_SCHEMA, DECISION_SCHEMA, DOC_SCHEMA, SHINGLE_SCHEMA
 from stackcurate.optout.pending import PendingWrites
 from stackcurate.optout.positions import NearStream, TaskStream
+from stackcurate.parquet_io import read_table as read_parquet
 
 MINHASH = "minhash"
 #: the components rounds' scratch, named by old positions
@@ -48,7 +48,7 @@ class NearOutcome:
 
 def _read(run: Any, path: str) -> pa.Table:
     with run.open(path, "rb") as handle:
-        return pq.read_table(handle)
+        return read_parquet(handle)
 
 
 def _task(path: str) -> int:

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from datatrove.io import get_datafolder
 
 from stackcurate.manifest import PurgeCommit, PurgeRecord, RunManifest
+from stackcurate.parquet_io import read_table as read_parquet
 
 #: run-relative folder of the new versions until they are moved into place
 ASIDE = ".purge"
@@ -71,7 +72,7 @@ class PendingWrites:
             raise FileNotFoundError(path)
         source = f"{ASIDE}/{path}" if path in self.put else path
         with self.run.open(source, "rb") as handle:
-            return pq.read_table(handle, columns=columns)
+            return read_parquet(handle, columns=columns)
 
     def schema(self, path: str) -> pa.Schema:
         source = f"{ASIDE}/{path}" if path in self.put else path

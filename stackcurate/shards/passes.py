@@ -41,6 +41,7 @@ from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
 from stackcurate.parquet_io import list_parquet_files
+from stackcurate.parquet_io import read_table as read_parquet
 from stackcurate.shards.build import (
     SHARD_SCHEMA,
     SOURCE_COLUMNS,
@@ -67,7 +68,7 @@ def shard_count(curated: DataFolderLike | Path, shard_tokens: int) -> int:
     total = 0
     for name in list_parquet_files(folder):
         with folder.open(name, "rb") as handle:
-            column = pq.read_table(handle, columns=["size_bytes"]).column(0)
+            column = read_parquet(handle, columns=["size_bytes"]).column(0)
         total += int(pc.sum(column).as_py() or 0)
     return max(1, math.ceil(total / (shard_tokens * BYTES_PER_TOKEN)))
 
@@ -181,7 +182,7 @@ class ShardWrite(PipelineStep):
         tables = []
         for part in parts:
             with out.open(part, "rb") as handle:
-                tables.append(pq.read_table(handle, schema=PART_SCHEMA))
+                tables.append(read_parquet(handle, schema=PART_SCHEMA))
         table = pa.concat_tables(tables)
         for shard in range(rank, self.shard_count, world_size):
             rows = table.filter(pc.equal(table.column("shard"), shard))
