@@ -1,14 +1,15 @@
 """Local copies of a run on object storage, for tools that work on local files.
 
 ``local_run_copy(run_dir, folders, write)`` yields ``run_dir`` itself when it is local. For an fsspec URL
-(``s3://...``) it downloads ``folders`` of the run and ``run.json`` into a temporary folder -- by default
-all of the run, the files beside ``run.json`` included -- and yields that; with ``write``, it then uploads
+(``s3://...``) it downloads ``folders`` of the run (folders, or files beside ``run.json``) and ``run.json``
+into a temporary folder -- by default all of the run, the files beside ``run.json`` included -- and
+yields that; with ``write``, it then uploads
 what the tool created or changed and deletes what it removed, then drops the copy. ``run.json`` is never
 uploaded: the run's ledger has one writer (``manifest.RunManifest.save``), which works on the bucket itself.
 JSON files that name the local copy (an index's paths) are rewritten to name ``run_dir``. The machine needs
 local disk for the folders copied (``docs/scaling.md``). Uploads use the same credentials as the run (the
-environment). ``stackcurate index build`` and ``serve`` use it; ``opt-out purge`` works on the bucket in
-place.
+environment). ``stackcurate index build``, ``serve``, ``shards verify`` and ``shards export`` use it;
+``opt-out purge`` works on the bucket in place.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def local_run_copy(
             for folder in folders:
                 if fs.isdir(f"{base}/{folder}"):
                     fs.get(f"{base}/{folder}", str(staging / folder), recursive=True)
+                elif fs.isfile(f"{base}/{folder}"):  # a file beside run.json (tokenizer.json)
+                    fs.get_file(f"{base}/{folder}", str(staging / folder))
         before = _snapshot(staging)
         yield staging
         if write:

@@ -171,12 +171,17 @@ def _passes(stats: dict[str, Any], meta: dict[str, Any], wall: dict[str, float])
     return list(rows.values())
 
 
+def report_path(out: str) -> str:
+    """Where the next commands put the HTML report: in a local run, a local file for a run on a bucket."""
+    return shlex.quote(str(Path(out) / "report.html")) if "://" not in out else "report.html"
+
+
 def next_commands(
     out: str, meta: dict[str, Any], shards: dict[str, Any] | None, reason: str | None
 ) -> list[list[str]]:
     """The commands to run next, each ``[command, what it does]``, with the flags this run needs."""
     run = shlex.quote(out)
-    report = shlex.quote(str(Path(out) / "report.html")) if "://" not in out else "report.html"
+    report = report_path(out)
     commands = [[f"stackcurate stats {run} --html {report}", "the report: funnel, charts, metadata"]]
     if reason:
         commands.append([f"stackcurate inspect {run} --reason {reason}", "files that reason removed"])
@@ -364,7 +369,7 @@ def purge_summary(out: str, regenerated: list[str] | None = None) -> str:
     run = shlex.quote(out)
     lines.append("next:")
     if not regenerated:
-        lines.append(f"  stackcurate stats {run} --html {shlex.quote(str(Path(out) / 'report.html'))}")
+        lines.append(f"  stackcurate stats {run} --html {report_path(out)}")
     if shards:
         lines.append(f"  stackcurate shards verify {run}")
         lines.append(

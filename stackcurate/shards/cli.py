@@ -69,20 +69,28 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+#: what ``shards verify`` and ``export`` copy of a run on object storage: not the curated source, so the
+#: sampled re-encoding is skipped there (with a note)
+REMOTE_COPY = ["shards", "tokenizer.json"]
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    from stackcurate.shards.export import shards_folder
+    from stackcurate.run_copy import local_run_copy
+    from stackcurate.shards.export import shards_folder, shown_path
     from stackcurate.shards.verify import load_manifest, verify_manifest
 
-    shards = shards_folder(args.shards_dir)  # a run directory or its shards folder, as `shards export`
-    problems, notes = verify_manifest(shards, args.tokenizer)
+    with local_run_copy(args.shards_dir, folders=REMOTE_COPY) as local:
+        folder = shards_folder(local)  # a run directory or its shards folder, as `shards export`
+        problems, notes = verify_manifest(folder, args.tokenizer)
+        manifest = load_manifest(folder) if not problems else {}
+        shards = shown_path(args.shards_dir, local, folder)
     if problems:
         raise FatalError(f"{shards} does not match its manifest:\n  " + "\n  ".join(problems))
-    manifest = load_manifest(shards)
     if args.json:
         print(
             json.dumps(
                 {
-                    "shards_dir": str(shards),
+                    "shards_dir": shards,
                     "ok": True,
                     "shards": len(manifest["shards"]),
                     "documents": manifest["total_rows"],
@@ -102,10 +110,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from stackcurate.run_copy import is_remote, local_run_copy
     from stackcurate.shards.export import export_shards
 
     started = time.monotonic()
-    summary = export_shards(args.run_dir, args.out, args.format)
+    if is_remote(args.out):
+        raise FatalError(f"--out {args.out}: export writes a local folder (copy it to the bucket after)")
+    with local_run_copy(args.run_dir, folders=REMOTE_COPY) as local:
+        summary = export_shards(
+            local, args.out, args.format, source_name=args.run_dir if is_remote(args.run_dir) else None
+        )
     if args.json:
         print(json.dumps(summary))
         return 0

@@ -57,6 +57,15 @@ def shards_folder(path: str | Path) -> Path:
     raise FatalError(f"{root} holds no shards: neither {root}/manifest.json nor {root}/shards/manifest.json")
 
 
+def shown_path(given: str | Path, local: Path, shards: Path) -> str:
+    """``shards`` as the user named it: under the URL they gave (``given``), not under ``local``, the local
+    copy of a run on object storage (``run_copy.local_run_copy``); ``str(shards)`` for a local run."""
+    if "://" not in str(given) or str(given).startswith("file://"):
+        return str(shards)
+    inner = shards.relative_to(local).as_posix()
+    return str(given).rstrip("/") + ("" if inner == "." else f"/{inner}")
+
+
 def iter_documents(shards: Path, manifest: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every row of the shards in manifest order: ``input_ids`` as an int32 array, and the row's metadata."""
     import pyarrow.parquet as pq
@@ -120,11 +129,14 @@ def write_litdata(documents: Iterator[dict[str, Any]], out: Path, vocab_size: in
     return 0
 
 
-def export_shards(source: str | Path, out: str | Path, fmt: str) -> dict[str, Any]:
+def export_shards(
+    source: str | Path, out: str | Path, fmt: str, source_name: str | None = None
+) -> dict[str, Any]:
     """Export the shards of ``source`` (a run directory or a shards folder) to ``out`` in format ``fmt``
-    (``FORMATS``); returns the summary also written as ``out/export.json``."""
+    (``FORMATS``); returns the summary also written as ``out/export.json``. ``source_name``: the URL
+    ``source`` is a local copy of, recorded as the export's source."""
     from stackcurate.shards.tokenizer import EOS, file_sha256, load_tokenizer
-    from stackcurate.shards.verify import verify_manifest
+    from stackcurate.shards.verify import tokenizer_file, verify_manifest
 
     if fmt not in FORMATS:
         raise FatalError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -142,7 +154,10 @@ def export_shards(source: str | Path, out: str | Path, fmt: str) -> dict[str, An
     partial = out_dir / ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    tokenizer = load_tokenizer(manifest["tokenizer"]["path"])
+    tokenizer_path = tokenizer_file(manifest, shards)  # the file verify_manifest checked
+    if tokenizer_path is None:  # verify_manifest reports a missing tokenizer as a problem
+        raise FatalError(f"{shards}: the tokenizer file is not found")
+    tokenizer = load_tokenizer(tokenizer_path)
     vocab_size = int(manifest["tokenizer"]["vocab_size"])
     counted = {"documents": 0, "tokens": 0}
 
@@ -162,7 +177,7 @@ def export_shards(source: str | Path, out: str | Path, fmt: str) -> dict[str, An
         raise FatalError(f"{shards}: read {counted} but the manifest says {manifest['total_rows']} rows")
     summary = {
         "format": fmt,
-        "source": str(shards.resolve()),
+        "source": shown_path(source_name, Path(source), shards) if source_name else str(shards.resolve()),
         "manifest_sha256": file_sha256(shards / "manifest.json"),
         "documents": counted["documents"],
         "tokens": counted["tokens"],

@@ -90,9 +90,23 @@ def _recount(paths: list[Path]) -> dict[str, dict[str, int]]:
     return dict(sorted(languages.items()))
 
 
-def _check_tokenizer(manifest: dict[str, Any], tokenizer: Path | None, problems: list[str]) -> Any:
+def tokenizer_file(manifest: dict[str, Any], shards_dir: Path, given: Path | None = None) -> Path | None:
+    """The tokenizer to check the shards with: ``given`` (``--tokenizer``), else the manifest's path, else
+    the run's ``tokenizer.json`` beside the shards folder (the manifest's path names where the run was
+    written: another machine, or a bucket copied here). The caller checks its sha256 against the manifest."""
+    if given is not None:
+        return given
+    stated = manifest["tokenizer"].get("path")
+    if stated and "://" not in str(stated) and Path(stated).is_file():
+        return Path(stated)
+    beside = shards_dir.parent / "tokenizer.json"
+    if beside.is_file():
+        return beside
+    return Path(stated) if stated and "://" not in str(stated) else None
+
+
+def _check_tokenizer(manifest: dict[str, Any], path: Path | None, problems: list[str]) -> Any:
     stated = manifest["tokenizer"]
-    path = tokenizer or (Path(stated["path"]) if stated.get("path") else None)
     if path is None or not path.is_file():
         problems.append(f"tokenizer file {path} not found (pass --tokenizer): its sha256 cannot be checked")
         return None
@@ -128,7 +142,8 @@ def _check_encoding(
     source = Path(str(manifest.get("source", "")))
     curated = sorted(source.glob("*.parquet")) if source.is_dir() else []
     if not curated:
-        notes.append(f"curated source {source} not found: seed and encoder not checked against the data")
+        named = manifest.get("source", "")  # as written: a bucket URL keeps its "//"
+        notes.append(f"curated source {named} not found: seed and encoder not checked against the data")
         return
     encode = _encoder(tokenizer, str(manifest.get("encoder", "hf")), problems)
     if encode is None:
@@ -212,7 +227,8 @@ def verify_manifest(
         problems.append("the manifest's totals differ from the shards' rows and tokens")
     if _recount(paths) != manifest["languages"]:
         problems.append("the manifest's per-language rows and tokens differ from the shards'")
-    loaded = _check_tokenizer(manifest, Path(tokenizer) if tokenizer else None, problems)
+    path = tokenizer_file(manifest, root, Path(tokenizer) if tokenizer else None)
+    loaded = _check_tokenizer(manifest, path, problems)
     if loaded is not None and paths:
         _check_encoding(manifest, paths, loaded, problems, notes)
     return problems, notes

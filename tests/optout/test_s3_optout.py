@@ -5,6 +5,7 @@ read and write the run where it is."""
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,7 +49,9 @@ def test_opt_out_tools_work_on_an_s3_run(
     fs.get("optout/run", str(local), recursive=True)
     etags = {name: info["ETag"] for name, info in fs.find("optout/run", detail=True).items()}
     assert main(["opt-out", "purge", url]) == 0  # the record: the one the run recorded
-    assert "verified" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "verified" in printed
+    assert f"stackcurate shards verify {url}" in printed and "s3:/optout" not in printed
     assert main(["opt-out", "purge", str(local), "--opt-out-dir", str(record)]) == 0
 
     fs.invalidate_cache()
@@ -78,3 +81,15 @@ def test_opt_out_tools_work_on_an_s3_run(
     assert client.get("/attribute").status_code == 200
     assert client.get("/stats").status_code == 200
     assert main(["stats", url, "--json"]) == 0
+
+    # the next commands the purge printed work on the bucket: the shards against their manifest, an export
+    capsys.readouterr()
+    copies = set(Path(tempfile.gettempdir()).glob("stackcurate-run-*"))
+    assert main(["shards", "verify", url, "--json"]) == 0
+    verified = json.loads(capsys.readouterr().out)
+    assert verified["shards_dir"] == f"{url}/shards" and verified["documents"] == manifest["total_rows"]
+    assert any("curated source s3://optout/run/curated not found" in note for note in verified["notes"])
+    assert main(["shards", "export", url, "--format", "megatron", "--out", str(tmp_path / "mm")]) == 0
+    exported = json.loads((tmp_path / "mm" / "export.json").read_text())
+    assert exported["source"] == f"{url}/shards" and exported["documents"] == manifest["total_rows"]
+    assert set(Path(tempfile.gettempdir()).glob("stackcurate-run-*")) == copies  # their local copies are gone
