@@ -51,6 +51,11 @@ CLOSE = 0.15
 #: this many of a license's shingles missing in a row are a passage (a clause), not a substituted name
 PASSAGE = 15
 NOTE_CHARS = 400
+#: a second license text split in pieces by phrases the first one covered (mypy's MIT text and the PSF
+#: license that follows share a sentence; MPL-2.0 shares dozens with the Apache-2.0 text before it) is
+#: searched again with the pieces chained to it, each at most this many covered words from the next, before
+#: it is called a modified text or nothing
+REJOIN_WORDS = 80
 #: words no index text has get ids above this (crc32 of the word): never equal to a vocabulary id
 _UNSEEN = 1 << 40
 
@@ -256,20 +261,58 @@ class SpdxIndex:
         hashes = shingles(self.vocabulary(tokens), self.rules.shingle)
         pending = [(0, len(tokens))]
         depth = 0
+        searched: list[tuple[int, int]] = []
         while pending and depth < 64:
             start, end = pending.pop(0)
             depth += 1
-            local = hashes[start : max(start, end - self.rules.shingle + 1)]
-            best = self.best(set(local)) if local else None
+            best = self._best_in(hashes, start, end)
+            searched.append((start, end))
+            if depth > 1 and (best is None or not best[1]):
+                joined = self._rejoin(hashes, covered, start, end, pending + searched[:-1])
+                if joined is not None and self.ids[joined[1]] not in ids:
+                    (start, end), number, whole = joined
+                    pending = [(a, b) for a, b in pending if b <= start or a >= end]
+                    best = (number, whole)
             if best is None:
                 continue
             number, whole = best
-            numbers = [number, *(self.exceptions_in(set(local), number) if depth == 1 else [])]
+            local = set(hashes[start : max(start, end - self.rules.shingle + 1)])
+            numbers = [number, *(self.exceptions_in(local, number) if depth == 1 else [])]
             ids.append(self.ids[number] if whole else self.rules.modified.format(id=self.ids[number]))
             ids.extend(self.ids[n] for n in numbers[1:])
             self._cover(covered, hashes, start, end, numbers)
             pending.extend(self._remainders(covered, start, end))
         return Found(tuple(dict.fromkeys(ids)), covered)
+
+    def _best_in(self, hashes: list[int], start: int, end: int) -> tuple[int, bool] | None:
+        local = hashes[start : max(start, end - self.rules.shingle + 1)]
+        return self.best(set(local)) if local else None
+
+    def _rejoin(
+        self, hashes: list[int], covered: bytearray, start: int, end: int, others: list[tuple[int, int]]
+    ) -> tuple[tuple[int, int], int, bool] | None:
+        """``((start, end), license, True)`` when the span over [start, end) and the other uncovered pieces
+        chained to it (each within ``REJOIN_WORDS`` of the next) holds a license whole, most of whose words
+        there are uncovered: the license found first lent it a few shared phrases, not its body."""
+        first, last = start, end
+        for a, b in sorted(others, reverse=True):
+            if b <= first and first - b <= REJOIN_WORDS:
+                first = a
+        for a, b in sorted(others):
+            if a >= last and a - last <= REJOIN_WORDS:
+                last = b
+        span = (first, last)
+        if span == (start, end):
+            return None
+        best = self._best_in(hashes, *span)
+        if best is None or not best[1]:
+            return None
+        own = self.sets[best[0]]
+        positions = [
+            p for p in range(span[0], max(span[0], span[1] - self.rules.shingle + 1)) if hashes[p] in own
+        ]
+        free = sum(1 for p in positions if not covered[p])
+        return (span, best[0], True) if 2 * free >= len(positions) else None
 
     def _cover(self, covered: bytearray, hashes: list[int], start: int, end: int, numbers: list[int]) -> None:
         """Mark the words of [start, end) that runs of two or more consecutive shingles of these licenses
@@ -341,7 +384,7 @@ class SpdxMatchEngine:
         self.names: LicenseNames = load_names(
             rules.names, load_license_policy(rules_dir).aliases, f"{rules_dir}:{rules.digest}"
         )
-        self.version = f"spdx-match-3:{self.index.source}:{rules.digest}"
+        self.version = f"spdx-match-4:{self.index.source}:{rules.digest}"
 
     def read(self, text: str) -> Detection:
         """Licenses found in ``text`` (an expression per part, see ``assemble``), and the quoted sentences

@@ -12,6 +12,7 @@ from conftest import MIT_TEXT as MIT
 from test_detect import APACHE, detect
 
 from stackcurate.cli import main
+from stackcurate.licenses.matcher import SpdxMatchEngine
 from stackcurate.licenses.policy import PERMISSIVE, load_license_policy
 from stackcurate.licenses.spdx_data import load_spdx_texts
 from stackcurate.licenses.stage import DEFAULT_ENGINES, make_detector
@@ -139,3 +140,29 @@ def test_every_spdx_text() -> None:
     for label, result in zip(labels, results, strict=True):
         truth = policy.classify(policy.normalize_name(label)) == PERMISSIVE
         assert (result.root.license_class == PERMISSIVE) == truth, (label, result.root.license)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("MIT", "Python-2.0.1", {"MIT", "Python-2.0.1"}),  # mypy's LICENSE: the PSF text shares a sentence
+        ("Python-2.0.1", "MIT", {"MIT", "Python-2.0.1"}),
+        ("Apache-2.0", "MPL-2.0", {"Apache-2.0", "MPL-2.0"}),  # grpcio's: MPL-2.0 shares dozens of phrases
+    ],
+)
+def test_a_second_license_split_by_phrases_the_first_covered_is_found_whole(
+    first: str, second: str, expected: set[str]
+) -> None:
+    text = f"{SPDX[first]}\n\nPortions of this project are licensed as follows:\n\n{SPDX[second]}"
+    names = set(SpdxMatchEngine().read(text).names)
+    assert expected <= names
+    assert not any(name.startswith("LicenseRef-") for name in names), names
+
+
+def test_where_to_reach_the_author_is_no_term_but_a_duty_to_ask_is(git_repo_factory: Factory) -> None:
+    contact = MIT + "\nYou can contact the author at https://example.org/contact.\n"
+    assert detect(git_repo_factory("c/reach", {"LICENSE": contact}))["license"] == "MIT"
+    duty = MIT + "\nYou must contact the author before any use in a product.\n"
+    report = detect(git_repo_factory("c/duty", {"LICENSE": duty}))
+    expected = ("LicenseRef-unknown-terms AND MIT", "non_permissive")
+    assert (report["license"], report["license_class"]) == expected
