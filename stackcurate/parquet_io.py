@@ -43,15 +43,16 @@ def read_table(handle: Any, columns: list[str] | None = None, schema: pa.Schema 
     ``pq.read_table(handle)`` goes through Arrow's dataset scanner, whose pool threads can keep the last
     reference to the Python file after the call returns. Dropped while the interpreter shuts down, that
     reference needs the GIL on a thread Python will no longer run: ``std::terminate``, exit -6 (seen on
-    ``opt-out check`` about once in 40 runs). ``ParquetFile.read`` owns the file on this thread only.
-    ``schema`` selects and casts the file's columns to it (a field the file lacks reads as nulls).
+    ``opt-out check`` about once in 40 runs). ``ParquetFile.read`` without threads or pre-buffering reads
+    the file on this thread only (with threads, a decoding task too could still hold it after the call, under
+    load). ``schema`` selects and casts the file's columns to it (a field the file lacks reads as nulls).
     """
-    parquet = pq.ParquetFile(handle)
+    parquet = pq.ParquetFile(handle, pre_buffer=False)
     try:
         if schema is None:
-            return parquet.read(columns=columns)
+            return parquet.read(columns=columns, use_threads=False)
         present = set(parquet.schema_arrow.names)
-        table = parquet.read(columns=[name for name in schema.names if name in present])
+        table = parquet.read(columns=[name for name in schema.names if name in present], use_threads=False)
     finally:
         parquet.close()
     for field in schema:
