@@ -60,7 +60,9 @@ def shards_folder(path: str | Path) -> Path:
 def shown_path(given: str | Path, local: Path, shards: Path) -> str:
     """``shards`` as the user named it: under the URL they gave (``given``), not under ``local``, the local
     copy of a run on object storage (``run_copy.local_run_copy``); ``str(shards)`` for a local run."""
-    if "://" not in str(given) or str(given).startswith("file://"):
+    from stackcurate.run_copy import is_remote
+
+    if not is_remote(given):
         return str(shards)
     inner = shards.relative_to(local).as_posix()
     return str(given).rstrip("/") + ("" if inner == "." else f"/{inner}")
