@@ -276,16 +276,21 @@ class SpdxIndex:
             if best is None:
                 continue
             number, whole = best
-            local = set(hashes[start : max(start, end - self.rules.shingle + 1)])
-            numbers = [number, *(self.exceptions_in(local, number) if depth == 1 else [])]
+            numbers = [number]
+            if depth == 1:  # exceptions (WITH) are read in the whole text
+                numbers += self.exceptions_in(set(hashes[start : self._stop(start, end)]), number)
             ids.append(self.ids[number] if whole else self.rules.modified.format(id=self.ids[number]))
             ids.extend(self.ids[n] for n in numbers[1:])
             self._cover(covered, hashes, start, end, numbers)
             pending.extend(self._remainders(covered, start, end))
         return Found(tuple(dict.fromkeys(ids)), covered)
 
+    def _stop(self, start: int, end: int) -> int:
+        """End of the shingles that lie wholly inside the words [start, end)."""
+        return max(start, end - self.rules.shingle + 1)
+
     def _best_in(self, hashes: list[int], start: int, end: int) -> tuple[int, bool] | None:
-        local = hashes[start : max(start, end - self.rules.shingle + 1)]
+        local = hashes[start : self._stop(start, end)]
         return self.best(set(local)) if local else None
 
     def _rejoin(
@@ -308,9 +313,7 @@ class SpdxIndex:
         if best is None or not best[1]:
             return None
         own = self.sets[best[0]]
-        positions = [
-            p for p in range(span[0], max(span[0], span[1] - self.rules.shingle + 1)) if hashes[p] in own
-        ]
+        positions = [p for p in range(span[0], self._stop(*span)) if hashes[p] in own]
         free = sum(1 for p in positions if not covered[p])
         return (span, best[0], True) if 2 * free >= len(positions) else None
 
