@@ -46,7 +46,7 @@ def run_task(executor: Any, rank: int, node_rank: int = -1, where: str = "") -> 
     logger.remove()
     logger.add(logfile, level="DEBUG", format=LOG_FORMAT, colorize=False)
     logger.add(sys.stderr, level="WARNING", format=f"task {rank} | {{level}} | {{message}}", colorize=False)
-    logger.info(f"task {rank}/{executor.world_size} started (pid {os.getpid()}{where})")
+    logger.info(f"task {rank}/{executor.world_size} started (pid {os.getpid()}, nice {os.nice(0)}{where})")
     try:
         data = None
         for step in executor.pipeline:

@@ -157,6 +157,16 @@ def starcoder_args(repos: Path | str, out: Path | str | None, tasks: int = 4) ->
     return [*args, "--out", str(out)] if out is not None else args
 
 
+def task_niceness(out: Path) -> list[int]:
+    """The niceness every task of the run in ``out`` reported as it started (its log's first line)."""
+    found = []
+    for log in sorted((out / "logs").glob("*/**/logs/task_*.log")):
+        for line in log.read_text().splitlines():
+            if " started (pid " in line:
+                found.append(int(line.split(", nice ", 1)[1].split(",", 1)[0].rstrip(")")))
+    return found
+
+
 @pytest.fixture
 def clone_gate(tmp_path: Path) -> Iterator[CloneGate]:
     """A ``gate.CloneGate`` in ``tmp_path/gate``; released at the end, so no held git process outlives the

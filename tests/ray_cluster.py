@@ -39,7 +39,12 @@ PORT = 6390
 
 
 def ray(*args: str) -> None:
-    subprocess.run([str(Path(sys.executable).with_name("ray")), *args], check=True, capture_output=True)
+    # the workers at the driver's priority (Ray's default niceness, 15, lets any other process of a shared
+    # machine starve the tasks), as `stackcurate run` does for the local Ray it starts
+    env = {**os.environ, "RAY_worker_niceness": "0"}
+    subprocess.run(
+        [str(Path(sys.executable).with_name("ray")), *args], check=True, capture_output=True, env=env
+    )
 
 
 def start_cluster(temp_dir: str) -> None:

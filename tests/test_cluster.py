@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import starcoder_args
+from conftest import starcoder_args, task_niceness
 from netns import NETNS_AVAILABLE, NETNS_REASON, run_in_netns
 from test_runner import shards_manifest
 
@@ -81,6 +81,7 @@ def test_a_two_node_cluster_with_a_killed_task_writes_the_local_output(
     assert report["killed_task_processes"] and report["clone_done_when_killed"] < 4
     assert_same_output(starcoder_run["out"], out)  # and so the one-task run's (test_runner.py)
     assert len(nodes_used(out)) == 2, "the tasks ran on one node only"
+    assert set(task_niceness(out)) == {0}  # both nodes started with RAY_worker_niceness=0 (ray_cluster.py)
     assert len(nodes_used(out, "shards_*")) == 2, "the shards tasks ran on one node only"
     clustering = nodes_used(out, "near_components") | nodes_used(out, "near_decide")
     assert len(clustering) == 2, "the clustering tasks ran on one node only"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import task_niceness
 from netns import NETNS_AVAILABLE, run_in_netns
 
 from stackcurate.parquet_io import list_parquet_files
@@ -120,6 +121,9 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
             output = run_in_netns(argv, timeout=600, cwd=tmp_path)
             assert "Started a local Ray instance" in output
             assert_same_output(tmp_path / "runs" / "quickstart", tmp_path / "runs" / "quickstart-ray")
+            # the local Ray's workers run at the driver's priority, not Ray's niceness 15
+            niceness = task_niceness(tmp_path / "runs" / "quickstart-ray")
+            assert niceness and set(niceness) == {os.nice(0)}, niceness
             continue
         result = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
         assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
