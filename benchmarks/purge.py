@@ -21,8 +21,10 @@ on the s3 URL, and on the downloaded copy when it cannot read the URL.
 Every command is the CLI a user runs, as a subprocess. Timings under load: the load average is printed
 before and after; compare the CPU seconds.
 
+With ``--profile FILE`` the purge runs under cProfile (``python -m pstats FILE``), slower than without.
+
 Usage: ``python benchmarks/purge.py [--sample runs/sample] [--work /tmp/purge-bench] [--repos N]
-[--repo OWNER/NAME] [--fresh] [--s3]``.
+[--repo OWNER/NAME] [--fresh] [--s3] [--profile FILE]``.
 """
 
 from __future__ import annotations
@@ -172,6 +174,9 @@ def main() -> int:
     parser.add_argument("--repo", help="the repository to purge (default: see the module docstring)")
     parser.add_argument("--fresh", action="store_true", help="compare with a fresh run without it")
     parser.add_argument("--s3", action="store_true", help="keep the run on S3 (moto, in this process)")
+    parser.add_argument(
+        "--profile", type=Path, help="run the purge under cProfile, stats to this file (slows the purge)"
+    )
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
@@ -208,7 +213,10 @@ def measure(args: argparse.Namespace, repos: Path, record: Path) -> int:
     timed(stackcurate("opt-out", "request", "--repo", repo, "--opt-out-dir", str(record)))
     timed(stackcurate("opt-out", "approve", "--repo", repo, "--opt-out-dir", str(record)))
     server_cpu = self_cpu()
-    purge_wall, purge_cpu, printed = timed(stackcurate("opt-out", "purge", str(out)))
+    purge = stackcurate("opt-out", "purge", str(out))
+    if args.profile:
+        purge[1:1] = ["-m", "cProfile", "-o", str(args.profile)]
+    purge_wall, purge_cpu, printed = timed(purge)
     purge_server = self_cpu() - server_cpu
     print(printed.rstrip())
     print(f"purge of {repo} ({files} curated files): {purge_wall:.1f} s wall, {purge_cpu:.1f} CPU-s")

@@ -61,6 +61,18 @@ def read_table(handle: Any, columns: list[str] | None = None, schema: pa.Schema 
     return table.select(schema.names).cast(schema)
 
 
+def read_columns(handle: Any, columns: list[str]) -> pa.Table | None:
+    """Only ``columns`` of the Parquet file open as ``handle`` (read as ``read_table`` does), or None when
+    the file lacks one of them."""
+    parquet = pq.ParquetFile(handle, pre_buffer=False)
+    try:
+        if not set(columns) <= set(parquet.schema_arrow.names):
+            return None
+        return parquet.read(columns=columns, use_threads=False)
+    finally:
+        parquet.close()
+
+
 def write_table_atomic(folder: Any, name: str, table: pa.Table, **options: Any) -> None:
     """Write ``table`` as ``name`` in ``folder`` under a temporary name, then rename it (zstd);
     ``options``: more keyword arguments of ``pyarrow.parquet.write_table`` (``use_dictionary=False``...)."""

@@ -1,14 +1,17 @@
-"""``parquet_io.read_table``: one Parquet file from an open file object, with no reference left behind."""
+"""``parquet_io.read_table`` and ``read_columns``: one Parquet file from an open file object, with no
+reference left behind; a column subset reads only its own bytes."""
 
 from __future__ import annotations
 
 import io
+import random
+import string
 import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stackcurate.parquet_io import read_table
+from stackcurate.parquet_io import read_columns, read_table
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -43,3 +46,30 @@ def test_no_reference_to_the_file_outlives_the_call() -> None:
         before = sys.getrefcount(handle)
         read_table(handle, columns=["id"])
         assert sys.getrefcount(handle) == before
+
+
+class CountingFile(io.BytesIO):
+    """A file that counts the bytes read from it."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.bytes_read = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.bytes_read += len(chunk)
+        return chunk
+
+
+def test_read_columns_reads_the_footer_and_those_columns_only() -> None:
+    rng = random.Random(0)
+    content = [
+        "".join(rng.choices(string.ascii_letters, k=2000)) for _ in range(2000)
+    ]  # 4 MB, incompressible
+    table = pa.table({"repo": [f"org/repo{i % 7}" for i in range(2000)], "content": content})
+    data = parquet_bytes(table)
+    handle = CountingFile(data)
+    assert read_columns(handle, ["repo"]) == table.select(["repo"])
+    # Arrow's first read of the footer is 64 KiB; then the repo column's chunk
+    assert handle.bytes_read < len(data) / 20, (handle.bytes_read, len(data))
+    assert read_columns(CountingFile(data), ["repo", "stars"]) is None  # a column it lacks

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from datatrove.io import get_datafolder
 
 from stackcurate.manifest import PurgeCommit, PurgeRecord, RunManifest
+from stackcurate.parquet_io import read_columns
 from stackcurate.parquet_io import read_table as read_parquet
 
 #: run-relative folder of the new versions until they are moved into place
@@ -67,17 +68,27 @@ class PendingWrites:
         return path in self.put or self.run.exists(path)
 
     def read_table(self, path: str, columns: list[str] | None = None) -> pa.Table:
-        """``path`` in its newest version (the pending one when rewritten)."""
+        """``path`` in its newest version (the pending one when rewritten); ``columns``: only those."""
+        with self._open(path, whole=columns is None) as handle:
+            return read_parquet(handle, columns=columns)
+
+    def read_columns(self, path: str, columns: list[str]) -> pa.Table | None:
+        """Only ``columns`` of ``path`` in its newest version, or None when it lacks one of them (one
+        opening; on object storage only the footer and those columns' chunks are fetched)."""
+        with self._open(path, whole=False) as handle:
+            return read_columns(handle, columns)
+
+    def schema(self, path: str) -> pa.Schema:
+        with self._open(path, whole=False) as handle:
+            return pq.read_schema(handle)
+
+    def _open(self, path: str, whole: bool) -> Any:
+        """``path``'s newest version for reading. ``whole``: the file is read through, as the fsspec default
+        (object storage reads ahead 50 MiB blocks); otherwise each read fetches only its own byte range."""
         if path in self.deleted:
             raise FileNotFoundError(path)
         source = f"{ASIDE}/{path}" if path in self.put else path
-        with self.run.open(source, "rb") as handle:
-            return read_parquet(handle, columns=columns)
-
-    def schema(self, path: str) -> pa.Schema:
-        source = f"{ASIDE}/{path}" if path in self.put else path
-        with self.run.open(source, "rb") as handle:
-            return pq.read_schema(handle)
+        return self.run.open(source, "rb") if whole else self.run.open(source, "rb", cache_type="none")
 
     def list(self, folder: str, suffix: str = ".parquet") -> list[str]:
         """Run-relative paths of the finished files under ``folder`` (recursively; ``""``: the whole run)

@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 from datatrove.io import get_datafolder
 
 from stackcurate.config import PipelineConfig
@@ -49,7 +48,7 @@ from stackcurate.optout.pending import ASIDE, PendingWrites, finish_commit
 from stackcurate.optout.placement import FileKey, FileState, Rewritten, rewrite_places
 from stackcurate.optout.positions import FILTERED, NearStream, TaskStream, covered_mask, purge_streams
 from stackcurate.optout.shard_update import check_tokenizer, read_shards_manifest, update_shards
-from stackcurate.parquet_io import iter_rows, list_parquet_files
+from stackcurate.parquet_io import iter_rows, list_parquet_files, read_columns
 from stackcurate.pii.stage import PiiRedactor
 
 
@@ -160,8 +159,9 @@ def _covered_files(pending: PendingWrites, opt_out: OptOutList) -> dict[str, int
     """Covered rows per Parquet file with a ``repo`` column, in the run as it is (only that column read)."""
     found = {}
     for path in pending.list(""):
-        if "repo" in pending.schema(path).names:
-            found[path] = int(covered_mask(pending.read_table(path, ["repo"]), opt_out).sum())
+        repos = pending.read_columns(path, ["repo"])
+        if repos is not None:
+            found[path] = int(covered_mask(repos, opt_out).sum())
     return found
 
 
@@ -195,9 +195,8 @@ def _left_over(pending: PendingWrites, covered: dict[str, int], opt_out: OptOutL
     was had none."""
     left = [path for path, rows in covered.items() if rows and path not in pending.put | pending.deleted]
     for path in sorted(pending.put):
-        if not path.endswith(".parquet") or "repo" not in pending.schema(path).names:
-            continue
-        if covered_mask(pending.read_table(path, ["repo"]), opt_out).any():
+        repos = pending.read_columns(path, ["repo"]) if path.endswith(".parquet") else None
+        if repos is not None and covered_mask(repos, opt_out).any():
             left.append(path)
     return left
 
@@ -355,13 +354,10 @@ def verify_purged(run_dir: str, opt_out: OptOutList) -> list[str]:
     for name in sorted(run.list_files(recursive=True)):
         if not name.endswith(".parquet") or ".tmp" in name or name.startswith(f"{ASIDE}/"):
             continue
-        with run.open(name, "rb") as handle:
-            parquet = pq.ParquetFile(handle)
-            if (
-                "repo" in parquet.schema_arrow.names
-                and covered_mask(parquet.read(columns=["repo"]), opt_out).any()
-            ):
-                left.append(name)
+        with run.open(name, "rb", cache_type="none") as handle:  # the footer and one column: no read-ahead
+            repos = read_columns(handle, ["repo"])
+        if repos is not None and covered_mask(repos, opt_out).any():
+            left.append(name)
     return left
 
 
