@@ -159,9 +159,9 @@ def _init_ray(cfg: PipelineConfig) -> None:
         ray.init(address=address, log_to_driver=False)
     else:
         # Ray starts its workers at niceness 15, so that its own daemons stay responsive: the run's tasks
-        # would then yield to any other process on the machine (8x slower next to two CPU-bound processes on
-        # 2 cores). The tasks are this instance's work: they run at the driver's priority, as Ray's job
-        # manager does for submitted jobs (RAY_worker_niceness=0), unless the environment says otherwise.
+        # would then yield to any other process on the machine (README's quickstart on Ray: 23 s idle, 402 s
+        # next to two CPU-bound processes on 2 cores, 38 s at 0). The tasks are this instance's whole work:
+        # they run at the driver's priority unless the environment sets RAY_worker_niceness.
         os.environ.setdefault("RAY_worker_niceness", "0")
         # "local": a new instance here, never a cluster that RAY_ADDRESS or /tmp/ray names
         ray.init(
