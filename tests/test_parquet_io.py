@@ -63,9 +63,8 @@ class CountingFile(io.BytesIO):
 
 def test_read_columns_reads_the_footer_and_those_columns_only() -> None:
     rng = random.Random(0)
-    content = [
-        "".join(rng.choices(string.ascii_letters, k=2000)) for _ in range(2000)
-    ]  # 4 MB, incompressible
+    # 4 MB of incompressible text next to 2,000 short repository names
+    content = ["".join(rng.choices(string.ascii_letters, k=2000)) for _ in range(2000)]
     table = pa.table({"repo": [f"org/repo{i % 7}" for i in range(2000)], "content": content})
     data = parquet_bytes(table)
     handle = CountingFile(data)
