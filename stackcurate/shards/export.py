@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from stackcurate.errors import FatalError
+from stackcurate.run_copy import is_remote
 
 # numpy, pyarrow and the shard builder are imported where used: the `shards export` parser
 # (shards/cli.py) imports FORMATS from here on every `stackcurate` invocation
@@ -60,8 +61,6 @@ def shards_folder(path: str | Path) -> Path:
 def shown_path(given: str | Path, local: Path, shards: Path) -> str:
     """``shards`` as the user named it: under the URL they gave (``given``), not under ``local``, the local
     copy of a run on object storage (``run_copy.local_run_copy``); ``str(shards)`` for a local run."""
-    from stackcurate.run_copy import is_remote
-
     if not is_remote(given):
         return str(shards)
     inner = shards.relative_to(local).as_posix()
