@@ -13,10 +13,11 @@ The kills are driven by events, never by timers: the nodes clone through a ``gat
 the clone of ``REPO`` (a repository's folder) until the scenario has killed what it kills, so on an idle or
 a loaded machine the kill lands while that repository's task runs, before it completes. Scenarios:
 
-- ``kill-task``: once ``REPO``'s clone is held, SIGKILL the worker process running its task (the Ray actor
-  and the processes under it), as the OOM killer or a crash would; the run goes on.
-- ``kill-driver``: once ``REPO``'s clone is held and another clone task has completed, SIGKILL the driver
-  (its whole process group), then run the same command again, which resumes.
+- ``kill-driver-then-task``: once ``REPO``'s clone is held and another clone task has completed, SIGKILL
+  the driver (its whole process group), then run the same command again, which resumes; its task did not
+  complete, so the resumed run clones ``REPO`` again: once that clone is held, SIGKILL the worker process
+  running its task (the Ray actor and the processes under it), as the OOM killer or a crash would; the run
+  goes on. One pipeline run that resumes after its driver's kill and goes on after a task's.
 """
 
 from __future__ import annotations
@@ -117,32 +118,66 @@ def kill_tree(process: psutil.Process) -> list[int]:
     return [victim.pid for victim in tree]
 
 
-def scenario(name: str, repo: Path, command: list[str], out: Path, gate: CloneGate) -> dict[str, object]:
-    report: dict[str, object] = {"scenario": name, "held": str(repo)}
+def kill_task(hook: psutil.Process, out: Path) -> dict[str, object]:
+    """SIGKILL the worker of the task whose clone ``hook`` holds."""
+    task = holder(hook, is_task_worker)
+    return {
+        "clone_done_when_task_killed": completions(out, "clone"),
+        "killed_task_processes": kill_tree(task),
+    }
+
+
+def kill_driver(hook: psutil.Process, process: subprocess.Popen[str], out: Path) -> dict[str, object]:
+    """Once another clone task has completed, SIGKILL the driver ``process`` (its process group); return
+    when Ray has ended the held task's worker too (its actor shares the driver's fate), so that the task
+    cannot complete after the kill."""
+    task = holder(hook, is_task_worker)
+    deadline = time.monotonic() + 600  # a hang only: the other clone tasks run on the free CPUs
+    while completions(out, "clone") < 1:
+        assert process.poll() is None and time.monotonic() < deadline, "no clone task completed"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    done = completions(out, "clone")
+    process.wait()
+    try:
+        task.wait(timeout=300)  # a hang only: Ray ends a dead driver's actors
+    except psutil.TimeoutExpired:
+        raise AssertionError("the killed driver's task worker still runs") from None
+    return {
+        "driver_killed_in": "clone",
+        "clone_done_when_driver_killed": done,
+        "first_returncode": process.returncode,
+    }
+
+
+def held(gate: CloneGate, repo: Path, command: list[str]) -> tuple[subprocess.Popen[str], psutil.Process]:
+    """Start ``command`` with ``repo``'s next clone held; return the run and the hook holding the clone."""
     gate.arm(repo)
     process = run(command)
+    return process, gate.wait_held(lambda: process.poll() is None)
+
+
+def let_go(gate: CloneGate, hook: psutil.Process) -> None:
+    """Release the held clone and wait for its hook to end (so that a new arm is not taken by it)."""
+    gate.release()
+    with contextlib.suppress(psutil.NoSuchProcess):
+        hook.wait(timeout=300)  # a hang only: the hook polls for the release every 50 ms
+
+
+def scenario(name: str, repo: Path, command: list[str], out: Path, gate: CloneGate) -> dict[str, object]:
+    if name != "kill-driver-then-task":
+        raise ValueError(f"unknown scenario {name}")
+    report: dict[str, object] = {"scenario": name, "held": str(repo)}
+    process, hook = held(gate, repo, command)
     try:
-        hook = gate.wait_held(lambda: process.poll() is None)
-        if name == "kill-task":
-            task = holder(hook, is_task_worker)
-            report["clone_done_when_killed"] = completions(out, "clone")
-            report["killed_task_processes"] = kill_tree(task)
-        elif name == "kill-driver":
-            deadline = time.monotonic() + 600  # a hang only: the other clone tasks run on the free CPUs
-            while completions(out, "clone") < 1:
-                assert process.poll() is None and time.monotonic() < deadline, "no clone task completed"
-                time.sleep(0.05)
-            os.killpg(process.pid, signal.SIGKILL)
-            report["driver_killed_in"] = "clone"
-            report["clone_done_when_killed"] = completions(out, "clone")
-            process.wait()
-            report["first_returncode"] = process.returncode
-        else:
-            raise ValueError(f"unknown scenario {name}")
+        report |= kill_driver(hook, process, out)
     finally:
-        gate.release()  # the held git processes end (their task or driver is gone)
-    if name == "kill-driver":
-        process = run(command)
+        let_go(gate, hook)  # the held git processes end (their driver and task are gone)
+    process, hook = held(gate, repo, command)  # the resumed run clones the held repository again
+    try:
+        report |= kill_task(hook, out)
+    finally:
+        let_go(gate, hook)
     output, _ = process.communicate(timeout=1200)  # shards and clustering rounds: ~20 Ray passes
     report["returncode"] = process.returncode
     report["output"] = output[-6000:]

@@ -1,6 +1,7 @@
 """The pipeline on a real two-node Ray cluster (``ray start --head`` + ``ray start --address``, inside a
-private network namespace, started once for both scenarios): the same output as the local executor, with a
-task's worker killed mid-run, and after the driver is SIGKILLed and restarted."""
+private network namespace): the same output as the local executor, after the driver is SIGKILLed mid-run and
+restarted, and with a task's worker SIGKILLed in the resumed run (``ray_cluster.py``'s one scenario: one
+pipeline run checks both)."""
 
 from __future__ import annotations
 
@@ -20,19 +21,19 @@ from stackcurate.parquet_io import list_parquet_files
 pytestmark = [
     pytest.mark.ray,
     pytest.mark.slow,
-    pytest.mark.timeout(1800),  # two runs of ~20 Ray passes each (shards, clustering rounds) on 2 cores
+    pytest.mark.timeout(1800),  # a run of ~20 Ray passes (shards, clustering rounds) on 2 cores, resumed
     pytest.mark.skipif(not NETNS_AVAILABLE, reason=NETNS_REASON),
 ]
 CLUSTER = str(Path(__file__).with_name("ray_cluster.py"))
 
 
 @pytest.fixture(scope="module")
-def cluster(starcoder_run: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    """Both scenarios of ``ray_cluster.py`` on one cluster start, on the shared StarCoder run's input (its
-    list has the repositories in order: ``org1/repo1`` is task 1's first, ``org0/repo3`` task 3's)."""
+def cluster(starcoder_run: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """``ray_cluster.py``'s scenario on the shared StarCoder run's input (its list has the repositories in
+    order: ``org0/repo3`` is task 3's first): the driver is killed while that repository's clone is held,
+    then, in the resumed run, the worker of its task."""
     work = tmp_path_factory.mktemp("cluster")
     repos = starcoder_run["repos"].parent / "repos"
-    scenarios = [f"kill-task:{repos / 'org1' / 'repo1'}", f"kill-driver:{repos / 'org0' / 'repo3'}"]
     args = [
         *starcoder_args(starcoder_run["repos"], None),
         "--set",
@@ -42,14 +43,12 @@ def cluster(starcoder_run: dict[str, Path], tmp_path_factory: pytest.TempPathFac
         "--set",
         "stages.near_dedup.components=rounds",
     ]
-    run_in_netns([sys.executable, CLUSTER, str(work), *scenarios, "--", *args], timeout=1700)
-    reports = {}
-    for name in ("kill-task", "kill-driver"):
-        report = json.loads((work / name / "scenario.json").read_text())
-        assert report["nodes"] == 2, report
-        assert report["returncode"] == 0, report["output"]
-        reports[name] = {**report, "out": work / name / "out"}
-    return reports
+    scenario = f"kill-driver-then-task:{repos / 'org0' / 'repo3'}"
+    run_in_netns([sys.executable, CLUSTER, str(work), scenario, "--", *args], timeout=1700)
+    report = json.loads((work / "kill-driver-then-task" / "scenario.json").read_text())
+    assert report["nodes"] == 2, report
+    assert report["returncode"] == 0, report["output"]
+    return {**report, "out": work / "kill-driver-then-task" / "out"}
 
 
 def assert_same_output(reference: Path, out: Path) -> None:
@@ -75,10 +74,11 @@ def nodes_used(out: Path, passes: str = "*") -> set[str]:
 
 
 def test_a_two_node_cluster_with_a_killed_task_writes_the_local_output(
-    cluster: dict[str, dict], starcoder_run: dict[str, Path]
+    cluster: dict, starcoder_run: dict[str, Path]
 ) -> None:
-    report, out = cluster["kill-task"], cluster["kill-task"]["out"]
-    assert report["killed_task_processes"] and report["clone_done_when_killed"] < 4
+    out = cluster["out"]
+    # killed in the resumed run, before its task completed (the driver's kill left it undone)
+    assert cluster["killed_task_processes"] and cluster["clone_done_when_task_killed"] < 4
     assert_same_output(starcoder_run["out"], out)  # and so the one-task run's (test_runner.py)
     assert len(nodes_used(out)) == 2, "the tasks ran on one node only"
     assert set(task_niceness(out)) == {0}  # both nodes started with RAY_worker_niceness=0 (ray_cluster.py)
@@ -93,12 +93,12 @@ def test_a_two_node_cluster_with_a_killed_task_writes_the_local_output(
 
 
 def test_a_driver_killed_mid_run_resumes_to_the_same_output(
-    cluster: dict[str, dict], starcoder_run: dict[str, Path]
+    cluster: dict, starcoder_run: dict[str, Path]
 ) -> None:
-    report, out = cluster["kill-driver"], cluster["kill-driver"]["out"]
-    assert report["driver_killed_in"] == "clone" and report["first_returncode"] == -9
-    assert 1 <= report["clone_done_when_killed"] < 4  # killed mid-pass: task 3 was held in its clone
+    out = cluster["out"]
+    assert cluster["driver_killed_in"] == "clone" and cluster["first_returncode"] == -9
+    assert 1 <= cluster["clone_done_when_driver_killed"] < 4  # killed mid-pass: task 3 was held in its clone
     assert_same_output(starcoder_run["out"], out)
     run = json.loads((out / "run.json").read_text())
     assert "completed" in run and set(run["passes"]) >= {"clone", "filter", "near_pairs", "curate"}
-    assert not list((out / "failures" / "clone").glob("*.jsonl"))  # the kill counted no crash
+    assert not list((out / "failures" / "clone").glob("*.jsonl"))  # neither kill counted a crash
