@@ -573,16 +573,18 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--files", type=int, default=4000, help="files in the 1x corpus")
-    parser.add_argument("--scales", default="1,2,4", help="corpus sizes, in multiples of --files")
+    parser.add_argument("--files", type=int, default=None, help="files in the 1x corpus (default 4000)")
+    parser.add_argument("--scales", default=None, help="corpus sizes, in multiples of --files (1,2,4)")
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed")
     parser.add_argument("--corpus", action="append", default=[], metavar="DIR", help="more *.py files")
     parser.add_argument("--tasks", type=int, default=2, help="signature tasks (ranks)")
     parser.add_argument("--bucket-memory-mb", type=int, default=512)
-    parser.add_argument("--datasketch-files", type=int, default=1000, help="datasketch timed on this prefix")
+    parser.add_argument("--datasketch-files", type=int, default=None, help="datasketch on this prefix (1000)")
     parser.add_argument("--work-dir", default=None, help="keep the corpora and pass outputs here")
     parser.add_argument(
-        "--quick", action="store_true", help="--files 300 --scales 1,2 --datasketch-files 200"
+        "--quick",
+        action="store_true",
+        help="defaults --files 300 --scales 1,2 --datasketch-files 200 (each can still be given)",
     )
     # a pass child (internal)
     parser.add_argument("--_child", choices=["idle", *PASSES], help=argparse.SUPPRESS)
@@ -593,8 +595,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--all-pairs-up-to", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--threshold", type=float, default=THRESHOLD, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.quick:
-        args.files, args.scales, args.datasketch_files = 300, "1,2", 200
+    quick = {"files": 300, "scales": "1,2", "datasketch_files": 200}
+    full = {"files": 4000, "scales": "1,2,4", "datasketch_files": 1000}
+    for name, value in (quick if args.quick else full).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     return args
 
 

@@ -10,6 +10,10 @@ The commands run on a small sample of the installed distributions (``CI_ARGS``: 
 so that ``make test`` fits CI's time: the README's own sample is every installed distribution (about 1 GB in
 230 repositories, 20 minutes of the pipeline on two cores), which ``make demo`` runs, as do the benchmarks
 by default. After the README's Ray command, its run is compared with the local one file by file.
+
+The benchmark commands (``python benchmarks/...``) read only the sample and their own temporary folders, and
+no other command reads what they write: they run one after another, in the README's order, beside the other
+commands (a second core does them while the pipeline commands run), and each must exit 0 as well.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import re
 import shlex
 import subprocess
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -51,6 +56,9 @@ CI_ARGS = {
     "stackcurate sample-repos runs/sample": [arg for name in CI_SAMPLE for arg in ("--include", name)],
     # a slice of the SPDX list: tests/licenses/test_matcher.py decides the whole list and checks its figures
     "python benchmarks/license_spdx.py": ["--limit", "60"],
+    # the benchmarks' smallest corpora: each still runs every part (make bench and `--quick` alone: larger)
+    "python benchmarks/dedup.py --quick": ["--scales", "1", "--datasketch-files", "50"],
+    "python benchmarks/shards.py --quick": ["--files", "100"],
 }
 
 
@@ -107,26 +115,47 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
     (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for command in readme_commands():
-        if command.startswith("make "):
-            continue  # checked above; running them here would build a venv inside the test
-        argv = [*shlex.split(command), *CI_ARGS.get(command, [])]
-        if argv[0] == "stackcurate":
-            argv = [sys.executable, "-m", "stackcurate.cli", *argv[1:]]
-        elif argv[0] == "python":
-            argv = [sys.executable, *argv[1:]]
-        if "ray" in argv:
-            if not NETNS_AVAILABLE:
-                pytest.fail("the README's Ray command needs root with unshare (CI has it)")
-            output = run_in_netns(argv, timeout=600, cwd=tmp_path)
-            assert "Started a local Ray instance" in output
-            assert_same_output(tmp_path / "runs" / "quickstart", tmp_path / "runs" / "quickstart-ray")
-            # the local Ray's workers run at the driver's priority, not Ray's niceness 15
-            niceness = task_niceness(tmp_path / "runs" / "quickstart-ray")
-            assert niceness and set(niceness) == {os.nice(0)}, niceness
-            continue
-        result = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+
+    def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+
+    def check(command: str, result: subprocess.CompletedProcess[str]) -> None:
         assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+
+    commands = readme_commands()
+    # the benchmarks read the sample: every command that (re)makes it comes before the first of them
+    first = min(i for i, c in enumerate(commands) if c.startswith("python benchmarks/"))
+    assert not [c for c in commands[first:] if c.startswith("stackcurate sample-repos")]
+    benchmarks: list[tuple[str, Future[subprocess.CompletedProcess[str]]]] = []
+    beside = ThreadPoolExecutor(max_workers=1)  # the benchmarks, in order, beside the other commands
+    try:
+        for command in commands:
+            if command.startswith("make "):
+                continue  # checked above; running them here would build a venv inside the test
+            argv = [*shlex.split(command), *CI_ARGS.get(command, [])]
+            if argv[0] == "stackcurate":
+                argv = [sys.executable, "-m", "stackcurate.cli", *argv[1:]]
+            elif argv[0] == "python":
+                argv = [sys.executable, *argv[1:]]
+            if command.startswith("python benchmarks/"):
+                benchmarks.append((command, beside.submit(run, argv)))
+            elif "ray" in argv:
+                if not NETNS_AVAILABLE:
+                    pytest.fail("the README's Ray command needs root with unshare (CI has it)")
+                output = run_in_netns(argv, timeout=600, cwd=tmp_path)
+                assert "Started a local Ray instance" in output
+                assert_same_output(tmp_path / "runs" / "quickstart", tmp_path / "runs" / "quickstart-ray")
+                # the local Ray's workers run at the driver's priority, not Ray's niceness 15
+                niceness = task_niceness(tmp_path / "runs" / "quickstart-ray")
+                assert niceness and set(niceness) == {os.nice(0)}, niceness
+            else:
+                check(command, run(argv))
+    except BaseException:
+        beside.shutdown(wait=True, cancel_futures=True)  # after a failed command, no queued benchmark starts
+        raise
+    beside.shutdown(wait=True)
+    for command, future in benchmarks:
+        check(command, future.result())
     assert list((tmp_path / "runs" / "quickstart" / "curated").glob("*.parquet"))
     for snippet in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL):
         result = subprocess.run(
