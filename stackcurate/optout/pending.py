@@ -12,6 +12,7 @@ it was (the next purge removes ``.purge/``); one stopped after it is finished by
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -24,6 +25,8 @@ from stackcurate.parquet_io import read_table as read_parquet
 
 #: run-relative folder of the new versions until they are moved into place
 ASIDE = ".purge"
+#: moves done at the same time when a purge commits (threads; the work is waiting on storage)
+MOVES_AT_ONCE = 16
 
 
 class PendingWrites:
@@ -150,10 +153,14 @@ def finish_commit(manifest: RunManifest) -> PurgeRecord | None:
     if commit is None:
         return None
     run = get_datafolder(manifest.out)
-    for path in commit.moves:
-        if run.exists(f"{ASIDE}/{path}"):
-            _parent(run, path)
-            run.mv(f"{ASIDE}/{path}", path)
+    # one listing, not one existence check per file; a file no longer aside was moved by an earlier try
+    aside = set(run.list_files(ASIDE, recursive=True)) if run.isdir(ASIDE) else set()
+    moves = [path for path in commit.moves if f"{ASIDE}/{path}" in aside]
+    for parent in sorted({path.rsplit("/", 1)[0] for path in moves if "/" in path}):
+        run.makedirs(parent, exist_ok=True)
+    # the moves at once: on object storage each is a copy and a delete, a round trip or two to the server
+    with ThreadPoolExecutor(max_workers=MOVES_AT_ONCE) as pool:
+        list(pool.map(lambda path: run.mv(f"{ASIDE}/{path}", path), moves))
     for path in commit.deletes:
         if run.exists(path):
             run.rm(path)
