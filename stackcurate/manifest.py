@@ -15,6 +15,7 @@ by an older or newer stackcurate loads and saves without losing any.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,8 @@ from stackcurate.errors import FatalError
 from stackcurate.layout import RunLayout
 
 RUN_JSON = "run.json"
+#: Parquet footers read at the same time when the outputs are recorded
+FOOTERS_AT_ONCE = 8
 
 
 def now() -> str:
@@ -272,16 +275,27 @@ class RunManifest(Record):
 
 def _pass_files(out: str, folder: str) -> dict[str, OutputFile]:
     data = get_datafolder(f"{out.rstrip('/')}/{folder}")
-    found: dict[str, OutputFile] = {}
     if not data.isdir(""):
-        return found
-    for name in sorted(data.list_files(recursive=True)):
-        if not name.endswith(".parquet") or ".tmp" in name:
-            continue
-        with data.open(name, "rb") as handle:
-            rows = pq.ParquetFile(handle).metadata.num_rows
-        found[f"{folder}/{name}"] = OutputFile(bytes=int(data.size(name)), rows=int(rows))
-    return found
+        return {}
+    listing = data.find("", detail=True)  # one listing with the sizes
+    sizes = {
+        name: int(info["size"])
+        for name, info in listing.items()
+        if info.get("type") != "directory" and name.endswith(".parquet") and ".tmp" not in name
+    }
+
+    def footer_rows(name: str) -> int:
+        # the size from the listing and no read-ahead: on object storage, only the footer is fetched
+        with data.open(name, "rb", size=sizes[name], cache_type="none") as handle:
+            return int(pq.ParquetFile(handle).metadata.num_rows)
+
+    names = sorted(sizes)
+    with ThreadPoolExecutor(max_workers=FOOTERS_AT_ONCE) as pool:  # object storage: round trips overlap
+        rows = list(pool.map(footer_rows, names))
+    return {
+        f"{folder}/{name}": OutputFile(bytes=sizes[name], rows=count)
+        for name, count in zip(names, rows, strict=True)
+    }
 
 
 def _file_problem(run: Any, path: str, expected: OutputFile) -> str | None:

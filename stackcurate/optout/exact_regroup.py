@@ -12,7 +12,6 @@ the run itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -21,7 +20,6 @@ import pyarrow as pa
 from stackcurate.dedup.exact import DECISION_SCHEMA, HASH_SCHEMA, ExactDedupDecide, decision_tables
 from stackcurate.optout.pending import PendingWrites
 from stackcurate.optout.positions import TaskStream, kept_positions
-from stackcurate.parquet_io import read_table as read_parquet
 
 HASHES = "dedup/exact/hashes"
 DECISIONS = "dedup/exact/decisions"
@@ -42,11 +40,6 @@ class ExactOutcome:
     replaced: pl.DataFrame
     kept_before: dict[int, np.ndarray] = field(default_factory=dict)
     kept_after: dict[int, np.ndarray] = field(default_factory=dict)
-
-
-def _read(run: Any, path: str) -> pa.Table:
-    with run.open(path, "rb") as handle:
-        return read_parquet(handle)
 
 
 def _bucket_names(pending: PendingWrites) -> list[str]:
@@ -71,16 +64,15 @@ def regroup_exact(
     """Decide again the groups that lost a member (see the module docstring). ``near_tasks``: tasks whose
     exact-kept positions the near-dedup update needs in any case (``kept_before``/``kept_after`` are
     filled for them and for every task whose kept files changed)."""
-    run = pending.run
     moved = {task: stream for task, stream in streams.items() if len(stream.removed)}
     buckets = _bucket_names(pending)
     purged_rows = []
     for bucket in buckets:
         for task, stream in moved.items():
             path = f"{HASHES}/{bucket}/{task:05d}.parquet"
-            if not run.exists(path):
+            if not pending.in_run(path):
                 continue
-            table = _read(run, path)
+            table = pending.read_found(path)
             mask = stream.purged(table.column("index").to_numpy())
             if mask.any():
                 purged_rows.append(
@@ -100,10 +92,10 @@ def regroup_exact(
             for task, stream in moved.items():  # positions moved, decisions unchanged
                 for folder, name in ((HASHES, f"{bucket}/{task:05d}"), (DECISIONS, f"{task:05d}/{bucket}")):
                     path = f"{folder}/{name}.parquet"
-                    if run.exists(path):
-                        pending.put_table(path, _renumber(_read(run, path), stream))
+                    if pending.in_run(path):
+                        pending.put_table(path, _renumber(pending.read_found(path), stream))
             continue
-        old_tables = {path: _read(run, path) for path in files}
+        old_tables = dict(zip(files, pending.read_each(files, pending.read_found), strict=True))
         new_tables = {}
         for path, table in old_tables.items():
             task = int(path.rsplit("/", 1)[1].split(".")[0])
@@ -137,11 +129,9 @@ def regroup_exact(
     flipped = set(outcome.changed.filter(pl.col("keep") != pl.col("kept_before"))["origin"].to_list())
     for task in sorted(set(moved) | flipped | near_tasks):
         folder = f"{DECISIONS}/{task:05d}"
-        before_paths = (
-            [p for p in run.list_files(folder) if p.endswith(".parquet")] if run.isdir(folder) else []
-        )
-        outcome.kept_before[task] = _kept([_read(run, path) for path in before_paths])
-        outcome.kept_after[task] = _kept([pending.read_table(path) for path in pending.list(folder)])
+        before_paths = pending.list_found(folder)
+        outcome.kept_before[task] = _kept(pending.read_each(before_paths, pending.read_found))
+        outcome.kept_after[task] = _kept(pending.read_each(pending.list(folder), pending.read_table))
     return outcome
 
 

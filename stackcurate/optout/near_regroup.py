@@ -26,9 +26,8 @@ import pyarrow as pa
 from stackcurate.dedup.components import rank_members
 from stackcurate.dedup.near import candidate_pairs, connected_components, verified_pairs
 from stackcurate.dedup.near_records import BUCKET_SCHEMA, DECISION_SCHEMA, DOC_SCHEMA, SHINGLE_SCHEMA
-from stackcurate.optout.pending import PendingWrites
+from stackcurate.optout.pending import READS_AT_ONCE, PendingWrites
 from stackcurate.optout.positions import NearStream, TaskStream
-from stackcurate.parquet_io import read_table as read_parquet
 
 MINHASH = "minhash"
 #: the components rounds' scratch, named by old positions
@@ -44,11 +43,6 @@ class NearOutcome:
 
     decided: pl.DataFrame
     clustered: int
-
-
-def _read(run: Any, path: str) -> pa.Table:
-    with run.open(path, "rb") as handle:
-        return read_parquet(handle)
 
 
 def _task(path: str) -> int:
@@ -95,15 +89,13 @@ def regroup_near(
     ``near``: the tasks whose near stream changed; ``promoted``: files exact dedup promoted in place of a
     purged kept copy (``origin``, ``index``: new stream position; ``old_origin``, ``old_index``: the purged
     copy's old one; ``id``, ``repo``, ``path``, ``permissive``, ``stars``, ``forks``)."""
-    run = pending.run
     keys = KeyMap(streams, near)
     replaced = _replacements(near, promoted)  # old key of the purged copy -> new key of its successor
     removed: set[int] = set()
-    for path in pending.list(f"{MINHASH}/docs"):
-        if _task(path) in near:
-            table = _read(run, path)
-            survives, _ = keys.apply(table.column(NODE).to_numpy())
-            removed |= set(table.column(NODE).to_numpy()[~survives].tolist())
+    moved = [path for path in pending.list(f"{MINHASH}/docs") if _task(path) in near]
+    for table in pending.read_each(moved, pending.read_found):
+        survives, _ = keys.apply(table.column(NODE).to_numpy())
+        removed |= set(table.column(NODE).to_numpy()[~survives].tolist())
     successors = {old: new for old, new in replaced.items() if old in removed}
     _rewrite_docs(pending, keys, near, promoted, successors)
     touched_keys = _rewrite_rows(pending, "buckets", BUCKET_SCHEMA, keys, near, successors, removed)
@@ -112,12 +104,13 @@ def regroup_near(
     for sub in SCRATCH:
         for path in pending.list(f"{MINHASH}/{sub}", suffix=""):
             pending.delete(path)
-    seeds = _bucket_members(pending, touched_keys) | set(successors.values())
+    bucket_rows = _bucket_rows(pending)  # read once: no bucket table changes from here on
+    seeds = _bucket_members(bucket_rows, touched_keys) | set(successors.values())
     old_clusters = _old_clusters(pending, keys, near)
     affected = _close(seeds, old_clusters, removed)
     view = pending.view(MINHASH)
     while True:
-        rows = _bucket_members_rows(pending, affected)
+        rows = _bucket_members_rows(bucket_rows, affected)
         pairs = candidate_pairs(rows, verify_max_bucket if verify_threshold is not None else 0)
         if verify_threshold is not None and pairs.height:
             pairs, _ = verified_pairs(view, pairs, verify_threshold)
@@ -172,9 +165,7 @@ def _rewrite_docs(
     for task in sorted(near):
         path = f"{MINHASH}/docs/{task:05d}.parquet"
         table = (
-            keys.remap(_read(pending.run, path), NODE)
-            if pending.run.exists(path)
-            else DOC_SCHEMA.empty_table()
+            keys.remap(pending.read_found(path), NODE) if pending.in_run(path) else DOC_SCHEMA.empty_table()
         )
         extra = pa.Table.from_pylist(new_rows.get(task, []), schema=DOC_SCHEMA)
         pending.put_table(path, pa.concat_tables([table.cast(DOC_SCHEMA), extra]).sort_by(NODE))
@@ -191,14 +182,11 @@ def _rewrite_rows(
 ) -> set[tuple[int, int]]:
     """buckets/<group>/<task> or shingles/<task>: renumbered, the purged files' rows removed and copied to
     their successors. Returns the (band, key) buckets that held a removed or promoted file."""
-    paths = pending.list(f"{MINHASH}/{sub}")
+    paths = [path for path in pending.list(f"{MINHASH}/{sub}") if _task(path) in near]
     gone = pl.Series(sorted(removed), dtype=pl.Int64).implode()
     touched: set[tuple[int, int]] = set()
     copies: dict[str, list[pa.Table]] = {}
-    for path in paths:
-        if _task(path) not in near:
-            continue
-        table = _read(pending.run, path)
+    for path, table in zip(paths, pending.read_ahead(paths, pending.read_found, READS_AT_ONCE), strict=True):
         frame = pl.DataFrame(table).filter(pl.col(NODE).is_in(gone))
         if frame.height:
             if sub == "buckets":
@@ -218,25 +206,26 @@ def _rewrite_rows(
     return touched
 
 
-def _bucket_members(pending: PendingWrites, buckets: set[tuple[int, int]]) -> set[int]:
-    """Files (new keys) in the (band, key) buckets ``buckets``, read from the new bucket tables."""
+def _bucket_rows(pending: PendingWrites) -> pl.DataFrame:
+    """Every row of the bucket tables in their new versions."""
+    tables = pending.read_each(pending.list(f"{MINHASH}/buckets"), pending.read_table)
+    frames = [pl.DataFrame(table) for table in tables]
+    return pl.concat(frames) if frames else pl.DataFrame(BUCKET_SCHEMA.empty_table())
+
+
+def _bucket_members(rows: pl.DataFrame, buckets: set[tuple[int, int]]) -> set[int]:
+    """Files (new keys) in the (band, key) buckets ``buckets`` of the bucket rows ``rows``."""
     if not buckets:
         return set()
     wanted = pl.DataFrame({"band": [b for b, _ in buckets], "key": [k for _, k in buckets]}).cast(
         {"band": pl.UInt8, "key": pl.UInt64}
     )
-    found: set[int] = set()
-    for path in pending.list(f"{MINHASH}/buckets"):
-        frame = pl.DataFrame(pending.read_table(path))
-        found |= set(frame.join(wanted, on=["band", "key"], how="semi")[NODE].to_list())
-    return found
+    return set(rows.join(wanted, on=["band", "key"], how="semi")[NODE].to_list())
 
 
-def _bucket_members_rows(pending: PendingWrites, nodes: set[int]) -> pl.DataFrame:
-    """Every bucket row of every (band, key) bucket that holds one of ``nodes`` (new tables)."""
+def _bucket_members_rows(rows: pl.DataFrame, nodes: set[int]) -> pl.DataFrame:
+    """Every bucket row of every (band, key) bucket that holds one of ``nodes``."""
     wanted = pl.Series(sorted(nodes), dtype=pl.Int64).implode()
-    frames = [pl.DataFrame(pending.read_table(path)) for path in pending.list(f"{MINHASH}/buckets")]
-    rows = pl.concat(frames) if frames else pl.DataFrame(BUCKET_SCHEMA.empty_table())
     buckets = rows.filter(pl.col(NODE).is_in(wanted)).select("band", "key").unique()
     return rows.join(buckets, on=["band", "key"], how="semi")
 
@@ -244,9 +233,9 @@ def _bucket_members_rows(pending: PendingWrites, nodes: set[int]) -> pl.DataFram
 def _old_clusters(pending: PendingWrites, keys: KeyMap, near: dict[int, NearStream]) -> pl.DataFrame:
     """Old cluster membership: ``doc`` (old key), ``new`` (new key, null when purged), ``cluster_id``."""
     frames = []
-    for path in pending.list(f"{MINHASH}/clusters"):
+    paths = pending.list(f"{MINHASH}/clusters")
+    for path, table in zip(paths, pending.read_each(paths, pending.read_found), strict=True):
         task = _task(path)
-        table = _read(pending.run, path)
         old = (np.int64(task) << 32) | table.column("index").to_numpy().astype(np.int64)
         new = np.full(len(old), -1, dtype=np.int64)
         survives, moved = keys.apply(old) if task in near else (np.ones(len(old), dtype=bool), old)
@@ -273,8 +262,8 @@ def _close(seeds: set[int], clusters: pl.DataFrame, removed: set[int]) -> set[in
 def _docs_of(pending: PendingWrites, nodes: set[int]) -> pl.DataFrame:
     wanted = pl.Series(sorted(nodes), dtype=pl.Int64).implode()
     frames = [
-        pl.DataFrame(pending.read_table(path).cast(DOC_SCHEMA)).filter(pl.col(NODE).is_in(wanted))
-        for path in pending.list(f"{MINHASH}/docs")
+        pl.DataFrame(table.cast(DOC_SCHEMA)).filter(pl.col(NODE).is_in(wanted))
+        for table in pending.read_each(pending.list(f"{MINHASH}/docs"), pending.read_table)
     ]
     return pl.concat(frames) if frames else pl.DataFrame(DOC_SCHEMA.empty_table())
 
@@ -290,8 +279,8 @@ def _rewrite_clusters(
     wanted = np.array(sorted(affected), dtype=np.int64)
     for task in sorted(set(near) | {node >> 32 for node in affected}):
         path = f"{MINHASH}/clusters/{task:05d}.parquet"
-        exists = pending.run.exists(path)
-        table = _read(pending.run, path).cast(DECISION_SCHEMA) if exists else DECISION_SCHEMA.empty_table()
+        exists = pending.in_run(path)
+        table = pending.read_found(path).cast(DECISION_SCHEMA) if exists else DECISION_SCHEMA.empty_table()
         old = (np.int64(task) << 32) | table.column("index").to_numpy().astype(np.int64)
         survives, new = keys.apply(old)
         table = table.filter(pa.array(survives))

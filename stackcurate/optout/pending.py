@@ -12,8 +12,12 @@ it was (the next purge removes ``.purge/``); one stopped after it is finished by
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from threading import BoundedSemaphore
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,6 +31,11 @@ from stackcurate.parquet_io import read_table as read_parquet
 ASIDE = ".purge"
 #: moves done at the same time when a purge commits (threads; the work is waiting on storage)
 MOVES_AT_ONCE = 16
+#: small reads done at the same time by ``read_each`` (threads: on object storage the round trips overlap)
+READS_AT_ONCE = 8
+#: new versions stored at the same time (``put_table``)
+WRITES_AT_ONCE = 4
+T = TypeVar("T")
 
 
 class PendingWrites:
@@ -39,47 +48,104 @@ class PendingWrites:
         self.deleted: set[str] = set()
         if self.run.isdir(ASIDE):  # left by a purge stopped before its commit: the run is as it was
             self.run.rm(ASIDE, recursive=True)
+        # the run's files as the purge found them, listed once: ``list``, ``exists`` and ``in_run`` answer
+        # from this, and a file is opened with its size from it (on object storage every listing,
+        # existence check or size lookup is a request to the server)
+        listing = self.run.find("", detail=True) if self.run.isdir("") else {}
+        self._sizes: dict[str, int] = {
+            name: int(info["size"])
+            for name, info in listing.items()
+            if info.get("type") != "directory" and not name.startswith(f"{ASIDE}/")
+        }
+        self.found = sorted(self._sizes)
+        self._writer = ThreadPoolExecutor(max_workers=WRITES_AT_ONCE, thread_name_prefix="purge-writer")
+        self._slots = BoundedSemaphore(WRITES_AT_ONCE)
+        self._writing: dict[str, Future[None]] = {}
 
     def put_table(self, path: str, table: pa.Table, **options: Any) -> None:
-        """``table`` as the new ``path`` (zstd; ``options``: more ``pyarrow.parquet.write_table`` ones)."""
-        with self.run.open(f"{ASIDE}/{path}", "wb") as handle:
-            pq.write_table(table, handle, **{"compression": "zstd", **options})
+        """``table`` as the new ``path`` (zstd; ``options``: more ``pyarrow.parquet.write_table`` ones).
+        Encoded now, stored by a writer thread while the purge goes on (``WRITES_AT_ONCE``): a read of
+        ``path`` and the commit wait for it, and raise what storing it raised."""
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, **{"compression": "zstd", **options})
+        self.put_bytes(path, sink.getvalue())
+
+    def put_bytes(self, path: str, data: pa.Buffer | bytes) -> None:
+        """``data`` as the new ``path``, stored by a writer thread (see ``put_table``)."""
+        self.settle(path)
+        self._slots.acquire()  # at most WRITES_AT_ONCE encoded files held in memory
+        future = self._writer.submit(self._store, f"{ASIDE}/{path}", data)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._writing[path] = future
         self.put.add(path)
         self.deleted.discard(path)
 
-    def put_file(self, local: str, path: str) -> None:
-        """A local file as the new ``path``."""
-        _parent(self.run, f"{ASIDE}/{path}")
-        self.run.put(local, f"{ASIDE}/{path}")
-        self.put.add(path)
-        self.deleted.discard(path)
+    def _store(self, target: str, data: pa.Buffer | bytes) -> None:
+        with self.run.open(target, "wb") as handle:
+            handle.write(memoryview(data))
+
+    def settle(self, path: str | None = None) -> None:
+        """Wait until ``path``'s new version (or, without ``path``, every one) is stored; raises what storing
+        it raised."""
+        names = [path] if path is not None else sorted(self._writing)
+        for name in names:
+            future = self._writing.get(name)
+            if future is not None:
+                future.result()
 
     def put_text(self, path: str, text: str) -> None:
+        self.settle(path)
         with self.run.open(f"{ASIDE}/{path}", "w") as handle:
             handle.write(text)
         self.put.add(path)
         self.deleted.discard(path)
 
     def delete(self, path: str) -> None:
-        if self.run.exists(path) or path in self.put:
+        if self.in_run(path) or path in self.put:
             self.deleted.add(path)
         self.put.discard(path)
 
     def exists(self, path: str) -> bool:
         if path in self.deleted:
             return False
-        return path in self.put or self.run.exists(path)
+        return path in self.put or self.in_run(path)
+
+    def in_run(self, path: str) -> bool:
+        """Whether the file ``path`` was in the run when the purge began (its old version)."""
+        return path in self._sizes
 
     def read_table(self, path: str, columns: list[str] | None = None) -> pa.Table:
         """``path`` in its newest version (the pending one when rewritten); ``columns``: only those."""
         with self._open(path, whole=columns is None) as handle:
             return read_parquet(handle, columns=columns)
 
+    def read_found(self, path: str) -> pa.Table:
+        """``path`` as it was when the purge began (its old version, even when rewritten since)."""
+        with self.run.open(path, "rb", **self.size_option(path)) as handle:
+            return read_parquet(handle)
+
     def read_columns(self, path: str, columns: list[str]) -> pa.Table | None:
         """Only ``columns`` of ``path`` in its newest version, or None when it lacks one of them (one
         opening; on object storage only the footer and those columns' chunks are fetched)."""
         with self._open(path, whole=False) as handle:
             return read_columns(handle, columns)
+
+    def read_each(self, paths: list[str], read: Callable[[str], T]) -> list[T]:
+        """``read(path)`` for each of ``paths``, in order, ``READS_AT_ONCE`` at a time (for many small reads,
+        such as one column of every file: on object storage each is a few round trips to the server)."""
+        return list(self.read_ahead(paths, read, READS_AT_ONCE))
+
+    def read_ahead(self, paths: list[str], read: Callable[[str], T], ahead: int = 1) -> Iterator[T]:
+        """``read(path)`` for each of ``paths``, in order, reading up to ``ahead`` more files while the caller
+        works on one (threads; at most ``ahead + 1`` results held)."""
+        with ThreadPoolExecutor(max_workers=max(1, ahead)) as pool:
+            waiting: deque[Future[T]] = deque()
+            for path in paths:
+                waiting.append(pool.submit(read, path))
+                if len(waiting) > ahead:
+                    yield waiting.popleft().result()
+            while waiting:
+                yield waiting.popleft().result()
 
     def schema(self, path: str) -> pa.Schema:
         with self._open(path, whole=False) as handle:
@@ -90,18 +156,33 @@ class PendingWrites:
         (object storage reads ahead 50 MiB blocks); otherwise each read fetches only its own byte range."""
         if path in self.deleted:
             raise FileNotFoundError(path)
-        source = f"{ASIDE}/{path}" if path in self.put else path
-        return self.run.open(source, "rb") if whole else self.run.open(source, "rb", cache_type="none")
+        options: dict[str, Any] = {} if whole else {"cache_type": "none"}
+        if path in self.put:
+            self.settle(path)
+            return self.run.open(f"{ASIDE}/{path}", "rb", **options)
+        return self.run.open(path, "rb", **options, **self.size_option(path))
+
+    def size_option(self, path: str) -> dict[str, int]:
+        """Open options that give a file's size when the listing had it (no size request on object
+        storage)."""
+        return {"size": self._sizes[path]} if path in self._sizes else {}
+
+    def list_found(self, folder: str, suffix: str = ".parquet") -> list[str]:
+        """Like ``list`` (below), the files as they were when the purge began (their old versions)."""
+        prefix = f"{folder}/" if folder else ""
+        names = []
+        for name in self.found[bisect_left(self.found, prefix) :]:
+            if not name.startswith(prefix):
+                break
+            if name.endswith(suffix) and ".tmp" not in name:
+                names.append(name)
+        return names
 
     def list(self, folder: str, suffix: str = ".parquet") -> list[str]:
         """Run-relative paths of the finished files under ``folder`` (recursively; ``""``: the whole run)
         ending in ``suffix``, in their newest state (temporary files and the aside folder left out)."""
         prefix = f"{folder}/" if folder else ""
-        found = set()
-        if self.run.isdir(folder):
-            for name in self.run.list_files(folder, recursive=True):
-                if name.endswith(suffix) and ".tmp" not in name and not name.startswith(f"{ASIDE}/"):
-                    found.add(name)
+        found = set(self.list_found(folder, suffix))
         found |= {path for path in self.put if path.startswith(prefix) and path.endswith(suffix)}
         return sorted(found - self.deleted)
 
@@ -112,6 +193,8 @@ class PendingWrites:
 
     def commit(self, manifest: RunManifest, record: PurgeRecord) -> None:
         """Record the moves in the ledger, do them, then record the purge (``record``) as done."""
+        self.settle()
+        self._writer.shutdown()
         manifest.purge_commit = PurgeCommit(
             moves=sorted(self.put), deletes=sorted(self.deleted), record=record
         )
@@ -143,7 +226,10 @@ class FolderView:
         path = f"{self.folder}/{name}"
         if path in self.pending.deleted:
             raise FileNotFoundError(path)
-        return self.pending.run.open(f"{ASIDE}/{path}" if path in self.pending.put else path, "rb")
+        if path in self.pending.put:
+            self.pending.settle(path)
+            return self.pending.run.open(f"{ASIDE}/{path}", "rb")
+        return self.pending.run.open(path, "rb", **self.pending.size_option(path))
 
 
 def finish_commit(manifest: RunManifest) -> PurgeRecord | None:
@@ -158,12 +244,11 @@ def finish_commit(manifest: RunManifest) -> PurgeRecord | None:
     moves = [path for path in commit.moves if f"{ASIDE}/{path}" in aside]
     for parent in sorted({path.rsplit("/", 1)[0] for path in moves if "/" in path}):
         run.makedirs(parent, exist_ok=True)
-    # the moves at once: on object storage each is a copy and a delete, a round trip or two to the server
+    # the moves, then the deletions, at once: on object storage a move is a copy and a delete, each a
+    # round trip to the server
     with ThreadPoolExecutor(max_workers=MOVES_AT_ONCE) as pool:
         list(pool.map(lambda path: run.mv(f"{ASIDE}/{path}", path), moves))
-    for path in commit.deletes:
-        if run.exists(path):
-            run.rm(path)
+        list(pool.map(lambda path: run.rm(path) if run.exists(path) else None, commit.deletes))
     if run.isdir(ASIDE):
         run.rm(ASIDE, recursive=True)
     manifest.record_purge(commit.record)
@@ -171,8 +256,3 @@ def finish_commit(manifest: RunManifest) -> PurgeRecord | None:
     manifest.record_outputs()
     manifest.save()
     return commit.record
-
-
-def _parent(run: Any, path: str) -> None:
-    if "/" in path:
-        run.makedirs(path.rsplit("/", 1)[0], exist_ok=True)

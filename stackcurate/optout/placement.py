@@ -65,7 +65,7 @@ def _task_files(pending: PendingWrites, folder: str, task: int) -> list[str]:
 
 
 def _stream_rows(pending: PendingWrites, stream: TaskStream, columns: list[str] | None = None) -> pa.Table:
-    tables = [pending.read_table(path, columns=columns) for path in stream.files]
+    tables = pending.read_each(stream.files, lambda path: pending.read_table(path, columns=columns))
     return pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
 
 
@@ -94,7 +94,8 @@ def rewrite_places(
         source: pa.Table | None = None
         audit_rows: list[dict[str, Any]] = []
         for place, (folder, reason) in PLACES.items():
-            tables = {path: pending.read_table(path) for path in _task_files(pending, folder, task)}
+            files = _task_files(pending, folder, task)
+            tables = dict(zip(files, pending.read_each(files, pending.read_table), strict=True))
             if not tables:  # a rejects writer writes no file for a task that dropped nothing
                 others = stage_files(pending, folder)
                 if not others or not any(state.place == place for state in mine.values()):

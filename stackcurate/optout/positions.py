@@ -9,6 +9,7 @@ stream, the files exact dedup keeps (``NearStream``): a file's near position is 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,14 +47,24 @@ def covered_mask(table: pa.Table, opt_out: OptOutList) -> np.ndarray:
     return np.fromiter((opt_out.covers(repo) for repo in repos), dtype=bool, count=len(repos))
 
 
-def purge_streams(pending: PendingWrites, tasks: int, opt_out: OptOutList) -> dict[int, TaskStream]:
-    """Remove the covered rows of ``02_filtered`` (pending writes) and return every task's stream."""
+def purge_streams(
+    pending: PendingWrites,
+    tasks: int,
+    opt_out: OptOutList,
+    counted: Mapping[str, tuple[int, int]] | None = None,
+) -> dict[int, TaskStream]:
+    """Remove the covered rows of ``02_filtered`` (pending writes) and return every task's stream.
+    ``counted``: ``(rows, covered rows)`` of files already counted; one with no covered row is not read."""
     files = stage_files(pending, FILTERED)
+    counted = counted or {}
     streams = {}
     for task in range(tasks):
         stream = TaskStream(task, files[task::tasks])
         removed = []
         for path in stream.files:
+            if path in counted and counted[path][1] == 0:
+                stream.rows += counted[path][0]
+                continue
             table = pending.read_table(path)
             mask = covered_mask(table, opt_out)
             if mask.any():

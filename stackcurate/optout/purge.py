@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,7 @@ class PurgeSettings:
     verify_max_bucket: int
     row_group_rows: int
     _redactor: PiiRedactor | None = None
+    _building: Future[PiiRedactor] | None = None
 
     @classmethod
     def of(cls, cfg: PipelineConfig) -> PurgeSettings:
@@ -84,9 +86,26 @@ class PurgeSettings:
         """The run's PII redactor (None when the run has no PII stage)."""
         if self.pii_names is None:
             return None
+        if self._building is not None:
+            self._redactor = self._building.result()  # raises what building it raised
+            self._building = None
         if self._redactor is None:
-            self._redactor = PiiRedactor(self.rules_dir, self.pii_names, self.keep_public_ips_only)
+            self._redactor = _built_redactor(self)
         return self._redactor
+
+    def prepare_redactor(self) -> None:
+        """Start building the PII redactor in a thread (its imports take seconds; a purge on object storage
+        spends that long waiting on the server), for ``redactor`` to take when a file is promoted."""
+        if self.pii_names is not None and self._redactor is None and self._building is None:
+            builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pii-redactor")
+            self._building = builder.submit(_built_redactor, self)
+            builder.shutdown(wait=False)  # the thread ends with its one task
+
+
+def _built_redactor(settings: PurgeSettings) -> PiiRedactor:
+    redactor = PiiRedactor(settings.rules_dir, bool(settings.pii_names), settings.keep_public_ips_only)
+    redactor.scanner.engine  # noqa: B018 (builds the analyzer now, not at the first file)
+    return redactor
 
 
 def purge_run(
@@ -108,7 +127,7 @@ def purge_run(
     if shards_manifest is not None:
         check_tokenizer(shards_manifest, run_dir)  # before touching anything
     record = PurgeRecord(digest=opt_out.digest, purged=now())
-    covered = _covered_files(pending, opt_out)
+    covered, rows = _covered_files(pending, opt_out)
     removed = _per_place(covered)
     gone: list[dict[str, Any]] = []
     arrived: list[dict[str, Any]] = []
@@ -116,7 +135,8 @@ def purge_run(
     if dedup and removed:
         tasks = manifest.pass_tasks("curate") or 1
         progress(f"removing the covered rows of {FILTERED}")
-        streams = purge_streams(pending, tasks, opt_out)
+        settings.prepare_redactor()  # in case a purged kept copy hands its place on
+        streams = purge_streams(pending, tasks, opt_out, {p: (rows[p], covered[p]) for p in covered})
         rewritten = _regroup(pending, manifest, streams, opt_out, settings, progress, record)
         gone, arrived = rewritten.gone_curated, rewritten.new_curated
         record.promoted = rewritten.promoted
@@ -155,14 +175,17 @@ def _place(path: str) -> str:
     return "/".join(parts) or "."
 
 
-def _covered_files(pending: PendingWrites, opt_out: OptOutList) -> dict[str, int]:
-    """Covered rows per Parquet file with a ``repo`` column, in the run as it is (only that column read)."""
-    found = {}
-    for path in pending.list(""):
-        repos = pending.read_columns(path, ["repo"])
+def _covered_files(pending: PendingWrites, opt_out: OptOutList) -> tuple[dict[str, int], dict[str, int]]:
+    """Covered rows and rows per Parquet file with a ``repo`` column, in the run as it is (only that column
+    read)."""
+    covered, rows = {}, {}
+    paths = pending.list("")
+    read = pending.read_each(paths, lambda path: pending.read_columns(path, ["repo"]))
+    for path, repos in zip(paths, read, strict=True):
         if repos is not None:
-            found[path] = int(covered_mask(repos, opt_out).sum())
-    return found
+            covered[path] = int(covered_mask(repos, opt_out).sum())
+            rows[path] = repos.num_rows
+    return covered, rows
 
 
 def _per_place(covered: dict[str, int]) -> dict[str, int]:
@@ -194,8 +217,9 @@ def _left_over(pending: PendingWrites, covered: dict[str, int], opt_out: OptOutL
     """Files that would still hold a covered row: every rewritten file is read back; a file left as it
     was had none."""
     left = [path for path, rows in covered.items() if rows and path not in pending.put | pending.deleted]
-    for path in sorted(pending.put):
-        repos = pending.read_columns(path, ["repo"]) if path.endswith(".parquet") else None
+    written = sorted(path for path in pending.put if path.endswith(".parquet"))
+    read = pending.read_each(written, lambda path: pending.read_columns(path, ["repo"]))
+    for path, repos in zip(written, read, strict=True):
         if repos is not None and covered_mask(repos, opt_out).any():
             left.append(path)
     return left
@@ -203,8 +227,8 @@ def _left_over(pending: PendingWrites, covered: dict[str, int], opt_out: OptOutL
 
 def _curated_ids(pending: PendingWrites) -> dict[FileKey, str]:
     ids = {}
-    for path in pending.list("curated"):
-        table = pending.read_table(path, ["id", "repo", "path"])
+    paths = pending.list("curated")
+    for table in pending.read_each(paths, lambda path: pending.read_table(path, ["id", "repo", "path"])):
         for file_id, repo, file_path in zip(
             *(table.column(c).to_pylist() for c in ("id", "repo", "path")), strict=True
         ):

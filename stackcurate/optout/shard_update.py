@@ -14,9 +14,8 @@ them again.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,10 +99,16 @@ def update_shards(
             touched.setdefault(key % count, {"gone": set(), "new": []})["new"].append(encoded)
     entries = {entry["file"]: entry for entry in manifest["shards"]}
     languages: dict[str, dict[str, int]] = manifest["languages"]
-    for shard, what in sorted(touched.items()):
+    order = sorted(touched.items())
+    paths = [f"{SHARDS}/shard-{shard:05d}.parquet" for shard, _ in order]
+    existing = {f"{SHARDS}/{name}" for name in entries}
+
+    def read(path: str) -> pa.Table:
+        return pending.read_table(path) if path in existing else SHARD_SCHEMA.empty_table()
+
+    # the next shard is read while this one is merged, encoded and stored
+    for (shard, what), path, table in zip(order, paths, pending.read_ahead(paths, read), strict=True):
         name = f"shard-{shard:05d}.parquet"
-        path = f"{SHARDS}/{name}"
-        table = pending.read_table(path) if name in entries else SHARD_SCHEMA.empty_table()
         names = list(zip(table.column("repo").to_pylist(), table.column("path").to_pylist(), strict=True))
         leaving = [i for i, name_ in enumerate(names) if name_ in what["gone"]]
         gone_rows = table.select(["language", "n_tokens"]).take(pa.array(leaving, pa.int64())).to_pylist()
@@ -121,17 +126,17 @@ def update_shards(
             pending.delete(path)
             entries.pop(name, None)
             continue
-        with tempfile.TemporaryDirectory(prefix="stackcurate-shard-") as tmp:
-            local = os.path.join(tmp, name)
-            pq.write_table(rows, local, row_group_size=row_group_rows, compression="zstd")
-            entries[name] = {
-                "file": name,
-                "rows": rows.num_rows,
-                "tokens": sum(rows.column("n_tokens").to_pylist()),
-                "bytes": os.path.getsize(local),
-                "sha256": file_sha256(local),
-            }
-            pending.put_file(local, path)
+        sink = pa.BufferOutputStream()
+        pq.write_table(rows, sink, row_group_size=row_group_rows, compression="zstd")
+        data = sink.getvalue()
+        entries[name] = {
+            "file": name,
+            "rows": rows.num_rows,
+            "tokens": sum(rows.column("n_tokens").to_pylist()),
+            "bytes": data.size,
+            "sha256": hashlib.sha256(memoryview(data)).hexdigest(),
+        }
+        pending.put_bytes(path, data)  # stored while the next shard is made
     manifest["shards"] = [entries[name] for name in sorted(entries)]
     manifest["languages"] = {k: v for k, v in sorted(languages.items()) if v["rows"]}
     manifest["total_rows"] = sum(entry["rows"] for entry in manifest["shards"])
