@@ -39,8 +39,9 @@ T = TypeVar("T")
 
 
 class PendingWrites:
-    """New versions of run files (``put_table``, ``put_text``) and deletions (``delete``), read back with
-    ``read_table``/``exists``/``list``, until ``commit``."""
+    """New versions of run files (``put_table``, ``put_bytes``, ``put_text``) and deletions (``delete``),
+    read back with ``read_table``/``exists``/``list``, until ``commit``. The run is listed once, when the
+    purge begins (``found``): what is written into it afterwards by others is not seen."""
 
     def __init__(self, run_dir: str):
         self.run = get_datafolder(run_dir)

@@ -57,7 +57,8 @@ from stackcurate.pii.stage import PiiRedactor
 class PurgeSettings:
     """What a purge needs of the run's config: the PII stage's settings (the promoted files are redacted
     as the curate pass redacted the others), whether near dedup verified its pairs, the shards' row
-    groups. The PII redactor is built on first use (it takes seconds)."""
+    groups. The PII redactor is built on first use, or ahead in a thread (``prepare_redactor``): it takes
+    seconds."""
 
     rules_dir: str | None
     pii_names: bool | None
