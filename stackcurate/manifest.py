@@ -27,6 +27,7 @@ from stackcurate import __version__
 from stackcurate.config import PipelineConfig
 from stackcurate.errors import FatalError
 from stackcurate.layout import RunLayout
+from stackcurate.parquet_io import file_sizes
 
 RUN_JSON = "run.json"
 #: Parquet footers read at the same time when the outputs are recorded
@@ -275,14 +276,8 @@ class RunManifest(Record):
 
 def _pass_files(out: str, folder: str) -> dict[str, OutputFile]:
     data = get_datafolder(f"{out.rstrip('/')}/{folder}")
-    if not data.isdir(""):
-        return {}
-    listing = data.find("", detail=True)  # one listing with the sizes
-    sizes = {
-        name: int(info["size"])
-        for name, info in listing.items()
-        if info.get("type") != "directory" and name.endswith(".parquet") and ".tmp" not in name
-    }
+    listed = file_sizes(data)  # one listing with the sizes
+    sizes = {name: size for name, size in listed.items() if name.endswith(".parquet") and ".tmp" not in name}
 
     def footer_rows(name: str) -> int:
         # the size from the listing and no read-ahead: on object storage, only the footer is fetched

@@ -37,6 +37,13 @@ def list_parquet_files(folder: DataFolderLike) -> list[str]:
     )
 
 
+def file_sizes(folder: Any) -> dict[str, int]:
+    """``{path: bytes}`` of every file under the data folder ``folder`` (recursively, relative paths), from
+    one listing: on object storage, no request per file."""
+    listing = folder.find("", detail=True) if folder.isdir("") else {}
+    return {name: int(info["size"]) for name, info in listing.items() if info.get("type") != "directory"}
+
+
 def read_table(handle: Any, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
     """One Parquet file from an open (Python) file object, read whole on the calling thread.
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from datatrove.io import get_datafolder
 
 from stackcurate.manifest import PurgeCommit, PurgeRecord, RunManifest
-from stackcurate.parquet_io import read_columns
+from stackcurate.parquet_io import file_sizes, read_columns
 from stackcurate.parquet_io import read_table as read_parquet
 
 #: run-relative folder of the new versions until they are moved into place
@@ -52,11 +52,8 @@ class PendingWrites:
         # the run's files as the purge found them, listed once: ``list``, ``exists`` and ``in_run`` answer
         # from this, and a file is opened with its size from it (on object storage every listing,
         # existence check or size lookup is a request to the server)
-        listing = self.run.find("", detail=True) if self.run.isdir("") else {}
-        self._sizes: dict[str, int] = {
-            name: int(info["size"])
-            for name, info in listing.items()
-            if info.get("type") != "directory" and not name.startswith(f"{ASIDE}/")
+        self._sizes = {
+            name: size for name, size in file_sizes(self.run).items() if not name.startswith(f"{ASIDE}/")
         }
         self.found = sorted(self._sizes)
         self._writer = ThreadPoolExecutor(max_workers=WRITES_AT_ONCE, thread_name_prefix="purge-writer")

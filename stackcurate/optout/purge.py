@@ -181,12 +181,16 @@ def _covered_files(pending: PendingWrites, opt_out: OptOutList) -> tuple[dict[st
     read)."""
     covered, rows = {}, {}
     paths = pending.list("")
-    read = pending.read_each(paths, lambda path: pending.read_columns(path, ["repo"]))
-    for path, repos in zip(paths, read, strict=True):
+    for path, repos in zip(paths, _repo_columns(pending, paths), strict=True):
         if repos is not None:
             covered[path] = int(covered_mask(repos, opt_out).sum())
             rows[path] = repos.num_rows
     return covered, rows
+
+
+def _repo_columns(pending: PendingWrites, paths: list[str]) -> list[pa.Table | None]:
+    """The ``repo`` column of each of ``paths`` in its newest version (None for a file without one)."""
+    return pending.read_each(paths, lambda path: pending.read_columns(path, ["repo"]))
 
 
 def _per_place(covered: dict[str, int]) -> dict[str, int]:
@@ -219,8 +223,7 @@ def _left_over(pending: PendingWrites, covered: dict[str, int], opt_out: OptOutL
     was had none."""
     left = [path for path, rows in covered.items() if rows and path not in pending.put | pending.deleted]
     written = sorted(path for path in pending.put if path.endswith(".parquet"))
-    read = pending.read_each(written, lambda path: pending.read_columns(path, ["repo"]))
-    for path, repos in zip(written, read, strict=True):
+    for path, repos in zip(written, _repo_columns(pending, written), strict=True):
         if repos is not None and covered_mask(repos, opt_out).any():
             left.append(path)
     return left
