@@ -12,8 +12,9 @@ so that ``make test`` fits CI's time: the README's own sample is every installed
 by default. After the README's Ray command, its run is compared with the local one file by file.
 
 The benchmark commands (``python benchmarks/...``) read only the sample and their own temporary folders, and
-no other command reads what they write: they run one after another, in the README's order, beside the other
-commands (a second core does them while the pipeline commands run), and each must exit 0 as well.
+no other command reads what they write: once the last ``sample-repos`` command has made the sample, they run
+one after another, in the README's order, beside the other commands (a second core does them while the
+pipeline commands run), and each must exit 0 as well.
 """
 
 from __future__ import annotations
@@ -122,24 +123,32 @@ def test_every_readme_command_runs(tmp_path: Path) -> None:
     def check(command: str, result: subprocess.CompletedProcess[str]) -> None:
         assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
 
+    def argv_of(command: str) -> list[str]:
+        argv = [*shlex.split(command), *CI_ARGS.get(command, [])]
+        if argv[0] == "stackcurate":
+            return [sys.executable, "-m", "stackcurate.cli", *argv[1:]]
+        return [sys.executable, *argv[1:]] if argv[0] == "python" else argv
+
     commands = readme_commands()
-    # the benchmarks read the sample: every command that (re)makes it comes before the first of them
+    # the benchmarks read the sample: every command that (re)makes it comes before the first of them, and
+    # they all start (one after another, in the README's order) once the last of those has run
     first = min(i for i, c in enumerate(commands) if c.startswith("python benchmarks/"))
     assert not [c for c in commands[first:] if c.startswith("stackcurate sample-repos")]
+    sampled = max(i for i, c in enumerate(commands) if c.startswith("stackcurate sample-repos"))
     benchmarks: list[tuple[str, Future[subprocess.CompletedProcess[str]]]] = []
     beside = ThreadPoolExecutor(max_workers=1)  # the benchmarks, in order, beside the other commands
     try:
-        for command in commands:
-            if command.startswith("make "):
-                continue  # checked above; running them here would build a venv inside the test
-            argv = [*shlex.split(command), *CI_ARGS.get(command, [])]
-            if argv[0] == "stackcurate":
-                argv = [sys.executable, "-m", "stackcurate.cli", *argv[1:]]
-            elif argv[0] == "python":
-                argv = [sys.executable, *argv[1:]]
-            if command.startswith("python benchmarks/"):
-                benchmarks.append((command, beside.submit(run, argv)))
-            elif "ray" in argv:
+        for index, command in enumerate(commands):
+            if index == sampled + 1:
+                benchmarks = [
+                    (bench, beside.submit(run, argv_of(bench)))
+                    for bench in commands
+                    if bench.startswith("python benchmarks/")
+                ]
+            if command.startswith(("make ", "python benchmarks/")):
+                continue  # make: checked above (running it would build a venv inside the test)
+            argv = argv_of(command)
+            if "ray" in argv:
                 if not NETNS_AVAILABLE:
                     pytest.fail("the README's Ray command needs root with unshare (CI has it)")
                 output = run_in_netns(argv, timeout=600, cwd=tmp_path)
