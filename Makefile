@@ -12,10 +12,12 @@ TEST_PACKAGES := chromium chromium-driver
 
 setup: $(VENV)/.installed
 
+# --no-compile: no bytecode for every file of every package at install time (torch and Ray have thousands);
+# Python writes it for the modules a run imports, when it first imports them
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
 # what the demo needs: the package and its runtime dependencies, not the [dev] extra's torch, Ray and test
@@ -23,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-compile -e .
 	touch $@
 
 system-deps:
@@ -57,9 +59,10 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/python scripts/check_layers.py
 
-# --durations=25: every run lists its 25 slowest tests, so a run shows where its time went
+# -n auto: one worker per core (pytest-xdist); --dist loadgroup keeps the tests that share a session run in one
+# worker (tests/conftest.py). --durations=25: every run lists its 25 slowest tests, so it shows where time went
 test: system-deps test-deps setup lint
-	$(BIN)/pytest -m "" -q --durations=25
+	$(BIN)/pytest -m "" -q -n auto --dist loadgroup --durations=25
 
 test-fast: setup
 	$(BIN)/pytest -q

@@ -244,3 +244,35 @@ def browser() -> Iterator[Any]:
 
 #: the browser's window size (the report's charts are checked at this width)
 BROWSER_WINDOW = (1100, 900)
+
+
+#: Session fixtures that make a pipeline run or start a server: ``make test`` runs the tests on every core
+#: (pytest-xdist), and the tests that read one of these go to one worker, which makes it once
+SHARED_FIXTURES = ("starcoder_run", "corpus_run", "s3_server", "browser")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for ``pytest -n N --dist loadgroup``: tests joined by a shared session fixture or by a module's
+    fixture (a module-, class- or package-scoped one) get one ``xdist_group``, so each run is made once and
+    in one worker; a test in no group runs wherever a worker is free. Without xdist the marks do nothing."""
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    keys: dict[str, list[str]] = {}
+    for item in items:
+        found = [f"fixture:{name}" for name in SHARED_FIXTURES if name in getattr(item, "fixturenames", ())]
+        info = getattr(item, "_fixtureinfo", None)
+        for definitions in info.name2fixturedefs.values() if info is not None else ():
+            if definitions and definitions[-1].scope in ("package", "module", "class"):
+                found.append(f"module:{item.path.relative_to(ROOT)}")
+                break
+        keys[item.nodeid] = found
+        for key in found[1:]:
+            parent[root(key)] = root(found[0])
+    for item in items:
+        if keys[item.nodeid]:
+            item.add_marker(pytest.mark.xdist_group(root(keys[item.nodeid][0])))
