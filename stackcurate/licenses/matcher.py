@@ -387,7 +387,7 @@ class SpdxMatchEngine:
         self.names: LicenseNames = load_names(
             rules.names, load_license_policy(rules_dir).aliases, f"{rules_dir}:{rules.digest}"
         )
-        self.version = f"spdx-match-4:{self.index.source}:{rules.digest}"
+        self.version = f"spdx-match-5:{self.index.source}:{rules.digest}"
 
     def read(self, text: str) -> Detection:
         """Licenses found in ``text`` (an expression per part, see ``assemble``), and the quoted sentences

@@ -121,6 +121,14 @@ class LicenseNames:
                 parts = [p for p in parts if p != family.unversioned]
         return parts
 
+    def _named_with_version(self, spdx: str, named: set[str]) -> bool:
+        """Whether ``named`` holds another id of the family whose unversioned id is ``spdx``."""
+        family = self.unversioned[spdx]
+        if not family.versions:
+            return False
+        prefix = re.compile(rf"(?<![\w.+-]){re.escape(family.template.split('{', 1)[0])}")
+        return any(other != spdx and prefix.match(other) for other in named)
+
     def _current(self, spdx: str) -> str:
         """A deprecated id -> the current one: ``GPL-2.0+`` -> ``GPL-2.0-or-later``, ``GPL-2.0`` ->
         ``-only``."""
@@ -249,6 +257,7 @@ class LicenseNames:
             ):
                 windows.append(number + 1 - start)
         accepted: list[tuple[int, int, str]] = []
+        bare: set[tuple[int, int, str]] = set()  # a family's name without a version ("GPL")
         for first, last, spdx in self.find(canon):
             a, b = source[first], source[last - 1] + 1
             after = words.tokens[start + b] if start + b < end else ""
@@ -263,13 +272,18 @@ class LicenseNames:
             alone = named and (a == 0 or (end - start <= 8 and 2 * (b - a) >= end - start))
             if short or in_window or alone or after in _LICENSE_WORDS:
                 accepted.append((start + a, start + b, spdx))
+                if spdx in self.unversioned and not versioned:
+                    bare.add(accepted[-1])
         public = self.public_domain.search(text)
         if public:
             a, b = word_range(offsets, public.start(), public.end())
             accepted.append((start + a, start + b, "LicenseRef-public-domain"))
         if not accepted:
             return None
-        accepted.sort()
+        # "the GNU General Public License Version 2 only ("GPL")": a family's bare name beside a versioned
+        # name of that family is its short name, not another license
+        strong = {x[2] for x in accepted if x not in bare}
+        accepted = sorted(x for x in accepted if x not in bare or not self._named_with_version(x[2], strong))
         between = [
             words.text[words.spans[x[1] - 1][1] : words.spans[y[0]][0]].lower()
             for x, y in itertools.pairwise(accepted)

@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 from stackcurate.licenses.names import LicenseNames, Notice
-from stackcurate.licenses.text import Words, joined, paragraphs, word_range
+from stackcurate.licenses.text import Words, ends_with_colon, joined, paragraphs, starts_item, word_range
 
 #: a line of program code (not a comment, not prose)
 _CODE_LINE = re.compile(
@@ -172,15 +172,17 @@ def account(
     """Read every sentence that has uncovered words (see the module docstring)."""
     short = len(words.tokens) <= short_words
     evidence = _license_runs(covered)
+    listed = {item: intro for intro, items in choice_lists(words, names, covered).items() for item in items}
     read: dict[int, Notice] = {}
     for number, (start, end) in enumerate(words.sentences):
         if all(covered[start:end]):
             continue
-        notice = _uncovered(names.read(words, start, end, short), covered)
+        notice = _uncovered(names.read(words, start, end, short or number in listed), covered)
         if notice is not None:
             read[number] = notice
             for a, b in notice.words:
                 evidence[a:b] = b"\x01" * (b - a)
+    offered, folded = _offered(read, listed)
     readable = _readable(words, evidence, rules)
     notices: list[tuple[int, Notice]] = []
     unaccounted: list[tuple[int, int, tuple[str, ...]]] = []
@@ -193,12 +195,63 @@ def account(
             if kinds:
                 unaccounted.append((start, end, kinds))
             continue
-        if notice is not None:
-            notices.append((start, notice))
+        if notice is not None and number not in folded:
+            notices.append((start, offered.get(number, notice)))
         kinds = _terms(words.tokens, covered, start, end, rules.accounted, rules.kinds, notice)
         if kinds:
             unaccounted.append((start, end, kinds))
     return Accounting(tuple(notices), tuple(unaccounted))
+
+
+def choice_lists(words: Words, names: LicenseNames, covered: bytearray) -> dict[int, list[int]]:
+    """Choices offered as a list: a sentence with a choice word ("either", "at your option", ``names.choice``)
+    that ends with a colon, and the list items after it ("a) the GNU General Public License ..., or" / "b)
+    the Artistic License"), as ``{intro sentence: [item sentences]}``. An item may run on into one more
+    sentence before the next item; the list ends at the first other sentence."""
+    sentences = words.sentences
+    lists: dict[int, list[int]] = {}
+    for number, sentence in enumerate(sentences):
+        if all(covered[sentence[0] : sentence[1]]) or not ends_with_colon(words, sentence):
+            continue
+        if not names.choice.search(joined(words.tokens, *sentence)[0]):
+            continue
+        items: list[int] = []
+        following = number + 1
+        while following < len(sentences):
+            if starts_item(words, sentences[following]):
+                items.append(following)
+            else:  # one sentence more of the item before, if the next item follows it
+                after = following + 1
+                if not items or after >= len(sentences) or not starts_item(words, sentences[after]):
+                    break
+            following += 1
+        if len(items) >= 2:
+            lists[number] = items
+    return lists
+
+
+def _offered(read: dict[int, Notice], listed: dict[int, int]) -> tuple[dict[int, Notice], set[int]]:
+    """``(notices, folded)``: one notice per choice list, at its first item that names a license, with the
+    names of every item as a choice (``OR``); ``folded``, the other items, whose names it holds. A list where
+    fewer than two items name a license offers no choice: its items are read one by one."""
+    items: dict[int, list[int]] = {}
+    for number in sorted(listed):
+        if number in read:
+            items.setdefault(listed[number], []).append(number)
+    offered: dict[int, Notice] = {}
+    folded: set[int] = set()
+    for numbers in items.values():
+        if len(numbers) < 2:
+            continue
+        notices = [read[n] for n in numbers]
+        offered[numbers[0]] = Notice(
+            tuple(i for n in notices for i in n.ids),
+            True,
+            notices[0].alternative,
+            tuple(w for n in notices for w in n.words),
+        )
+        folded.update(numbers[1:])
+    return offered, folded
 
 
 def _uncovered(notice: Notice | None, covered: bytearray) -> Notice | None:

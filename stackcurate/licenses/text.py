@@ -68,6 +68,23 @@ class Words:
         return " ".join(self.text[self.spans[start][0] : self.spans[end - 1][1]].split())
 
 
+def starts_item(words: Words, sentence: tuple[int, int]) -> bool:
+    """Whether ``sentence`` begins with a list item's marker ("a) ", "(2) ", "- "): the marker's letter or
+    number, when it has one, is the sentence's first word."""
+    start = sentence[0]
+    if start == 0:
+        return False
+    return bool(_ITEM.search(words.text, words.spans[start - 1][1], words.spans[start][1] + 2))
+
+
+def ends_with_colon(words: Words, sentence: tuple[int, int]) -> bool:
+    """Whether ``sentence`` ends with a colon (it introduces what follows: "under either:")."""
+    end = sentence[1]
+    if end >= len(words.spans):
+        return False
+    return ":" in words.text[words.spans[end - 1][1] : words.spans[end][0]]
+
+
 def blank(text: str) -> str:
     """``text`` with copyright lines, placeholders/tags and entities replaced by spaces (same length)."""
     out = COPYRIGHT_LINE.sub(lambda m: " " * len(m.group(0)), text)
@@ -89,22 +106,29 @@ def read_words(text: str, variants: dict[str, str]) -> Words:
 def _sentences(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     sentences: list[tuple[int, int]] = []
     start = 0
+    marker = False  # the sentence began at a list item: its first word may be the marker ("1. The MIT")
     for number in range(1, len(spans)):
         gap = text[spans[number - 1][1] : spans[number][0]]
-        if not gap.strip() or len(gap) > 2000:
-            ends = len(gap) > 2000  # a long stretch of non-words (a table, code punctuation) separates
+        # a list item: its marker's letter or number is the next word ("or\nb) the Apache License")
+        item = "\n" in gap and _ITEM.search(text, spans[number - 1][1], spans[number][1] + 2)
+        if len(gap) > 2000 or item:
+            ends = True  # a long stretch of non-words (a table, code punctuation) separates too
+        elif not gap.strip():
+            ends = False
         else:
             following = text[spans[number][0]]
             ends = bool(
                 _BLANK.search(gap)
-                or _ITEM.search(gap)
                 or _COLON_LINE.search(gap)
                 or _MARKUP_BREAK.search(gap)
                 or (_END.search(gap) and (following.isupper() or ("\n" in gap and ";" not in gap)))
             )
+        if ends and marker and number - start == 1 and not item and len(gap) <= 3:
+            ends = False  # "1. The": the marker and its item are one sentence
         if ends:
             sentences.append((start, number))
             start = number
+            marker = bool(item)
     if spans:
         sentences.append((start, len(spans)))
     return sentences

@@ -129,6 +129,89 @@ def test_dual_licenses_are_a_choice_and_the_branch_is_recorded(git_repo_factory:
             assert "MPL-2.0" in report["license"] and "Apache-2.0" in report["license_choice"], name
 
 
+BSD3 = SPDX["BSD-3-Clause"]
+GLASSFISH = (  # a GlassFish-style header: CDDL or GPL for the file, over a portion under Apache-2.0
+    "The contents of this file are subject to the terms of either the GNU\n"
+    'General Public License Version 2 only ("GPL") or the Common Development\n'
+    'and Distribution License("CDDL") (collectively, the "License").  You\n'
+    "may not use this file except in compliance with the License.\n\n"
+    "This file incorporates work covered by the following copyright and\npermission notice:\n\n"
+    "Copyright 2004 The Apache Software Foundation\n\n"
+    'Licensed under the Apache License, Version 2.0 (the "License");\n'
+    "you may not use this file except in compliance with the License.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (MIT.replace("hereby granted", "hereby restricted"), "LicenseRef-unknown-terms AND MIT"),
+        (
+            BSD3.replace("permitted provided", "permitted, with the approval of Example Corp., provided"),
+            "BSD-3-Clause AND LicenseRef-unknown-terms",
+        ),
+        (
+            BSD3 + "\nThis software may not be used by Acme Industries or any of its affiliates.\n",
+            "BSD-3-Clause AND LicenseRef-unknown-terms",
+        ),
+        (GLASSFISH, "Apache-2.0 AND (CDDL-1.0 OR GPL-2.0-only)"),
+    ],
+    ids=["mit-grant-restricted", "bsd-on-approval", "bsd-banning-a-user", "cddl-or-gpl-over-apache"],
+)
+def test_restricted_grants_and_headers_over_a_permissive_portion_are_not_permissive(
+    git_repo_factory: Factory, text: str, expected: str
+) -> None:
+    assert decided(detect(git_repo_factory("restricted/repo", {"LICENSE": text}))) == (
+        expected,
+        "non_permissive",
+    )
+
+
+def test_attribution_of_included_material_is_no_approval_duty(git_repo_factory: Factory) -> None:
+    text = MIT + "\nThe test data in tests/data is reproduced with permission of the W3C.\n"
+    assert decided(detect(git_repo_factory("attribution/repo", {"LICENSE": text}))) == ("MIT", "permissive")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "branch"),
+    [
+        (  # Perl's dual license, as CPAN modules write it
+            "This program is free software; you can redistribute it and/or modify\n"
+            "it under the terms of either:\n\n"
+            "    a) the GNU General Public License as published by the Free\n"
+            "    Software Foundation; either version 1, or (at your option) any\n    later version, or\n\n"
+            '    b) the "Artistic License" which comes with this Kit.\n',
+            "GPL-1.0-or-later OR Artistic-1.0",
+            None,
+        ),
+        (
+            "This library may be used under one of the following licenses, at your option:\n\n"
+            "1. The MIT License (see LICENSE-MIT)\n2. The Apache License, Version 2.0 (see LICENSE-APACHE)\n",
+            "MIT OR Apache-2.0",
+            "MIT",
+        ),
+        (
+            "You may redistribute this library under either:\n\n"
+            "- the MIT License, or\n- the Apache License, Version 2.0.\n",
+            "MIT OR Apache-2.0",
+            "MIT",
+        ),
+    ],
+    ids=["perl-a-b", "numbered", "bullets"],
+)
+def test_a_choice_offered_as_a_list_is_an_or(
+    git_repo_factory: Factory, text: str, expected: str, branch: str | None
+) -> None:
+    report = detect(git_repo_factory("list/repo", {"LICENSE": text}))
+    assert (report["license"], report["license_choice"]) == (expected, branch)
+    assert report["license_class"] == ("permissive" if branch else "non_permissive")
+
+
+def test_a_numbered_list_of_conditions_is_no_choice(git_repo_factory: Factory) -> None:
+    """BSD's numbered conditions follow a colon too; they are conditions, not alternatives."""
+    assert decided(detect(git_repo_factory("list/bsd", {"LICENSE": BSD3}))) == ("BSD-3-Clause", "permissive")
+
+
 @pytest.mark.parametrize("spdx_id", ["dtoa", "TCL"])
 def test_permissive_texts_missing_from_the_list(git_repo_factory: Factory, spdx_id: str) -> None:
     assert decided(detect(git_repo_factory("gap/repo", {"LICENSE": SPDX[spdx_id]}))) == (
