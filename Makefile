@@ -60,9 +60,10 @@ lint: setup
 	$(BIN)/python scripts/check_layers.py
 
 # -n auto: one worker per core (pytest-xdist); --dist loadgroup keeps the tests that share a session run in one
-# worker (tests/conftest.py). --durations=25: every run lists its 25 slowest tests, so it shows where time went
+# worker, and --no-loadscope-reorder keeps conftest's order, longest first (tests/conftest.py).
+# --durations=25: every run lists its 25 slowest tests, so it shows where the time went
 test: system-deps test-deps setup lint
-	$(BIN)/pytest -m "" -q -n auto --dist loadgroup --durations=25
+	$(BIN)/pytest -m "" -q -n auto --dist loadgroup --no-loadscope-reorder --durations=25
 
 test-fast: setup
 	$(BIN)/pytest -q

@@ -254,7 +254,8 @@ SHARED_FIXTURES = ("starcoder_run", "corpus_run", "s3_server", "browser")
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Groups for ``pytest -n N --dist loadgroup``: tests joined by a shared session fixture or by a module's
     fixture (a module-, class- or package-scoped one) get one ``xdist_group``, so each run is made once and
-    in one worker; a test in no group runs wherever a worker is free. Without xdist the marks do nothing."""
+    in one worker; a test in no group runs wherever a worker is free. Without xdist the marks do nothing and
+    only the order changes (longest first)."""
     parent: dict[str, str] = {}
 
     def root(key: str) -> str:
@@ -276,3 +277,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if keys[item.nodeid]:
             item.add_marker(pytest.mark.xdist_group(root(keys[item.nodeid][0])))
+
+    # the longest work first (`make test` passes --no-loadscope-reorder, so workers take it in this order): a
+    # group or test with a longer timeout, then the slow ones, then the rest, each in collection order; the
+    # longest test last would keep one worker busy after the other has run out of work
+    def cost(item: pytest.Item) -> tuple[float, int]:
+        timeout = item.get_closest_marker("timeout")
+        seconds = float(timeout.args[0]) if timeout and timeout.args else 0.0
+        return -seconds, 0 if item.get_closest_marker("slow") else 1
+
+    units: dict[str, tuple[float, int]] = {}
+    for item in items:
+        unit = root(keys[item.nodeid][0]) if keys[item.nodeid] else item.nodeid
+        units[unit] = min(units.get(unit, (0.0, 1)), cost(item))
+    order = {item.nodeid: n for n, item in enumerate(items)}
+    items.sort(
+        key=lambda item: (
+            units[root(keys[item.nodeid][0]) if keys[item.nodeid] else item.nodeid],
+            order[item.nodeid],
+        )
+    )
