@@ -251,6 +251,7 @@ BROWSER_WINDOW = (1100, 900)
 SHARED_FIXTURES = ("starcoder_run", "corpus_run", "s3_server", "browser")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into work units
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Groups for ``pytest -n N --dist loadgroup``: tests joined by a shared session fixture or by a module's
     fixture (a module-, class- or package-scoped one) get one ``xdist_group``, so each run is made once and
@@ -297,3 +298,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             order[item.nodeid],
         )
     )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """In an xdist worker with ``--dist loadgroup``, every grouped test's id must carry its group (xdist adds
+    ``@group`` to it); where it does not, xdist would spread a group over workers and make each shared run
+    once per worker: refuse to run rather than pass slowly."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    for item in session.items:
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+            raise pytest.UsageError(
+                f"pytest-xdist did not group {item.nodeid} (pytest {pytest.__version__}): install the "
+                "versions pyproject.toml's [dev] extra names"
+            )
