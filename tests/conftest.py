@@ -287,17 +287,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         seconds = float(timeout.args[0]) if timeout and timeout.args else 0.0
         return -seconds, 0 if item.get_closest_marker("slow") else 1
 
+    unit_of = {nodeid: root(found[0]) if found else nodeid for nodeid, found in keys.items()}
     units: dict[str, tuple[float, int]] = {}
     for item in items:
-        unit = root(keys[item.nodeid][0]) if keys[item.nodeid] else item.nodeid
+        unit = unit_of[item.nodeid]
         units[unit] = min(units.get(unit, (0.0, 1)), cost(item))
-    order = {item.nodeid: n for n, item in enumerate(items)}
-    items.sort(
-        key=lambda item: (
-            units[root(keys[item.nodeid][0]) if keys[item.nodeid] else item.nodeid],
-            order[item.nodeid],
-        )
-    )
+    items.sort(key=lambda item: units[unit_of[item.nodeid]])  # stable: collection order within a cost
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
