@@ -71,10 +71,12 @@ class Words:
 def starts_item(words: Words, sentence: tuple[int, int]) -> bool:
     """Whether ``sentence`` begins with a list item's marker ("a) ", "(2) ", "- "): the marker's letter or
     number, when it has one, is the sentence's first word."""
-    start = sentence[0]
-    if start == 0:
-        return False
-    return bool(_ITEM.search(words.text, words.spans[start - 1][1], words.spans[start][1] + 2))
+    return sentence[0] > 0 and _item_at(words.text, words.spans, sentence[0])
+
+
+def _item_at(text: str, spans: list[tuple[int, int]], number: int) -> bool:
+    """Whether word ``number`` opens a list item ("\nb) the": the marker's letter is the word itself)."""
+    return bool(_ITEM.search(text, spans[number - 1][1], spans[number][1] + 2))
 
 
 def ends_with_colon(words: Words, sentence: tuple[int, int]) -> bool:
@@ -110,7 +112,7 @@ def _sentences(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]
     for number in range(1, len(spans)):
         gap = text[spans[number - 1][1] : spans[number][0]]
         # a list item: its marker's letter or number is the next word ("or\nb) the Apache License")
-        item = "\n" in gap and _ITEM.search(text, spans[number - 1][1], spans[number][1] + 2)
+        item = "\n" in gap and _item_at(text, spans, number)
         if len(gap) > 2000 or item:
             ends = True  # a long stretch of non-words (a table, code punctuation) separates too
         elif not gap.strip():
