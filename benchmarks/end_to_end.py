@@ -132,7 +132,7 @@ class Measured:
 def instrument(measured: Measured) -> None:
     """Wrap the runner's pass runner and the tokenizer training so each is timed (wall and tree CPU)."""
     from stackcurate import runner
-    from stackcurate.shards import stage as shards_stage
+    from stackcurate.plan import shards as shards_stage
 
     run_pass = runner._run_pass
 
