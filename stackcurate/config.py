@@ -99,6 +99,12 @@ class CloneStage(Section):
     max_repo_seconds: float = setting(
         1800.0, identity="no", gt=0, le=7 * 86400, description="seconds to clone and list one repository"
     )
+    local_objects: Literal["reference", "copy"] = setting(
+        "reference",
+        identity="no",
+        description="a local repository's clone reads the source's objects (reference; the source must not "
+        "be repacked during the run) or copies them (copy); the files are the same",
+    )
 
 
 class LicenseStage(Section):

@@ -114,6 +114,7 @@ def test_identity_is_declared_on_the_field() -> None:
         ("stages.clone.max_entries", 500_000, False),  # its default
         ("stages.clone.max_entries", 10, True),
         ("stages.clone.depth", 0, True),
+        ("stages.clone.local_objects", "copy", False),  # the same files either way
     ]:
         changed = load_config(None, {"repos": "r.csv", "out": "o", dotted: value})
         assert (changed.identity_digest() != base.identity_digest()) is joins, dotted

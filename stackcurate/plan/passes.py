@@ -98,6 +98,7 @@ def build_clone(cfg: PipelineConfig, layout: RunLayout, tasks: int | None) -> Pa
         crash_limit=clone.crash_limit,
         limits=RepoLimits(clone.max_entries, clone.max_bytes),
         max_repo_seconds=clone.max_repo_seconds,
+        local_objects=clone.local_objects,
     )
     steps: list[PipelineStep] = [reader]
     licenses = cfg.stages.licenses

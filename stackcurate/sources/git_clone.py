@@ -3,6 +3,16 @@
 Clones are made with ``--no-checkout``: the file walk reads blobs straight from the object database, so no
 working tree is ever written (nothing from the repository lands on disk as a file, and no symlink in it can
 point anywhere).
+
+A repository on this machine (a local path or ``file://``) is cloned with ``--reference`` to itself
+(``local_objects="reference"``, the default): the clone still goes through ``git-upload-pack`` and
+``pack-objects`` as any clone (its refs, its shallow history), but finds every object already in the source's
+object store, named in its ``objects/info/alternates``, so no object is copied, decompressed, written and
+hashed again (the sample's 229 repositories: the clone processes' CPU 16.5 s -> 4.7 s, the walk's reads of
+the source's compressed objects 2.9 s -> 6.0 s, the clone pass 38.8 -> 33.5 task-seconds; ``docs/scaling.md``).
+The walk reads the source's own packs: the source must not be repacked or pruned while the run reads it (a
+mirror that is updated in place: ``stages.clone.local_objects: copy``, the copying clone). A source that git
+refuses as a reference (a shallow or grafted one) is cloned by copying.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import git
 from git.refs.symbolic import SymbolicReference
@@ -41,6 +52,10 @@ TRANSIENT_MARKERS = (
 #: (docs/scaling.md). The pack is stored uncompressed in the clone's temporary folder (babel: 33 MB
 #: instead of 11 MB), for as long as the clone is walked.
 LOCAL_CLONE_CONFIG = "[pack]\n\twindow = 0\n\tcompression = 0\n[core]\n\tcompression = 0\n"
+#: how a local repository's objects reach its clone (see the module docstring)
+LOCAL_OBJECTS = ("reference", "copy")
+#: git's stderr when a repository cannot serve as ``--reference`` (it is shallow or grafted)
+_NOT_A_REFERENCE = "reference repository"
 
 
 def _git_env() -> dict[str, str]:
@@ -56,17 +71,28 @@ def _git_env() -> dict[str, str]:
 
 
 def clone_repository(
-    location: RepoLocation, dest: Path, depth: int = 1, timeout_s: float = 600.0
+    location: RepoLocation,
+    dest: Path,
+    depth: int = 1,
+    timeout_s: float = 600.0,
+    local_objects: str = "reference",
 ) -> git.Repo:
     """Clone ``location`` into ``dest`` (which must not exist) and return the repository.
 
-    ``depth`` 0 means full history. Raises ``RetryableError`` for timeouts and transient network failures and
-    ``ItemError("clone_failed", ...)`` for everything else (missing repository, authentication, not a repo).
+    ``depth`` 0 means full history. ``local_objects``: ``reference`` or ``copy``, for a repository on this
+    machine (see the module docstring). Raises ``RetryableError`` for timeouts and transient network failures
+    and ``ItemError("clone_failed", ...)`` for everything else (missing repository, authentication, not a
+    repo).
     """
     git.Git.check_unsafe_protocols(location.clone_url)
+    if local_objects not in LOCAL_OBJECTS:
+        raise ValueError(f"local_objects must be one of {LOCAL_OBJECTS}, not {local_objects!r}")
     options = ["--no-checkout", "--single-branch", "--no-tags", "--quiet"]
     if depth > 0:
         options.append(f"--depth={depth}")
+    reference = location.is_local and local_objects == "reference"
+    if reference:
+        options.append(f"--reference={unquote(urlsplit(location.clone_url).path)}")
     git.Git.check_unsafe_options(options=options, unsafe_options=git.Repo.unsafe_git_clone_options)
     runner = git.Git(str(dest.parent))
     env = {**os.environ, **_git_env()}
@@ -86,6 +112,10 @@ def clone_repository(
         )
     except git.GitCommandError as error:
         stderr = str(error.stderr or error).strip()
+        if reference and _NOT_A_REFERENCE in stderr and time.monotonic() - started < timeout_s:
+            shutil.rmtree(dest, ignore_errors=True)
+            left = timeout_s - (time.monotonic() - started)
+            return clone_repository(location, dest, depth, left, local_objects="copy")
         if time.monotonic() - started >= timeout_s:
             raise RetryableError(
                 "clone_timeout", f"clone of {location.url} timed out after {timeout_s:.0f}s"
@@ -117,6 +147,7 @@ def clone_with_retries(
     retries: int = 2,
     backoff_s: float = 2.0,
     deadline: float | None = None,
+    local_objects: str = "reference",
 ) -> git.Repo:
     """``clone_repository`` with ``retries`` extra attempts for ``RetryableError`` (exponential back-off).
 
@@ -125,7 +156,7 @@ def clone_with_retries(
     while True:
         budget = timeout_s if deadline is None else min(timeout_s, deadline - time.monotonic())
         try:
-            return clone_repository(location, dest, depth, max(budget, 0.001))
+            return clone_repository(location, dest, depth, max(budget, 0.001), local_objects)
         except RetryableError:
             late = deadline is not None and time.monotonic() + backoff_s * 2**attempt >= deadline
             if attempt >= retries or late:

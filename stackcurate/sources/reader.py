@@ -67,6 +67,7 @@ class GitRepoReader(PipelineStep):
         crash_limit: int = 2,
         limits: RepoLimits | None = None,
         max_repo_seconds: float = 1800.0,
+        local_objects: str = "reference",
     ):
         super().__init__()
         self.repos_list = repos_list
@@ -82,6 +83,7 @@ class GitRepoReader(PipelineStep):
         self.crash_limit = crash_limit
         self.limits = limits or RepoLimits()
         self.max_repo_seconds = max_repo_seconds
+        self.local_objects = local_objects
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
@@ -168,6 +170,7 @@ class GitRepoReader(PipelineStep):
                     self.timeout_s,
                     self.retries,
                     deadline=deadline,
+                    local_objects=self.local_objects,
                 )
             try:
                 if time.monotonic() > deadline:

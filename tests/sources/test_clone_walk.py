@@ -111,6 +111,47 @@ def test_clone_is_shallow_and_has_no_working_tree(
         repo.close()
 
 
+def test_a_local_clone_reads_the_source_objects_and_walks_the_same_files_as_a_copy(
+    tricky_repo: Path, tmp_path: Path
+) -> None:
+    """``local_objects="reference"`` (the default) copies no object: the clone names the source's object
+    store as its alternate; the walk gives the same documents, skips and counters as a copying clone."""
+    source = parse_location(tricky_repo.as_uri())
+    repo = clone_repository(source, tmp_path / "ref", depth=1, timeout_s=60)
+    alternates = (tmp_path / "ref" / ".git" / "objects" / "info" / "alternates").read_text().split()
+    assert alternates == [str(tricky_repo / ".git" / "objects")]
+    assert len(list(repo.iter_commits())) == 1  # still the shallow history asked for
+    repo.close()
+    copied = clone_repository(source, tmp_path / "copy", depth=1, timeout_s=60, local_objects="copy")
+    assert not (tmp_path / "copy" / ".git" / "objects" / "info" / "alternates").exists()
+    copied.close()
+
+    repos = tmp_path / "repos.txt"
+    repos.write_text(f"{tricky_repo}\n")
+    outputs = {}
+    for mode in ("reference", "copy"):
+        docs, counters = _read(repos, tmp_path / mode, local_objects=mode)
+        outputs[mode] = ([(d.id, d.text, d.metadata) for d in docs], counters)
+    assert outputs["reference"] == outputs["copy"]
+    assert len(outputs["copy"][0]) == 3
+
+
+def test_a_shallow_local_source_is_cloned_by_copying(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    """git refuses a shallow repository as a reference; such a source is cloned by copying, not failed."""
+    full = git_repo_factory("acme/deep", {"a.py": "a = 1\n"}, commits=3)
+    shallow = tmp_path / "mirror" / "acme" / "shallow"
+    git.Repo.clone_from(full.as_uri(), shallow, depth=1).close()
+    assert (shallow / ".git" / "shallow").exists()
+    repo = clone_repository(parse_location(str(shallow)), tmp_path / "dest", depth=1, timeout_s=60)
+    assert not (tmp_path / "dest" / ".git" / "objects" / "info" / "alternates").exists()
+    assert repo.git.show("HEAD:a.py") == "a = 1"
+    repo.close()
+    with pytest.raises(ValueError, match="local_objects"):
+        clone_repository(parse_location(str(full)), tmp_path / "bad", local_objects="hardlink")
+
+
 def test_hostile_urls_and_failed_clones_are_counted_and_the_run_goes_on(
     git_repo_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
