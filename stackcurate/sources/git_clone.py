@@ -9,10 +9,10 @@ A repository on this machine (a local path or ``file://``) is cloned with ``--re
 ``pack-objects`` as any clone (its refs, its shallow history), but finds every object already in the source's
 object store, named in its ``objects/info/alternates``, so no object is copied, decompressed, written and
 hashed again (the sample's 229 repositories: the clone processes' CPU 16.5 s -> 4.7 s, the walk's reads of
-the source's compressed objects 2.9 s -> 6.0 s, the clone pass 38.8 -> 33.5 task-seconds; ``docs/scaling.md``).
-The walk reads the source's own packs: the source must not be repacked or pruned while the run reads it (a
-mirror that is updated in place: ``stages.clone.local_objects: copy``, the copying clone). A source that git
-refuses as a reference (a shallow or grafted one) is cloned by copying.
+the source's compressed objects 2.9 s -> 6.0 s, the clone pass 38.8 -> 33.5 task-seconds;
+``docs/scaling.md``). The walk reads the source's own packs: the source must not be repacked or pruned
+while the run reads it (a mirror that is updated in place: ``stages.clone.local_objects: copy``, the copying
+clone). A source that git refuses as a reference (a shallow or grafted one) is cloned by copying.
 """
 
 from __future__ import annotations
