@@ -17,14 +17,18 @@ written under a temporary name and renamed when complete; the manifest is writte
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stackcurate.errors import FatalError
@@ -120,9 +124,19 @@ class DocumentEncoder:
         if None in self.special.values():
             raise FatalError(f"tokenizer {tokenizer_path} lacks the metadata tokens {list(self.special)}")
 
-    def _encode(self, texts: list[str]) -> list[list[int]]:
+    def _encode(self, texts: list[str]) -> list[Any]:
+        """Each text's token ids, as plain text: a uint32 array with tiktoken (its buffer, no Python int per
+        token), a list with HF."""
         if self.fast is not None:
-            return self.fast.encode_ordinary_batch(texts, num_threads=self.threads)
+            # no special token allowed, none refused: a "<|endoftext|>" in the code is plain text, as with
+            # encode_ordinary
+            encode = functools.partial(
+                self.fast.encode_to_numpy, allowed_special=set(), disallowed_special=()
+            )
+            if self.threads > 1 and len(texts) > 1:  # tiktoken releases the GIL while it encodes
+                with ThreadPoolExecutor(self.threads) as pool:
+                    return list(pool.map(encode, texts))
+            return [encode(text) for text in texts]
         return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 
     def _encode_one(self, text: str) -> list[int]:
@@ -131,27 +145,64 @@ class DocumentEncoder:
             return self.fast.encode_ordinary(text)
         return self.tokenizer.encode(text, add_special_tokens=False).ids
 
-    def encode_rows(self, rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
-        """Shard rows for curated ``rows``: metadata tokens are the special ids, their values and the code
-        plain text (a "<|endoftext|>" written in a file's code never becomes the special token, with
-        either encoder)."""
+    def encode_table(self, rows: list[dict[str, Any]], seed: int) -> pa.Table:
+        """Shard rows (``SHARD_SCHEMA``) for curated ``rows``: metadata tokens are the special ids, their
+        values and the code plain text (a "<|endoftext|>" written in a file's code never becomes the special
+        token, with either encoder). The token ids go from the encoder's buffers into one Arrow column."""
         parts = [document_parts(row, seed) for row in rows]
         bodies = self._encode([body for _, body in parts])
-        out = []
-        for row, (header, _), body_ids in zip(rows, parts, bodies, strict=True):
-            ids = [i for token, value in header for i in (self.special[token], *self._encode_one(value))]
-            ids += body_ids
-            out.append(
-                {
-                    "input_ids": ids,
-                    "n_tokens": len(ids),
-                    "repo": row.get("repo"),
-                    "path": row.get("path"),
-                    "language": row.get("language") or "unknown",
-                    "license": row.get("license"),
-                }
-            )
-        return out
+        ids: list[list[Any]] = []
+        for (header, _), body in zip(parts, bodies, strict=True):
+            head = [i for token, value in header for i in (self.special[token], *self._encode_one(value))]
+            ids.append([np.asarray(head, dtype=np.int32), np.asarray(body, dtype=np.int32)])
+        input_ids = _list_column(ids)
+        lengths = pc.list_value_length(input_ids)
+        return pa.table(
+            {
+                "input_ids": input_ids,
+                "n_tokens": lengths,
+                "repo": pa.array([row.get("repo") for row in rows], pa.string()),
+                "path": pa.array([row.get("path") for row in rows], pa.string()),
+                "language": pa.array([row.get("language") or "unknown" for row in rows], pa.string()),
+                "license": pa.array([row.get("license") for row in rows], pa.string()),
+            },
+            schema=SHARD_SCHEMA,
+        )
+
+    def encode_rows(self, rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+        """``encode_table`` as one dict per row."""
+        return self.encode_table(rows, seed).to_pylist()
+
+
+#: the most values one chunk of a ``list<int32>`` column holds (its offsets are int32)
+_MAX_LIST_VALUES = 2**31 - 1
+
+
+def _list_column(ids: list[list[Any]]) -> pa.ChunkedArray:
+    """A ``list<int32>`` column whose row ``i`` holds the int32 arrays ``ids[i]`` one after the other,
+    chunked so that no chunk's offsets pass int32."""
+    chunks: list[pa.Array] = []
+    values: list[Any] = []
+    counts: list[int] = []
+    total = 0
+    for arrays in ids:
+        length = sum(len(array) for array in arrays)
+        if counts and total + length > _MAX_LIST_VALUES:
+            chunks.append(_list_chunk(values, counts))
+            values, counts, total = [], [], 0
+        values += arrays
+        counts.append(length)
+        total += length
+    chunks.append(_list_chunk(values, counts))
+    return pa.chunked_array(chunks, pa.list_(pa.int32()))
+
+
+def _list_chunk(values: list[Any], counts: list[int]) -> pa.Array:
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    flat = np.concatenate(values) if values else np.zeros(0, dtype=np.int32)
+    # a row past int32 alone (a file of over 2^31 tokens) is an error here, never a wrapped offset
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.int32()))
 
 
 def add_language(languages: dict[str, dict[str, int]], language: str, tokens: int) -> None:

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -149,17 +150,19 @@ class ShardEncode(PipelineStep):
         yield
 
     def _encode(self, encoder: DocumentEncoder, rows: list[dict[str, Any]], writers: list[Any]) -> None:
-        by_group: list[list[dict[str, Any]]] = [[] for _ in range(self.groups)]
-        for source, row in zip(rows, encoder.encode_rows(rows, self.seed), strict=True):
-            key = document_key(source, self.seed)
-            row["key"] = key
-            row["shard"] = key % self.shard_count
-            by_group[row["shard"] % self.groups].append(row)
+        table = encoder.encode_table(rows, self.seed)
+        keys = np.array([document_key(row, self.seed) for row in rows], dtype=np.uint64)
+        shards = keys % np.uint64(self.shard_count)
+        table = table.append_column("shard", pa.array(shards, pa.int32()))
+        table = table.append_column("key", pa.array(keys))
+        for tokens in table.column("n_tokens").to_pylist():
             self.stat_update("documents")
-            self.stat_update("tokens", value=row["n_tokens"])
-        for writer, group_rows in zip(writers, by_group, strict=True):
-            if group_rows:
-                writer.write_table(pa.Table.from_pylist(group_rows, schema=PART_SCHEMA))
+            self.stat_update("tokens", value=tokens)
+        groups = shards % np.uint64(self.groups)
+        for group, writer in enumerate(writers):
+            chosen = groups == group
+            if chosen.any():
+                writer.write_table(table.filter(pa.array(chosen)))
 
 
 class ShardWrite(PipelineStep):
