@@ -12,7 +12,8 @@ hashed again (the sample's 229 repositories: the clone processes' CPU 16.5 s -> 
 the source's compressed objects 2.9 s -> 6.0 s, the clone pass 38.8 -> 33.5 task-seconds;
 ``docs/scaling.md``). The walk reads the source's own packs: the source must not be repacked or pruned
 while the run reads it (a mirror that is updated in place: ``stages.clone.local_objects: copy``, the copying
-clone). A source that git refuses as a reference (a shallow or grafted one) is cloned by copying.
+clone). A source that git refuses as a reference (a shallow repository, a linked worktree) is cloned by
+copying.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ TRANSIENT_MARKERS = (
 LOCAL_CLONE_CONFIG = "[pack]\n\twindow = 0\n\tcompression = 0\n[core]\n\tcompression = 0\n"
 #: how a local repository's objects reach its clone (see the module docstring)
 LOCAL_OBJECTS = ("reference", "copy")
-#: git's stderr when a repository cannot serve as ``--reference`` (it is shallow or grafted)
+#: git's stderr when a repository cannot serve as ``--reference`` (shallow, grafted, a linked worktree)
 _NOT_A_REFERENCE = "reference repository"
 
 

@@ -136,18 +136,25 @@ def test_a_local_clone_reads_the_source_objects_and_walks_the_same_files_as_a_co
     assert len(outputs["copy"][0]) == 3
 
 
-def test_a_shallow_local_source_is_cloned_by_copying(
+def test_a_local_source_git_refuses_as_a_reference_is_cloned_by_copying(
     git_repo_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
-    """git refuses a shallow repository as a reference; such a source is cloned by copying, not failed."""
+    """git refuses a shallow repository and a linked worktree (``.git`` is a file) as a reference; such a
+    source is cloned by copying, not failed."""
     full = git_repo_factory("acme/deep", {"a.py": "a = 1\n"}, commits=3)
     shallow = tmp_path / "mirror" / "acme" / "shallow"
     git.Repo.clone_from(full.as_uri(), shallow, depth=1).close()
     assert (shallow / ".git" / "shallow").exists()
-    repo = clone_repository(parse_location(str(shallow)), tmp_path / "dest", depth=1, timeout_s=60)
-    assert not (tmp_path / "dest" / ".git" / "objects" / "info" / "alternates").exists()
-    assert repo.git.show("HEAD:a.py") == "a = 1"
-    repo.close()
+    linked = tmp_path / "mirror" / "acme" / "linked"
+    with git.Repo(full) as source:
+        source.git.worktree("add", str(linked), "-b", "linked")
+    assert (linked / ".git").is_file()
+    for name, path in (("shallow", shallow), ("linked", linked)):
+        dest = tmp_path / f"dest-{name}"
+        repo = clone_repository(parse_location(str(path)), dest, depth=1, timeout_s=60)
+        assert not (dest / ".git" / "objects" / "info" / "alternates").exists()
+        assert repo.git.show("HEAD:a.py") == "a = 1"
+        repo.close()
     with pytest.raises(ValueError, match="local_objects"):
         clone_repository(parse_location(str(full)), tmp_path / "bad", local_objects="hardlink")
 
