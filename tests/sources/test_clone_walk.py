@@ -125,6 +125,14 @@ def test_a_local_clone_reads_the_source_objects_and_walks_the_same_files_as_a_co
     copied = clone_repository(source, tmp_path / "copy", depth=1, timeout_s=60, local_objects="copy")
     assert not (tmp_path / "copy" / ".git" / "objects" / "info" / "alternates").exists()
     copied.close()
+    mirror = tmp_path / "mirrors" / "acme" / "tricky.git"  # a bare mirror, as `git clone --mirror` makes
+    git.Repo.clone_from(tricky_repo.as_uri(), mirror, mirror=True).close()
+    bare = clone_repository(parse_location(str(mirror)), tmp_path / "bare", depth=1, timeout_s=60)
+    assert (tmp_path / "bare" / ".git" / "objects" / "info" / "alternates").read_text().split() == [
+        str(mirror / "objects")
+    ]
+    assert bare.git.show("HEAD:src/main.py") == "print('hello')"
+    bare.close()
 
     repos = tmp_path / "repos.txt"
     repos.write_text(f"{tricky_repo}\n")
