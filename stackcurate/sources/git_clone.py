@@ -122,7 +122,9 @@ def clone_repository(
                 "clone_timeout", f"clone of {location.url} timed out after {timeout_s:.0f}s"
             ) from None
         message = f"clone of {location.url} failed: {stderr.splitlines()[-1] if stderr else error}"
-        if any(marker in stderr.lower() for marker in TRANSIENT_MARKERS):
+        # the markers are network trouble: a clone from this machine that ends so ("early EOF" when the
+        # sending side stops on a corrupt object) fails the same way every time, so it is not retried
+        if not location.is_local and any(marker in stderr.lower() for marker in TRANSIENT_MARKERS):
             raise RetryableError("clone_transient", message) from None
         raise ItemError("clone_failed", message) from None
     try:

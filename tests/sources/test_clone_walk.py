@@ -167,6 +167,30 @@ def test_a_local_source_git_refuses_as_a_reference_is_cloned_by_copying(
         clone_repository(parse_location(str(full)), tmp_path / "bad", local_objects="hardlink")
 
 
+def test_a_corrupt_local_repository_is_one_counted_failure_in_either_mode(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A blob overwritten with garbage: the copying clone stops (git says "early EOF", which over a network
+    is worth a retry; from this machine it is not), the reference clone's tree listing fails; either way the
+    repository is one recorded failure, tried once, and the next repository is read."""
+    bad = git_repo_factory("acme/corrupt", {"a.py": "a = 1\n", "b.py": "b = 2\n"})
+    good = git_repo_factory("acme/good", {"ok.py": "ok = True\n"})
+    with git.Repo(bad) as repo:
+        sha = repo.git.rev_parse("HEAD:b.py")
+    loose = bad / ".git" / "objects" / sha[:2] / sha[2:]
+    loose.chmod(0o644)
+    loose.write_bytes(b"garbage")
+    repos = tmp_path / "repos.txt"
+    repos.write_text(f"{bad}\n{good}\n")
+    for mode, reason in (("copy", "clone_failed"), ("reference", "tree_unreadable")):
+        docs, counters = _read(repos, tmp_path / mode, local_objects=mode, retries=2)
+        assert [doc.metadata["path"] for doc in docs] == ["ok.py"], mode
+        assert counters[f"repos_failed_{reason}"] == 1, (mode, counters)
+        assert "repos_failed_clone_transient" not in counters
+        failures = (tmp_path / mode / "failures" / "00000.jsonl").read_text().splitlines()
+        assert [json.loads(line)["repo"] for line in failures] == ["acme/corrupt"]
+
+
 def test_hostile_urls_and_failed_clones_are_counted_and_the_run_goes_on(
     git_repo_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
