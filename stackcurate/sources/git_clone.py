@@ -51,7 +51,8 @@ TRANSIENT_MARKERS = (
 #: only cost CPU: without them a depth-1 clone of the sample's largest repository (babel, 16 MB of loose
 #: objects) took 0.4 s of CPU instead of 2.6 s, and 40 sample repositories 2.2 s instead of 7.6 s
 #: (docs/scaling.md). The pack is stored uncompressed in the clone's temporary folder (babel: 33 MB
-#: instead of 11 MB), for as long as the clone is walked.
+#: instead of 11 MB), for as long as the clone is walked. Objects travel so only in a copying clone
+#: (``local_objects="copy"``, or a source git refuses as a reference); a reference clone receives none.
 LOCAL_CLONE_CONFIG = "[pack]\n\twindow = 0\n\tcompression = 0\n[core]\n\tcompression = 0\n"
 #: how a local repository's objects reach its clone (see the module docstring)
 LOCAL_OBJECTS = ("reference", "copy")
