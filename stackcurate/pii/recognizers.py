@@ -5,8 +5,10 @@ nearly every file and its IP recogniser matches the ``::`` of a slice. This modu
 ``CodeRecognizer`` per entry of ``rules/pii.yaml`` instead -- a regular expression whose group ``value``
 is the span, trigger substrings (a file without any of them is not scanned: the fast path) and value tests
 (stackcurate.pii.checks) -- plus one ``VendorTokenRecognizer`` for ``rules/pii_tokens.yaml``, and builds
-the engine with the no-op NLP engine (no model is loaded or downloaded). ``NAME`` is found by context rules
-and a first-name gazetteer (stackcurate.pii.names), no NLP model.
+the engine with the no-op NLP engine (no model is loaded or downloaded). Where the triggers and the
+vendor-token prefixes occur is found once per file, for all recognisers together (``TriggerScan``: one
+Aho-Corasick pass over the file's lower-cased copy), not once per recogniser. ``NAME`` is found by context
+rules and a first-name gazetteer (stackcurate.pii.names), no NLP model.
 
 Attribution is deterministic: each recogniser has a rank (the vendor tokens first, then the order of
 rules/pii.yaml) and a score that falls with it, so where two recognisers find the same span presidio keeps
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -26,7 +29,7 @@ from stackcurate.pii.checks import CHECKS, Validators
 from stackcurate.pii.names import person_spans
 from stackcurate.pii.rules_model import VENDOR_TOKEN, PiiRules
 from stackcurate.pii.secrets import SecretNames, ValueTests
-from stackcurate.pii.tokens import find_tokens, load_tokens
+from stackcurate.pii.tokens import find_tokens, load_tokens, token_prefixes
 from stackcurate.rules import load_yaml, rules_path
 
 ENTITIES = ("EMAIL", "IP_ADDRESS", "KEY", "PASSWORD", "NAME")
@@ -79,6 +82,9 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
                 f"{path}: recognizer {entry['name']}: "
                 "person must be list, single, gazetteer or gazetteer_list"
             )
+        needs = entry.get("needs", [])
+        if not isinstance(needs, list) or not all(isinstance(w, str) and w for w in needs):
+            raise FatalError(f"{path}: recognizer {entry['name']}: needs must be a list of non-empty words")
         if "value" not in regex.groupindex:
             raise FatalError(f"{path}: recognizer {entry['name']}: the pattern needs a group named 'value'")
         if entry["entity"] == "SECRET" and "name" not in regex.groupindex:
@@ -121,12 +127,8 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
     )
 
 
-def trigger_lines(
-    text: str, haystack: str, triggers: tuple[str, ...], after: int = 0
-) -> list[tuple[int, int]]:
-    """The ``(start, end)`` character ranges of the lines of ``text`` where a trigger occurs in ``haystack``
-    (``text`` or its lower-cased copy, same length), each with the ``after`` lines that follow it, sorted
-    and merged."""
+def first_per_line(text: str, haystack: str, triggers: Iterable[str]) -> list[int]:
+    """Where each of ``triggers`` first occurs in ``haystack`` on each line of ``text`` that holds it."""
     positions = []
     for trigger in triggers:
         position = haystack.find(trigger)
@@ -138,7 +140,69 @@ def trigger_lines(
             # the next line: past this one's newline and past the trigger's start, so a trigger that is
             # empty or starts with a newline cannot find the same place again (an endless loop)
             position = haystack.find(trigger, max(end, position) + 1)
-    return merge_lines(text, positions, after)
+    return positions
+
+
+class TriggerScan:
+    """Every place where a trigger word occurs in a text, found in one pass for all recognisers.
+
+    ``exact`` words are looked for as written, ``folded`` ones (lower case) in the text's lower-cased copy.
+    Both are found by one Aho-Corasick automaton (pyahocorasick, C) run over the lower-cased copy -- an
+    exact word under its lower-case form, kept where the text holds it as written -- so a file is read
+    once whatever the number of recognisers and words, instead of once per recogniser and word. A word of
+    one character (a plain ``in`` is as fast), holding a newline, or exact and not ASCII is not in the
+    automaton: ``indexed`` says which are, and the recognisers look for the others themselves.
+    """
+
+    def __init__(self, exact: Iterable[str], folded: Iterable[str]):
+        # lower-case form -> (is it a folded word, the exact words of that form)
+        forms: dict[str, tuple[bool, tuple[str, ...]]] = {}
+        for word in sorted({w for w in folded if self.indexed(w, folded=True)}):
+            forms[word] = (True, ())
+        for word in sorted({w for w in exact if self.indexed(w, folded=False)}):
+            is_folded, words = forms.get(word.lower(), (False, ()))
+            forms[word.lower()] = (is_folded, (*words, word))
+        self.forms = forms
+        self.automaton: Any = None
+        if forms:
+            import ahocorasick
+
+            self.automaton = ahocorasick.Automaton()
+            for form, (is_folded, words) in forms.items():
+                self.automaton.add_word(form, (form, len(form) - 1, is_folded, words))
+            self.automaton.make_automaton()
+
+    @staticmethod
+    def indexed(word: str, folded: bool) -> bool:
+        """Whether the scan finds ``word``, an exact or a ``folded`` one."""
+        return len(word) > 1 and "\n" not in word and (folded or word.isascii())
+
+    def positions(self, text: str, nlp_artifacts: Any, folded: bool) -> dict[str, list[int]]:
+        """``{word: start of each occurrence}`` of the indexed ``folded`` words in the lower-cased text, or
+        of the exact ones in ``text``; computed once per text when the scanner's artifacts carry a cache."""
+        cache: dict[Any, Any] | None = getattr(nlp_artifacts, "stackcurate_cache", None)
+        found: tuple[dict[str, list[int]], dict[str, list[int]]] | None = (
+            cache.get("trigger-scan") if cache is not None else None
+        )
+        if found is None:
+            found = self._scan(text, _lowered(text, nlp_artifacts))
+            if cache is not None:
+                cache["trigger-scan"] = found
+        return found[1] if folded else found[0]
+
+    def _scan(self, text: str, lowered: str) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        exact: dict[str, list[int]] = {}
+        folded: dict[str, list[int]] = {}
+        if self.automaton is None:
+            return exact, folded
+        for end, (form, last, is_folded, words) in self.automaton.iter(lowered):
+            start = end - last
+            if is_folded:
+                folded.setdefault(form, []).append(start)
+            for word in words:
+                if text.startswith(word, start):
+                    exact.setdefault(word, []).append(start)
+        return exact, folded
 
 
 def merge_lines(text: str, positions: list[int], after: int = 0) -> list[tuple[int, int]]:
@@ -173,8 +237,11 @@ def _lowered(text: str, nlp_artifacts: Any) -> str:
     return str(lowered)
 
 
-def make_code_recognizer(entry: dict[str, Any], validators: Validators, score: float) -> Any:
-    """A presidio ``EntityRecognizer`` for one rules entry."""
+def make_code_recognizer(
+    entry: dict[str, Any], validators: Validators, score: float, scan: TriggerScan | None = None
+) -> Any:
+    """A presidio ``EntityRecognizer`` for one rules entry (``scan``: the trigger scan it shares with the
+    engine's other recognisers; one of its own when not given)."""
     from presidio_analyzer import EntityRecognizer, RecognizerResult
 
     class CodeRecognizer(EntityRecognizer):
@@ -182,6 +249,14 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators, score: f
             self.pattern = re.compile(entry["pattern"])
             self.ignore_case = bool(entry.get("triggers_ignore_case", False))
             self.triggers = tuple(t.lower() if self.ignore_case else t for t in entry["triggers"])
+            self.scan = scan or TriggerScan(
+                () if self.ignore_case else self.triggers, self.triggers if self.ignore_case else ()
+            )
+            # `needs`: a region holding none of these words is not searched (case as the triggers)
+            self.needs = tuple(w.lower() if self.ignore_case else w for w in entry.get("needs", []))
+            # the triggers the scan finds, and those it cannot hold (TriggerScan.indexed), looked for here
+            self.indexed = tuple(t for t in self.triggers if TriggerScan.indexed(t, self.ignore_case))
+            self.unindexed = tuple(t for t in self.triggers if not TriggerScan.indexed(t, self.ignore_case))
             self.trigger_pattern = (
                 re.compile(entry["trigger_pattern"]) if entry.get("trigger_pattern") else None
             )
@@ -213,20 +288,34 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators, score: f
             regions = cache.get(key)
             if regions is None:
                 haystack = _lowered(text, nlp_artifacts) if self.ignore_case else text
-                if not any(trigger in haystack for trigger in self.triggers):
+                occurrences = self.scan.positions(text, nlp_artifacts, self.ignore_case)
+                if not any(trigger in occurrences for trigger in self.indexed) and not any(
+                    trigger in haystack for trigger in self.unindexed
+                ):
                     regions = []
                 elif self.trigger_pattern is not None:
-                    # the lines where the pattern matches (a dot is on most lines, a dotted quad on few)
-                    found = [m.start() for m in self.trigger_pattern.finditer(text)]
-                    if found and not self.line_scope:
-                        regions = [(0, len(text))]
+                    if not self.line_scope:
+                        regions = [(0, len(text))] if self.trigger_pattern.search(text) else []
                     else:
+                        # the lines where the pattern matches (a dot is on most lines, a dotted quad on few)
+                        found = [m.start() for m in self.trigger_pattern.finditer(text)]
                         regions = merge_lines(text, found, self.lines_after)
                 elif self.line_scope:
-                    regions = trigger_lines(text, haystack, self.triggers, self.lines_after)
+                    # every occurrence of an indexed trigger, the first on each line of the others: the
+                    # same lines either way
+                    positions = [p for t in self.indexed for p in occurrences.get(t, ())]
+                    positions += first_per_line(text, haystack, self.unindexed)
+                    regions = merge_lines(text, positions, self.lines_after)
                 else:
                     regions = [(0, len(text))]
                 cache[key] = regions
+            if regions and self.needs:
+                haystack = _lowered(text, nlp_artifacts) if self.ignore_case else text
+                regions = [
+                    (start, end)
+                    for start, end in regions
+                    if any(haystack.find(word, start, end) >= 0 for word in self.needs)
+                ]
             if not regions:
                 return []
             results: list[Any] = []
@@ -263,11 +352,13 @@ def make_code_recognizer(entry: dict[str, Any], validators: Validators, score: f
     return CodeRecognizer()
 
 
-def make_token_recognizer(rules_dir: str | None, score: float) -> Any:
-    """A presidio ``EntityRecognizer`` for the vendor tokens of ``rules/pii_tokens.yaml``."""
+def make_token_recognizer(rules_dir: str | None, score: float, scan: TriggerScan | None = None) -> Any:
+    """A presidio ``EntityRecognizer`` for the vendor tokens of ``rules/pii_tokens.yaml`` (``scan``: one
+    whose exact words hold every prefix of the tokens; one of its own when not given)."""
     from presidio_analyzer import EntityRecognizer, RecognizerResult
 
-    tokens, prefix = load_tokens(rules_dir)
+    tokens = load_tokens(rules_dir)
+    prefixes: TriggerScan = scan or TriggerScan(token_prefixes(tokens), ())
 
     class VendorTokenRecognizer(EntityRecognizer):
         def load(self) -> None:
@@ -282,7 +373,7 @@ def make_token_recognizer(rules_dir: str | None, score: float) -> Any:
                     score=score,
                     recognition_metadata={"recognizer_name": VENDOR_TOKEN},
                 )
-                for start, end, _ in find_tokens(text, tokens, prefix)
+                for start, end, _ in find_tokens(text, tokens, prefixes.positions(text, nlp_artifacts, False))
             ]
 
     return VendorTokenRecognizer(supported_entities=["KEY"], name=VENDOR_TOKEN)
@@ -302,10 +393,19 @@ def build_analyzer(
     rules = load_pii_rules(rules_dir)
     validators = Validators(rules, keep_public_ips_only)
     registry = RecognizerRegistry(supported_languages=["en"])
+    # one scan of each file for every recogniser's triggers and every vendor-token prefix
+    exact: set[str] = set(token_prefixes(load_tokens(rules_dir)))
+    folded: set[str] = set()
+    for entry in rules.recognizers:
+        if entry.get("triggers_ignore_case"):
+            folded.update(str(t).lower() for t in entry["triggers"])
+        else:
+            exact.update(str(t) for t in entry["triggers"])
+    scan = TriggerScan(exact, folded)
     # scores fall with the rank, so presidio's de-duplication of equal spans keeps the same recogniser
-    registry.add_recognizer(make_token_recognizer(rules_dir, score_of(0)))
+    registry.add_recognizer(make_token_recognizer(rules_dir, score_of(0), scan))
     for rank, entry in enumerate(rules.recognizers, start=1):
-        registry.add_recognizer(make_code_recognizer(entry, validators, score_of(rank)))
+        registry.add_recognizer(make_code_recognizer(entry, validators, score_of(rank), scan))
     nlp_engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
 

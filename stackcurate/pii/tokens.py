@@ -2,9 +2,10 @@
 ``dop_v1_…``, ``glpat-…``, ``AKIA…``), found wherever they stand, from the list in
 ``rules/pii_tokens.yaml`` (formats after gitleaks' rule set; the file cites it).
 
-Fast path: one regular expression of every entry's prefixes (case-sensitive, as tokens are written; at the
-start of a token, or anywhere for an entry's ``infix``); only the lines where a prefix occurs are searched
-with the entries that have it. A match
+Fast path: where the entries' prefixes occur is found with the PII recognisers' triggers, in one
+Aho-Corasick pass over the file (``stackcurate.pii.recognizers.TriggerScan``; case-sensitive, as tokens are
+written); a prefix counts at the start of a token, or anywhere for an entry's ``infix``, and only the lines
+where one does are searched with the entries that have it. A match
 must stand alone (no key character on either side: a token inside a longer base64 run is no match), reach
 the entry's ``min_entropy`` on the part after the prefix, and not be a mask (``xxxx``, ``0000``).
 """
@@ -41,8 +42,8 @@ class VendorToken:
 
 
 @lru_cache(maxsize=8)
-def load_tokens(rules_dir: str | None = None) -> tuple[tuple[VendorToken, ...], re.Pattern[str]]:
-    """The entries of ``pii_tokens.yaml`` and the prefix pattern that finds where any of them may start."""
+def load_tokens(rules_dir: str | None = None) -> tuple[VendorToken, ...]:
+    """The entries of ``pii_tokens.yaml``, compiled."""
     path = rules_path("pii_tokens.yaml", rules_dir)
     data = load_yaml(path)
     entries = data.get("tokens")
@@ -58,43 +59,40 @@ def load_tokens(rules_dir: str | None = None) -> tuple[tuple[VendorToken, ...], 
         except re.error as error:
             raise FatalError(f"{path}: token {entry['id']}: bad pattern: {error}") from None
         prefixes = tuple(str(p) for p in entry["prefixes"])
+        if not prefixes or not all(len(p) > 1 and p.isascii() and p.isprintable() for p in prefixes):
+            # what the recognisers' trigger scan finds (stackcurate.pii.recognizers.TriggerScan.indexed)
+            raise FatalError(
+                f"{path}: token {entry['id']}: every prefix must be two printable ASCII characters or more"
+            )
         tokens.append(
             VendorToken(str(entry["id"]), frozenset(prefixes), pattern, float(entry.get("min_entropy", 2.0)))
         )
-    # a prefix starts a token (no key character before it), an infix (`infix: true`: `-us` of Mailchimp's
-    # keys, `:A` of Telegram's) may stand anywhere
-    starts = sorted(
-        {p for t, e in zip(tokens, entries, strict=True) if not e.get("infix") for p in t.prefixes}
-    )
-    infixes = sorted({p for t, e in zip(tokens, entries, strict=True) if e.get("infix") for p in t.prefixes})
-    # one trie-shaped alternation: the regex engine then skips the text by the set of first characters
-    INFIXES.update(infixes)
-    return tuple(tokens), re.compile(trie(sorted(set(starts) | set(infixes))))
+        if entry.get("infix"):
+            # an infix (`-us` of Mailchimp's keys, `:A` of Telegram's) may stand anywhere in a token
+            INFIXES.update(prefixes)
+    return tuple(tokens)
 
 
-def trie(words: list[str]) -> str:
-    """A regular expression matching any of ``words`` (non-empty), factored by common prefixes."""
-    heads: dict[str, list[str]] = {}
-    for word in words:
-        heads.setdefault(word[0], []).append(word[1:])
-    alternatives = []
-    for head, tails in sorted(heads.items()):
-        rest = [tail for tail in tails if tail]
-        inner = f"(?:{trie(rest)})" if rest else ""
-        optional = "?" if rest and len(rest) < len(tails) else ""
-        alternatives.append(re.escape(head) + inner + optional)
-    return "|".join(alternatives)
+@lru_cache(maxsize=8)
+def token_prefixes(tokens: tuple[VendorToken, ...]) -> frozenset[str]:
+    """Every prefix of ``tokens``."""
+    return frozenset(prefix for token in tokens for prefix in token.prefixes)
 
 
-def find_tokens(text: str, tokens: tuple[VendorToken, ...], prefix: re.Pattern[str]) -> list[Any]:
-    """``(start, end, id)`` of every vendor token in ``text``."""
+def find_tokens(text: str, tokens: tuple[VendorToken, ...], occurrences: dict[str, list[int]]) -> list[Any]:
+    """``(start, end, id)`` of every vendor token in ``text``, given where words occur in it
+    (``occurrences``: ``{word: start of each occurrence}``, every prefix of ``tokens`` among the words)."""
+    known = token_prefixes(tokens)
     hits: dict[tuple[int, int], set[str]] = {}
-    for found in prefix.finditer(text):
-        if found.start() and LEFT_SET.get(text[found.start() - 1]) and found.group(0) not in INFIXES:
-            continue  # inside a longer token
-        start = text.rfind("\n", 0, found.start()) + 1
-        end = text.find("\n", found.end())
-        hits.setdefault((start, len(text) if end < 0 else end), set()).add(found.group(0))
+    for found, positions in occurrences.items():
+        if found not in known:
+            continue
+        for position in positions:
+            if position and LEFT_SET.get(text[position - 1]) and found not in INFIXES:
+                continue  # inside a longer token
+            start = text.rfind("\n", 0, position) + 1
+            end = text.find("\n", position + len(found))
+            hits.setdefault((start, len(text) if end < 0 else end), set()).add(found)
     results = []
     for (start, end), prefixes in sorted(hits.items()):
         for token in tokens:
