@@ -56,6 +56,12 @@ CHECKS = (
     "html_visible",
 )
 HTML_EXTENSIONS = ("html", "htm", "xhtml")
+#: letters and numbers of any script, as the regular expression engine of polars reads them
+ALNUM = r"[\p{L}\p{N}]"
+#: the same beyond ASCII
+ALNUM_BEYOND_ASCII = r"[\p{L}\p{N}--\x00-\x7F]"
+#: every byte but the ASCII letters and digits (deleted from a text's UTF-8, what is left is counted)
+NOT_ASCII_ALNUM = bytes(b for b in range(256) if not (b < 128 and chr(b).isalnum()))
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,19 @@ def _visible_text_chars(frame: pl.DataFrame) -> pl.Series:
     return indexed.select("row").join(html, on="row", how="left", maintain_order="left")["visible"]
 
 
+def alnum_counts(texts: list[str]) -> list[int]:
+    """The letters and numbers of any script in each of ``texts`` (what ``ALNUM`` matches): the ASCII ones
+    counted by deleting every other byte from the text's UTF-8 (C speed), the others, in the texts that
+    have any, with ``ALNUM_BEYOND_ASCII`` (a regular expression costs a match per character it counts)."""
+    counts = [len(text.encode().translate(None, NOT_ASCII_ALNUM)) for text in texts]
+    rows = [row for row, text in enumerate(texts) if not text.isascii()]
+    if rows:
+        others = pl.Series([texts[row] for row in rows], dtype=pl.String)
+        for row, count in zip(rows, others.str.count_matches(ALNUM_BEYOND_ASCII).to_list(), strict=True):
+            counts[row] += count
+    return counts
+
+
 def score_batch(texts: list[str], extensions: list[str], rules: QualityRules) -> pl.DataFrame:
     r"""The ``SCORE_COLUMNS`` of a batch of files, one row per text, computed with polars expressions.
 
@@ -162,7 +181,8 @@ def score_batch(texts: list[str], extensions: list[str], rules: QualityRules) ->
     (``[\p{L}\p{N}]``, as ``str.isalnum``); blanks for ``numeric_frac`` are space, tab, CR and LF."""
     frame = pl.DataFrame({"text": texts, "ext": extensions}, schema={"text": pl.String, "ext": pl.String})
     frame = frame.with_columns(
-        pl.col("text").str.replace_all("\r\n", "\n", literal=True).str.replace_all("\r", "\n", literal=True)
+        pl.col("text").str.replace_all("\r\n", "\n", literal=True).str.replace_all("\r", "\n", literal=True),
+        pl.Series("alnum", alnum_counts(texts), dtype=pl.Int64),  # line ends are no letters: same count
     )
     text = pl.col("text")
     chars = text.str.len_chars()
@@ -182,10 +202,7 @@ def score_batch(texts: list[str], extensions: list[str], rules: QualityRules) ->
         .cast(pl.Int64)
         .alias("max_line_length"),
         ((chars - newlines) / lines).alias("avg_line_length"),
-        pl.when(chars > 0)
-        .then(text.str.count_matches(r"[\p{L}\p{N}]") / chars)
-        .otherwise(0.0)
-        .alias("alnum_frac"),
+        pl.when(chars > 0).then(pl.col("alnum") / chars).otherwise(0.0).alias("alnum_frac"),
         pl.when(non_blank > 0)
         .then(text.str.count_matches(r"[0-9]") / non_blank)
         .otherwise(0.0)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from stackcurate.errors import FatalError
-from stackcurate.filters.quality import load_quality_rules, score_batch, verdict
+from stackcurate.filters.quality import ALNUM, alnum_counts, load_quality_rules, score_batch, verdict
 
 RULES = load_quality_rules()
 
@@ -142,3 +143,20 @@ def test_unknown_checks_and_bad_values_are_fatal() -> None:
     with pytest.raises(FatalError, match="xml_header must be true or false"):
         load_quality_rules({"xml_header": "yes"})
     assert load_quality_rules({"max_line_length": None}).defaults["max_line_length"] is None
+
+
+def test_alnum_counts_equal_the_regular_expression_on_every_kind_of_text() -> None:
+    texts = [
+        "",
+        "def f(x):\n    return x + 1  # ok\n",
+        "",
+        "naïve café №5 ٣٤ Ⅻ ½ 日本語 🙂 ß",  # letters and numbers of other scripts, symbols, an emoji
+        "\r\n\t  ",
+        "a" * 5000,
+        "ASCII only, then one é",
+        "x",
+    ]
+    expected = pl.Series(texts, dtype=pl.String).str.count_matches(ALNUM).to_list()
+    assert alnum_counts(texts) == expected
+    assert alnum_counts([]) == []
+    assert alnum_counts(["", ""]) == [0, 0]
