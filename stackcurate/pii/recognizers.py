@@ -206,25 +206,26 @@ class TriggerScan:
 
 
 def merge_lines(text: str, positions: list[int], after: int = 0) -> list[tuple[int, int]]:
-    """The lines holding ``positions``, each with the ``after`` lines that follow it, sorted and merged."""
-    lines: list[tuple[int, int]] = []
-    for position in positions:
+    """The lines holding ``positions``, each with the ``after`` lines that follow it, sorted and merged
+    (``(start, end)``, end at the line's newline; ranges that touch are one)."""
+    size = len(text)
+    merged: list[tuple[int, int]] = []
+    line_end = -1  # where the line of the last position taken ends: a position up to it is on that line
+    for position in sorted(positions):
+        if position <= line_end:
+            continue
         start = text.rfind("\n", 0, position) + 1
         end = text.find("\n", position)
-        stop = len(text) if end < 0 else end
+        stop = line_end = size if end < 0 else end
         for _ in range(after):
-            if stop >= len(text):
+            if stop >= size:
                 break
             following = text.find("\n", stop + 1)
-            stop = len(text) if following < 0 else following
-        lines.append((start, stop))
-    lines.sort()
-    merged: list[tuple[int, int]] = []
-    for start, end in lines:
+            stop = size if following < 0 else following
         if merged and start <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            merged[-1] = (merged[-1][0], max(stop, merged[-1][1]))
         else:
-            merged.append((start, end))
+            merged.append((start, stop))
     return merged
 
 

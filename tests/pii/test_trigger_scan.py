@@ -13,7 +13,7 @@ import pytest
 
 from stackcurate.errors import FatalError
 from stackcurate.pii.checks import Validators
-from stackcurate.pii.recognizers import TriggerScan, load_pii_rules, make_code_recognizer
+from stackcurate.pii.recognizers import TriggerScan, load_pii_rules, make_code_recognizer, merge_lines
 from stackcurate.pii.redact import PiiScanner
 from stackcurate.pii.tokens import find_tokens, load_tokens, token_prefixes
 
@@ -112,3 +112,31 @@ def test_needs_skips_a_region_without_the_word_and_only_that() -> None:
     results = recognizer.analyze(text, ["KEY"], None)
     assert [text[r.start : r.end] for r in results] == ["second"]
     assert [text[r.start : r.end] for r in recognizer.analyze(text.replace("USE", "u"), ["KEY"], None)] == []
+
+
+def lines_of(text: str, positions: list[int], after: int) -> list[tuple[int, int]]:
+    """merge_lines as its definition says: each position's line and the ``after`` lines below it, merged
+    where they touch."""
+    lines = text.split("\n")
+    starts = [sum(len(line) + 1 for line in lines[:i]) for i in range(len(lines))]
+    ranges = []
+    for position in positions:
+        row = max(i for i, start in enumerate(starts) if start <= position)
+        last = min(row + after, len(lines) - 1)
+        ranges.append((starts[row], starts[last] + len(lines[last])))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def test_merge_lines_matches_its_definition() -> None:
+    generator = random.Random(29)
+    for _ in range(500):
+        text = "".join(generator.choice("ab\n") for _ in range(generator.randint(1, 30)))
+        positions = [generator.randrange(len(text)) for _ in range(generator.randint(0, 8))]
+        after = generator.randint(0, 2)
+        assert merge_lines(text, positions, after) == lines_of(text, positions, after), (text, positions)
