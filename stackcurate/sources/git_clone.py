@@ -69,6 +69,10 @@ def _git_env() -> dict[str, str]:
         "GIT_ALLOW_PROTOCOL": GIT_ALLOW_PROTOCOL,
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_LFS_SKIP_SMUDGE": "1",
+        # git's messages in English whatever the user's locale: its stderr is read for English markers
+        # (TRANSIENT_MARKERS, _NOT_A_REFERENCE). GitPython sets C, but the os.environ merged over it may not
+        "LC_ALL": "C",
+        "LANGUAGE": "C",
     }
 
 

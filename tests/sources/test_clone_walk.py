@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from stackcurate.errors import ItemError
 from stackcurate.rules import load_file_rules
-from stackcurate.sources.git_clone import clone_repository
+from stackcurate.sources.git_clone import LOCAL_OBJECTS, clone_repository
 from stackcurate.sources.reader import GitRepoReader
 from stackcurate.sources.urls import parse_location
 from stackcurate.sources.walk import TreeEntry, classify_entry
@@ -109,6 +111,29 @@ def test_clone_is_shallow_and_has_no_working_tree(
         assert len(list(repo.iter_commits())) == 1
         assert sorted(p.name for p in dest.iterdir()) == [".git"]  # --no-checkout: nothing but the object db
         repo.close()
+
+
+def test_git_is_run_in_the_c_locale_whatever_the_users(
+    git_repo_factory: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clone's errors are told apart by git's English messages (network trouble, a source that cannot
+    be a reference): a user's LC_ALL or LANGUAGE must not reach git and translate them."""
+    source = git_repo_factory("acme/locale", {"a.py": "a = 1\n"})
+    seen, folder = tmp_path / "seen", tmp_path / "bin"
+    folder.mkdir()
+    wrapper = folder / "git"  # the git the clone runs: records its locale, then runs the real one
+    wrapper.write_text(
+        f'#!/bin/sh\necho "$LC_ALL|$LANGUAGE" >> "{seen}"\nexec "{shutil.which("git")}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("LC_ALL", "de_DE.UTF-8")
+    monkeypatch.setenv("LANGUAGE", "de")
+    for mode in LOCAL_OBJECTS:
+        clone_repository(
+            parse_location(str(source)), tmp_path / mode, timeout_s=60, local_objects=mode
+        ).close()
+    assert seen.read_text().splitlines() == ["C|C", "C|C"]
 
 
 def test_a_local_clone_reads_the_source_objects_and_walks_the_same_files_as_a_copy(
