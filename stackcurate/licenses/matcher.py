@@ -382,12 +382,20 @@ class SpdxMatchEngine:
     name = "spdx-match"
 
     def __init__(self, rules_dir: str | None = None):
-        self.index = load_index(rules_dir)
-        rules = self.index.rules
+        self.rules_dir = rules_dir
+        rules = load_matcher_rules(rules_dir)  # bad rules fail here, where the engine is made
         self.names: LicenseNames = load_names(
             rules.names, load_license_policy(rules_dir).aliases, f"{rules_dir}:{rules.digest}"
         )
-        self.version = f"spdx-match-5:{self.index.source}:{rules.digest}"
+        source = f"{load_spdx_texts()['source']}+{load_spdx_exceptions()['source']}"  # as SpdxIndex's
+        self.version = f"spdx-match-5:{source}:{rules.digest}"
+
+    @property
+    def index(self) -> SpdxIndex:
+        """The index, built on the first text read (about 2 s): a pass is planned in the driver, which
+        makes the engine to check it and reads nothing; the tasks that read find it built by the fork
+        server (``stackcurate.licenses.index_preload``) or build it once."""
+        return load_index(self.rules_dir)
 
     def read(self, text: str) -> Detection:
         """Licenses found in ``text`` (an expression per part, see ``assemble``), and the quoted sentences

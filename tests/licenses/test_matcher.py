@@ -4,6 +4,8 @@ commonsclause.com publishes it. A known license plus terms nobody accounted for 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from stackcurate.licenses.matcher import SpdxMatchEngine
 from stackcurate.licenses.policy import PERMISSIVE, load_license_policy
 from stackcurate.licenses.spdx_data import load_spdx_texts
 from stackcurate.licenses.stage import DEFAULT_ENGINES, make_detector
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SPDX = load_spdx_texts()["licenses"]
 COMMONS_CLAUSE = """"Commons Clause" License Condition v1.0
@@ -166,3 +170,24 @@ def test_where_to_reach_the_author_is_no_term_but_a_duty_to_ask_is(git_repo_fact
     report = detect(git_repo_factory("c/duty", {"LICENSE": duty}))
     expected = ("LicenseRef-unknown-terms AND MIT", "non_permissive")
     assert (report["license"], report["license_class"]) == expected
+
+
+def test_planning_the_clone_pass_does_not_build_the_spdx_index(tmp_path: Path) -> None:
+    """The driver makes the license engines to check them when it plans the clone pass; the index (about
+    2 s of CPU) is built where texts are read, not there too. A fresh process, so no test built it before."""
+    repos = tmp_path / "repos.txt"
+    repos.write_text("https://github.com/acme/one\n")
+    pipeline, out = str(ROOT / "pipelines" / "starcoder.yaml"), str(tmp_path / "run")
+    script = f"""
+from stackcurate.config import load_config
+from stackcurate.layout import RunLayout
+from stackcurate.licenses.matcher import SpdxMatchEngine, _index_of
+from stackcurate.plan.passes import build_clone
+cfg = load_config({pipeline!r}, {{"out": {out!r}, "repos": {str(repos)!r}}})
+build_clone(cfg, RunLayout(cfg.out), 1)
+print(_index_of.cache_info().currsize)
+SpdxMatchEngine().read("Permission is hereby granted, free of charge")
+print(_index_of.cache_info().currsize)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["0", "1"]
