@@ -17,6 +17,7 @@ from conftest import MIT_TEXT, python_file
 from stackcurate.cli import main
 from stackcurate.config import load_config
 from stackcurate.errors import FatalError
+from stackcurate.rules import load_yaml
 
 BILLION_LAUGHS = """\
 repos: repos.txt
@@ -142,3 +143,16 @@ def test_an_empty_opt_out_owner_is_a_clear_error(tmp_path: Path, capsys: pytest.
     assert main(["opt-out", "request", "--owner", "", "--opt-out-dir", str(tmp_path / "oo")]) == 2
     err = capsys.readouterr().err
     assert "invalid owner ''" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_rules_file_with_an_unsafe_tag_is_refused(tmp_path: Path) -> None:
+    """Rules files (a ``rules_dir`` anyone may hand over) are parsed with a safe loader, libyaml's where
+    PyYAML has it: a tag that would build a Python object is an error, not a call."""
+    marker = tmp_path / "ran"
+    rules = tmp_path / "files.yaml"
+    rules.write_text(f"binary_magic: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(FatalError, match="cannot read rules file"):
+        load_yaml(rules)
+    assert not marker.exists()
+    rules.write_text("binary_magic: {png: 89504e47}\nbinary_extensions: [png]\n")
+    assert load_yaml(rules) == {"binary_magic": {"png": "89504e47"}, "binary_extensions": ["png"]}
