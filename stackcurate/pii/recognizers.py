@@ -268,6 +268,13 @@ def make_code_recognizer(
             self.lines_after = int(entry.get("lines_after", 0))
             # `person`: where the names in the value start and end is decided by stackcurate.pii.names
             self.person = entry.get("person")
+            # what decides the regions searched: the recognisers that share it share the regions, per text
+            self.regions_key = (
+                self.triggers,
+                self.ignore_case,
+                self.lines_after if self.line_scope else -1,
+                entry.get("trigger_pattern"),
+            )
             entities = list(SECRET_ENTITIES) if entry["entity"] == "SECRET" else [entry["entity"]]
             self.default_entity = entities[0]
             super().__init__(supported_entities=entities, name=entry["name"])
@@ -280,12 +287,7 @@ def make_code_recognizer(
             cache: dict[Any, Any] | None = getattr(nlp_artifacts, "stackcurate_cache", None)
             if cache is None:
                 cache = {}
-            key = (
-                self.triggers,
-                self.ignore_case,
-                self.lines_after if self.line_scope else -1,
-                self.trigger_pattern,
-            )
+            key = self.regions_key
             regions = cache.get(key)
             if regions is None:
                 haystack = _lowered(text, nlp_artifacts) if self.ignore_case else text
