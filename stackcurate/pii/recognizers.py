@@ -162,7 +162,6 @@ class TriggerScan:
         for word in sorted({w for w in exact if self.indexed(w, folded=False)}):
             is_folded, words = forms.get(word.lower(), (False, ()))
             forms[word.lower()] = (is_folded, (*words, word))
-        self.forms = forms
         self.automaton: Any = None
         if forms:
             import ahocorasick
@@ -229,13 +228,19 @@ def merge_lines(text: str, positions: list[int], after: int = 0) -> list[tuple[i
     return merged
 
 
+def lowered_copy(text: str) -> str:
+    """``text`` lower-cased, of the same length: a character that lower-cases to two ("İ") is kept as it
+    is, so a position in the copy is the same position in ``text``."""
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    return lowered
+
+
 def _lowered(text: str, nlp_artifacts: Any) -> str:
+    """The scanner's lower-cased copy of ``text`` (``PiiScanner.scan`` makes it once per file)."""
     lowered = getattr(nlp_artifacts, "stackcurate_lowered", None)
-    if lowered is None:
-        lowered = text.lower()
-        if len(lowered) != len(text):  # a few characters lower-case to two ("İ"): keep positions aligned
-            lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-    return str(lowered)
+    return lowered_copy(text) if lowered is None else str(lowered)
 
 
 def make_code_recognizer(

@@ -17,7 +17,7 @@ from typing import Any
 
 import xxhash
 
-from stackcurate.pii.recognizers import ENTITIES, build_analyzer, load_pii_rules
+from stackcurate.pii.recognizers import ENTITIES, build_analyzer, load_pii_rules, lowered_copy
 
 PRIORITY = {"PASSWORD": 0, "KEY": 1, "EMAIL": 2, "IP_ADDRESS": 3, "NAME": 4}
 PLACEHOLDERS = {"EMAIL": "<EMAIL>", "KEY": "<KEY>", "PASSWORD": "<PASSWORD>", "NAME": "<NAME>"}
@@ -87,10 +87,7 @@ class PiiScanner:
     def scan(self, text: str) -> list[Span]:
         engine = self.engine
         artifacts = engine.nlp_engine.process_text(text, "en")
-        lowered = text.lower()
-        if len(lowered) != len(text):  # a few characters lower-case to two ("İ"): keep positions aligned
-            lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-        artifacts.stackcurate_lowered = lowered
+        artifacts.stackcurate_lowered = lowered_copy(text)
         artifacts.stackcurate_cache = {}
         results = engine.analyze(text, language="en", entities=list(self.entities), nlp_artifacts=artifacts)
         spans = []
