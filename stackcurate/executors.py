@@ -94,8 +94,8 @@ _PRELOAD = ["stackcurate.plan", "stackcurate.executors"]
 
 def preload_in_tasks(modules: list[str]) -> None:
     """Import ``modules`` once in the fork server, so every task process starts with them imported
-    (``presidio_analyzer`` takes ~3 s to import: paid once per run, not once per curate task). Takes
-    effect when the fork server starts, at the first pass run with ``workers`` > 1."""
+    (presidio takes ~1 s to import, ``pii/presidio_preload.py``: paid once per run, not once per curate
+    task). Takes effect when the fork server starts, at the first pass run with ``workers`` > 1."""
     _PRELOAD.extend(name for name in modules if name not in _PRELOAD)
 
 

@@ -68,7 +68,7 @@ def task_modules(cfg: PipelineConfig) -> list[str]:
     if licenses is not None and "spdx-match" in licenses.engines and cfg.rules_dir is None:
         modules.append("stackcurate.licenses.index_preload")
     if cfg.stages.pii is not None:
-        modules += ["presidio_analyzer", "stackcurate.pii.recognizers"]
+        modules += ["stackcurate.pii.presidio_preload", "stackcurate.pii.recognizers"]
     return modules
 
 

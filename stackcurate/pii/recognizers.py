@@ -27,6 +27,7 @@ from typing import Any
 from stackcurate.errors import FatalError
 from stackcurate.pii.checks import CHECKS, Validators
 from stackcurate.pii.names import person_spans
+from stackcurate.pii.presidio_import import presidio
 from stackcurate.pii.rules_model import VENDOR_TOKEN, PiiRules
 from stackcurate.pii.secrets import SecretNames, ValueTests
 from stackcurate.pii.tokens import find_tokens, load_tokens, token_prefixes
@@ -248,6 +249,7 @@ def make_code_recognizer(
 ) -> Any:
     """A presidio ``EntityRecognizer`` for one rules entry (``scan``: the trigger scan it shares with the
     engine's other recognisers; one of its own when not given)."""
+    presidio()
     from presidio_analyzer import EntityRecognizer, RecognizerResult
 
     class CodeRecognizer(EntityRecognizer):
@@ -363,6 +365,7 @@ def make_code_recognizer(
 def make_token_recognizer(rules_dir: str | None, score: float, scan: TriggerScan | None = None) -> Any:
     """A presidio ``EntityRecognizer`` for the vendor tokens of ``rules/pii_tokens.yaml`` (``scan``: one
     whose exact words hold every prefix of the tokens; one of its own when not given)."""
+    presidio()
     from presidio_analyzer import EntityRecognizer, RecognizerResult
 
     tokens = load_tokens(rules_dir)
@@ -394,6 +397,7 @@ def build_analyzer(
     NAME recognisers are registered always and run when the scanner asks for NAME)."""
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # tldextract must not fetch a list
     try:
+        presidio()  # without PyTorch, which it would import and not use
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.nlp_engine import NoOpNlpEngine
     except ImportError:
