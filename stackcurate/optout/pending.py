@@ -12,10 +12,12 @@ it was (the next purge removes ``.purge/``); one stopped after it is finished by
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from threading import BoundedSemaphore
 from typing import Any, TypeVar
 
@@ -35,7 +37,17 @@ MOVES_AT_ONCE = 16
 READS_AT_ONCE = 8
 #: new versions stored at the same time (``put_table``)
 WRITES_AT_ONCE = 4
+#: files read ahead at the same time by ``prefetch``
+PREFETCHES_AT_ONCE = 2
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A new version as stored: its size in bytes, and its sha256 when asked for (``put_table``)."""
+
+    size: int
+    sha256: str | None
 
 
 class PendingWrites:
@@ -58,29 +70,52 @@ class PendingWrites:
         self.found = sorted(self._sizes)
         self._writer = ThreadPoolExecutor(max_workers=WRITES_AT_ONCE, thread_name_prefix="purge-writer")
         self._slots = BoundedSemaphore(WRITES_AT_ONCE)
-        self._writing: dict[str, Future[None]] = {}
+        self._writing: dict[str, Future[Stored]] = {}
+        self._reader = ThreadPoolExecutor(max_workers=PREFETCHES_AT_ONCE, thread_name_prefix="purge-prefetch")
+        self._prefetched: dict[str, Future[pa.Table]] = {}
 
-    def put_table(self, path: str, table: pa.Table, **options: Any) -> None:
+    def put_table(self, path: str, table: pa.Table, digest: bool = False, **options: Any) -> Future[Stored]:
         """``table`` as the new ``path`` (zstd; ``options``: more ``pyarrow.parquet.write_table`` ones).
-        Encoded now, stored by a writer thread while the purge goes on (``WRITES_AT_ONCE``): a read of
-        ``path`` and the commit wait for it, and raise what storing it raised."""
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, **{"compression": "zstd", **options})
-        self.put_bytes(path, sink.getvalue())
+        Encoded and stored by a writer thread while the purge goes on (``WRITES_AT_ONCE`` at a time: the
+        encoding runs beside the caller's work on another core); a read of ``path`` and the commit wait for
+        it, and raise what encoding or storing it raised. The future gives the file's size, and its sha256
+        with ``digest``."""
 
-    def put_bytes(self, path: str, data: pa.Buffer | bytes) -> None:
+        def encode() -> pa.Buffer:
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink, **{"compression": "zstd", **options})
+            return sink.getvalue()
+
+        return self._submit(path, encode, digest)
+
+    def put_bytes(self, path: str, data: pa.Buffer | bytes, digest: bool = False) -> Future[Stored]:
         """``data`` as the new ``path``, stored by a writer thread (see ``put_table``)."""
+        return self._submit(path, lambda: data, digest)
+
+    def _submit(self, path: str, make: Callable[[], pa.Buffer | bytes], digest: bool) -> Future[Stored]:
         self.settle(path)
-        self._slots.acquire()  # at most WRITES_AT_ONCE encoded files held in memory
-        future = self._writer.submit(self._store, f"{ASIDE}/{path}", data)
+        self._prefetched.pop(path, None)
+        self._slots.acquire()  # at most WRITES_AT_ONCE new versions held in memory
+        future = self._writer.submit(self._store, f"{ASIDE}/{path}", make, digest)
         future.add_done_callback(lambda _: self._slots.release())
         self._writing[path] = future
         self.put.add(path)
         self.deleted.discard(path)
+        return future
 
-    def _store(self, target: str, data: pa.Buffer | bytes) -> None:
+    def _store(self, target: str, make: Callable[[], pa.Buffer | bytes], digest: bool) -> Stored:
+        data = memoryview(make())
         with self.run.open(target, "wb") as handle:
-            handle.write(memoryview(data))
+            handle.write(data)
+        return Stored(data.nbytes, hashlib.sha256(data).hexdigest() if digest else None)
+
+    def prefetch(self, paths: list[str]) -> None:
+        """Start reading ``paths`` (whole, as they were when the purge began) in the background: a later
+        ``read_table`` of one of them, not rewritten in between, takes the table read (on object storage the
+        download, and everywhere the decoding, overlap the purge's other work)."""
+        for path in paths:
+            if path not in self._prefetched and self.in_run(path):
+                self._prefetched[path] = self._reader.submit(self.read_found, path)
 
     def settle(self, path: str | None = None) -> None:
         """Wait until ``path``'s new version (or, without ``path``, every one) is stored; raises what storing
@@ -99,6 +134,7 @@ class PendingWrites:
         self.deleted.discard(path)
 
     def delete(self, path: str) -> None:
+        self._prefetched.pop(path, None)
         if self.in_run(path) or path in self.put:
             self.deleted.add(path)
         self.put.discard(path)
@@ -114,6 +150,9 @@ class PendingWrites:
 
     def read_table(self, path: str, columns: list[str] | None = None) -> pa.Table:
         """``path`` in its newest version (the pending one when rewritten); ``columns``: only those."""
+        prefetched = self._prefetched.pop(path, None) if columns is None else None
+        if prefetched is not None and path not in self.put and path not in self.deleted:
+            return prefetched.result()
         with self._open(path, whole=columns is None) as handle:
             return read_parquet(handle, columns=columns)
 
@@ -193,6 +232,7 @@ class PendingWrites:
         """Record the moves in the ledger, do them, then record the purge (``record``) as done."""
         self.settle()
         self._writer.shutdown()
+        self._reader.shutdown(cancel_futures=True)
         manifest.purge_commit = PurgeCommit(
             moves=sorted(self.put), deletes=sorted(self.deleted), record=record
         )

@@ -129,6 +129,8 @@ def purge_run(
         check_tokenizer(shards_manifest, run_dir)  # before touching anything
     record = PurgeRecord(digest=opt_out.digest, purged=now())
     covered, rows = _covered_files(pending, opt_out)
+    if shards_manifest is not None:  # the shards that lose a document, read while the groups are redone
+        pending.prefetch([path for path, count in covered.items() if count and path.startswith("shards/")])
     removed = _per_place(covered)
     gone: list[dict[str, Any]] = []
     arrived: list[dict[str, Any]] = []

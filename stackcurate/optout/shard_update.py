@@ -14,16 +14,15 @@ them again.
 
 from __future__ import annotations
 
-import hashlib
 import json
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from stackcurate.errors import FatalError
-from stackcurate.optout.pending import PendingWrites
+from stackcurate.optout.pending import PendingWrites, Stored
 from stackcurate.shards.build import SHARD_SCHEMA, DocumentEncoder, add_language
 from stackcurate.shards.passes import document_key, local_file
 from stackcurate.shards.tokenizer import file_sha256
@@ -106,7 +105,8 @@ def update_shards(
     def read(path: str) -> pa.Table:
         return pending.read_table(path) if path in existing else SHARD_SCHEMA.empty_table()
 
-    # the next shard is read while this one is merged, encoded and stored
+    stored: dict[str, tuple[int, int, Future[Stored]]] = {}
+    # the next shard is read while this one is merged
     for (shard, what), path, table in zip(order, paths, pending.read_ahead(paths, read), strict=True):
         name = f"shard-{shard:05d}.parquet"
         names = list(zip(table.column("repo").to_pylist(), table.column("path").to_pylist(), strict=True))
@@ -126,17 +126,19 @@ def update_shards(
             pending.delete(path)
             entries.pop(name, None)
             continue
-        sink = pa.BufferOutputStream()
-        pq.write_table(rows, sink, row_group_size=row_group_rows, compression="zstd")
-        data = sink.getvalue()
+        tokens = sum(rows.column("n_tokens").to_pylist())
+        # encoded, hashed and stored by a writer thread while the next shard is merged
+        future = pending.put_table(path, rows, digest=True, row_group_size=row_group_rows)
+        stored[name] = (rows.num_rows, tokens, future)
+    for name, (count, tokens, future) in stored.items():
+        done = future.result()
         entries[name] = {
             "file": name,
-            "rows": rows.num_rows,
-            "tokens": sum(rows.column("n_tokens").to_pylist()),
-            "bytes": data.size,
-            "sha256": hashlib.sha256(memoryview(data)).hexdigest(),
+            "rows": count,
+            "tokens": tokens,
+            "bytes": done.size,
+            "sha256": done.sha256,
         }
-        pending.put_bytes(path, data)  # stored while the next shard is made
     manifest["shards"] = [entries[name] for name in sorted(entries)]
     manifest["languages"] = {k: v for k, v in sorted(languages.items()) if v["rows"]}
     manifest["total_rows"] = sum(entry["rows"] for entry in manifest["shards"])

@@ -61,3 +61,58 @@ def test_the_run_is_listed_once_and_new_versions_are_read_back(tmp_path: Path) -
     read = pending.read_each(paths, lambda path: pending.read_columns(path, ["repo"]))
     assert [table.column("repo").to_pylist() for table in read if table is not None] == [["b/y"], ["d/w"]]
     assert pending.read_columns("curated/00003.parquet", ["stars"]) is None
+
+
+def test_a_prefetched_file_is_read_as_the_purge_left_it(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    for name in ("00000", "00001", "00002"):
+        _write(run / "shards" / f"{name}.parquet", [f"{name}/old"])
+    pending = PendingWrites(str(run))
+    pending.prefetch(["shards/00000.parquet", "shards/00001.parquet", "shards/00002.parquet"])
+    pending.prefetch(["shards/00009.parquet"])  # not in the run: nothing to read ahead
+
+    assert pending.read_table("shards/00000.parquet").column("repo").to_pylist() == ["00000/old"]
+    # taken once; the next read opens the file again
+    assert pending.read_table("shards/00000.parquet").column("repo").to_pylist() == ["00000/old"]
+    # a file rewritten or deleted after its prefetch reads as the purge left it, never the prefetched table
+    pending.put_table("shards/00001.parquet", pa.table({"repo": ["00001/new"]}))
+    assert pending.read_table("shards/00001.parquet").column("repo").to_pylist() == ["00001/new"]
+    pending.delete("shards/00002.parquet")
+    try:
+        pending.read_table("shards/00002.parquet")
+    except FileNotFoundError:
+        pass
+    else:
+        raise AssertionError("a deleted file was read")
+    with_columns = pending.read_table("shards/00001.parquet", ["repo"])
+    assert with_columns.column("repo").to_pylist() == ["00001/new"]
+
+
+def test_put_table_gives_the_stored_size_and_sha256(tmp_path: Path) -> None:
+    import hashlib
+
+    run = tmp_path / "run"
+    _write(run / "curated" / "00000.parquet", ["a/x"])
+    pending = PendingWrites(str(run))
+    table = pa.table({"repo": ["a/x"] * 1000, "n": list(range(1000))})
+    stored = pending.put_table("curated/00000.parquet", table, digest=True, row_group_size=100).result()
+    plain = pending.put_table("curated/00001.parquet", table).result()
+    written = (run / ASIDE / "curated" / "00000.parquet").read_bytes()
+    assert stored.size == len(written) and stored.sha256 == hashlib.sha256(written).hexdigest()
+    assert plain.sha256 is None and plain.size == (run / ASIDE / "curated" / "00001.parquet").stat().st_size
+    assert pq.ParquetFile(run / ASIDE / "curated" / "00000.parquet").metadata.num_row_groups == 10
+    assert pending.read_table("curated/00000.parquet").equals(table)
+
+
+def test_a_table_that_cannot_be_encoded_fails_its_read_and_the_commit(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _write(run / "curated" / "00000.parquet", ["a/x"])
+    pending = PendingWrites(str(run))
+    table = pa.table({"repo": ["a/x"]})
+    future = pending.put_table("curated/00000.parquet", table, compression="no-such-codec")
+    try:
+        pending.read_table("curated/00000.parquet")
+    except Exception as error:  # what encoding raised reaches the reader, not a half-written file
+        assert future.exception() is error
+    else:
+        raise AssertionError("a table whose encoding failed was read")
