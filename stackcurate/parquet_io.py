@@ -57,15 +57,25 @@ def read_table(handle: Any, columns: list[str] | None = None, schema: pa.Schema 
     parquet = pq.ParquetFile(handle, pre_buffer=False)
     try:
         if schema is None:
-            return parquet.read(columns=columns, use_threads=False)
+            return _read_groups(parquet, columns)
         present = set(parquet.schema_arrow.names)
-        table = parquet.read(columns=[name for name in schema.names if name in present], use_threads=False)
+        table = _read_groups(parquet, [name for name in schema.names if name in present])
     finally:
         parquet.close()
     for field in schema:
         if field.name not in table.column_names:
             table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     return table.select(schema.names).cast(schema)
+
+
+def _read_groups(parquet: pq.ParquetFile, columns: list[str] | None) -> pa.Table:
+    """``parquet``'s ``columns`` (all: None) on this thread, row group by row group (one chunk each). Read
+    whole, a column's buffer grows by reallocation, each step copied into fresh memory that the kernel must
+    zero: two 50 MB token shards took 1.2-3.0 s that way (mostly system time), 0.8 s this way."""
+    if parquet.num_row_groups <= 1:
+        return parquet.read(columns=columns, use_threads=False)
+    groups = range(parquet.num_row_groups)
+    return pa.concat_tables([parquet.read_row_group(i, columns=columns, use_threads=False) for i in groups])
 
 
 def read_columns(handle: Any, columns: list[str]) -> pa.Table | None:
@@ -75,7 +85,7 @@ def read_columns(handle: Any, columns: list[str]) -> pa.Table | None:
     try:
         if not set(columns) <= set(parquet.schema_arrow.names):
             return None
-        return parquet.read(columns=columns, use_threads=False)
+        return _read_groups(parquet, columns)
     finally:
         parquet.close()
 

@@ -1,5 +1,6 @@
 """``parquet_io.read_table`` and ``read_columns``: one Parquet file from an open file object, with no
-reference left behind; a column subset reads only its own bytes."""
+reference left behind; a column subset reads only its own bytes; a file of many row groups is read group by
+group."""
 
 from __future__ import annotations
 
@@ -27,6 +28,22 @@ def test_columns_read_as_arrow_reads_them() -> None:
     data = parquet_bytes(TABLE)
     assert read_table(io.BytesIO(data)).equals(pq.read_table(io.BytesIO(data)))
     assert read_table(io.BytesIO(data), columns=["size"]).equals(TABLE.select(["size"]))
+
+
+def test_a_file_of_many_row_groups_reads_whole_one_chunk_per_group() -> None:
+    lists = pa.table({"ids": [[i] * (i % 7) for i in range(500)], "name": [f"n{i}" for i in range(500)]})
+    buffer = io.BytesIO()
+    pq.write_table(lists, buffer, row_group_size=64)
+    data = buffer.getvalue()
+    table = read_table(io.BytesIO(data))
+    assert table.equals(lists)
+    assert table.column("ids").num_chunks == 8  # 7 groups of 64 rows and one of 52
+    assert read_table(io.BytesIO(data), columns=["name"]).equals(lists.select(["name"]))
+    columns = read_columns(io.BytesIO(data), ["ids"])
+    assert columns is not None and columns.equals(lists.select(["ids"]))
+    empty = io.BytesIO()
+    pq.write_table(lists.schema.empty_table(), empty)
+    assert read_table(io.BytesIO(empty.getvalue())).equals(lists.schema.empty_table())
 
 
 def test_a_schema_orders_casts_and_fills_the_missing_field() -> None:
