@@ -9,6 +9,7 @@ current folder). The next steps a command prints repeat the ``--opt-out-dir`` it
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shlex
 import sys
@@ -181,7 +182,13 @@ def cmd_purge(args: argparse.Namespace) -> int:
     identity.check_inputs(cfg, manifest, purge=True)
     console = Console(stderr=True)
     progress = (lambda line: None) if args.json else (lambda line: console.print(f"purge: {line}"))
-    record = purge_run(manifest, opt_out, PurgeSettings.of(cfg), progress)
+    # the objects made so far (modules, the config) outlive the purge: its many small tables and rows would
+    # otherwise have every cycle collection walk them again (about 0.5 s of a purge)
+    gc.freeze()
+    try:
+        record = purge_run(manifest, opt_out, PurgeSettings.of(cfg), progress)
+    finally:
+        gc.unfreeze()  # collectable again, for a caller that goes on (main() called in a process that stays)
     refreshed = refresh_after_purge(args.run_dir)  # the index; a report the run summary did not record
     reports = [made for made in refreshed if made != "index"] + refresh_reports(args.run_dir)
     seconds = time.monotonic() - started

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from stackcurate.dedup.exact import DECISION_SCHEMA, HASH_SCHEMA, ExactDedupDecide, decision_tables
 from stackcurate.optout.pending import PendingWrites
@@ -100,9 +101,6 @@ def regroup_exact(
         for path, table in old_tables.items():
             task = int(path.rsplit("/", 1)[1].split(".")[0])
             new_tables[path] = _renumber(table, moved[task]) if task in moved else table
-        old = pl.DataFrame(
-            pa.concat_tables(list(old_tables.values())) if old_tables else HASH_SCHEMA.empty_table()
-        )
         new = pl.DataFrame(
             pa.concat_tables(list(new_tables.values())) if new_tables else HASH_SCHEMA.empty_table()
         )
@@ -110,7 +108,12 @@ def regroup_exact(
             task = int(path.rsplit("/", 1)[1].split(".")[0])
             if task in moved:
                 pending.put_table(path, table.cast(HASH_SCHEMA))
-        before, after = decide.decide(old), decide.decide(new)
+        hashes = purged.filter(pl.col("bucket") == bucket)["hash"].unique()
+        # a group's decision depends on its own members only: the old ones are needed for these groups
+        old = pa.concat_tables(list(old_tables.values())) if old_tables else HASH_SCHEMA.empty_table()
+        wanted = hashes.to_arrow().cast(old.schema.field("hash").type)
+        before = decide.decide(pl.DataFrame(old.filter(pc.is_in(old.column("hash"), value_set=wanted))))
+        after = decide.decide(new)
         tables = decision_tables(after)
         for origin, table in tables.items():
             pending.put_table(f"{DECISIONS}/{origin:05d}/{bucket}.parquet", table)
@@ -118,7 +121,6 @@ def regroup_exact(
             origin = int(path.split("/")[3])
             if path.endswith(f"/{bucket}.parquet") and origin not in tables:
                 pending.delete(path)
-        hashes = purged.filter(pl.col("bucket") == bucket)["hash"].unique()
         changed, replaced = _compare(before, after, hashes, moved)
         changed_parts.append(changed)
         replaced_parts.append(replaced)

@@ -42,9 +42,16 @@ class TaskStream:
 
 
 def covered_mask(table: pa.Table, opt_out: OptOutList) -> np.ndarray:
-    """Which rows of ``table`` belong to an opted-out repository (its ``repo`` column)."""
-    repos = table.column("repo").to_pylist()
-    return np.fromiter((opt_out.covers(repo) for repo in repos), dtype=bool, count=len(repos))
+    """Which rows of ``table`` belong to an opted-out repository (its ``repo`` column). Each distinct
+    repository is asked once (a file's rows come from a few repositories)."""
+    column = table.column("repo")
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(pa.string())
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    names = encoded.dictionary.to_pylist()
+    # one more entry, False, for a row without a repository (its index filled with -1)
+    covered = np.fromiter((opt_out.covers(name) for name in [*names, None]), dtype=bool, count=len(names) + 1)
+    return covered[pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)]
 
 
 def purge_streams(

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -48,9 +48,13 @@ from stackcurate.optout.near_regroup import MINHASH, regroup_near
 from stackcurate.optout.pending import ASIDE, PendingWrites, finish_commit
 from stackcurate.optout.placement import FileKey, FileState, Rewritten, rewrite_places
 from stackcurate.optout.positions import FILTERED, NearStream, TaskStream, covered_mask, purge_streams
-from stackcurate.optout.shard_update import check_tokenizer, read_shards_manifest, update_shards
+from stackcurate.optout.shard_update import check_tokenizer, read_shards_manifest, run_encoder, update_shards
 from stackcurate.parquet_io import iter_rows, list_parquet_files, read_columns
 from stackcurate.pii.stage import PiiRedactor
+from stackcurate.shards.build import DocumentEncoder
+
+S = TypeVar("S")
+T = TypeVar("T")
 
 
 @dataclass
@@ -98,9 +102,15 @@ class PurgeSettings:
         """Start building the PII redactor in a thread (its imports take seconds; a purge on object storage
         spends that long waiting on the server), for ``redactor`` to take when a file is promoted."""
         if self.pii_names is not None and self._redactor is None and self._building is None:
-            builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pii-redactor")
-            self._building = builder.submit(_built_redactor, self)
-            builder.shutdown(wait=False)  # the thread ends with its one task
+            self._building = _in_thread(_built_redactor, self)
+
+
+def _in_thread(make: Callable[[S], T], argument: S) -> Future[T]:
+    """``make(argument)`` started in a thread of its own, which ends with it."""
+    builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="purge-builder")
+    future = builder.submit(make, argument)
+    builder.shutdown(wait=False)
+    return future
 
 
 def _built_redactor(settings: PurgeSettings) -> PiiRedactor:
@@ -134,11 +144,14 @@ def purge_run(
     removed = _per_place(covered)
     gone: list[dict[str, Any]] = []
     arrived: list[dict[str, Any]] = []
+    made_encoder: Future[DocumentEncoder] | None = None
     dedup = "filter" in manifest.passes and bool(pending.list(FILTERED))
     if dedup and removed:
         tasks = manifest.pass_tasks("curate") or 1
         progress(f"removing the covered rows of {FILTERED}")
         settings.prepare_redactor()  # in case a purged kept copy hands its place on
+        if shards_manifest is not None:  # and its document is encoded into a shard
+            made_encoder = _in_thread(run_encoder, shards_manifest)
         streams = purge_streams(pending, tasks, opt_out, {p: (rows[p], covered[p]) for p in covered})
         rewritten = _regroup(pending, manifest, streams, opt_out, settings, progress, record)
         gone, arrived = rewritten.gone_curated, rewritten.new_curated
@@ -154,7 +167,9 @@ def purge_run(
     if shards_manifest is not None and (gone or arrived):
         progress("updating the shards that held a purged document or receive a promoted one")
         ids = _curated_ids(pending)
-        change = update_shards(pending, shards_manifest, gone, arrived, ids, settings.row_group_rows)
+        change = update_shards(
+            pending, shards_manifest, gone, arrived, ids, settings.row_group_rows, made_encoder
+        )
         record.shards = {
             "rewritten": change.rewritten,
             "removed": change.removed_rows,

@@ -72,6 +72,13 @@ def check_tokenizer(manifest: dict[str, Any], run_dir: str) -> str:
     return path
 
 
+def run_encoder(manifest: dict[str, Any]) -> DocumentEncoder:
+    """The encoder the shards were made with: the run's tokenizer (checked first, ``check_tokenizer``) and
+    the manifest's encoder."""
+    with local_file(str(manifest["tokenizer"]["path"])) as tokenizer:
+        return DocumentEncoder(tokenizer, str(manifest.get("encoder", "hf")))
+
+
 def update_shards(
     pending: PendingWrites,
     manifest: dict[str, Any],
@@ -79,10 +86,12 @@ def update_shards(
     arrived: list[dict[str, Any]],
     curated_ids: dict[tuple[str, str], str],
     row_group_rows: int,
+    made_encoder: Future[DocumentEncoder] | None = None,
 ) -> ShardsChange:
     """Remove the ``gone`` curated rows' documents, add the ``arrived`` ones (curated rows, redacted), in
     the shards they route to (see the module docstring). ``curated_ids``: ``(repo, path) -> id`` of the
-    curated rows (a shard row has no id; its key needs it)."""
+    curated rows (a shard row has no id; its key needs it). ``made_encoder``: the run's encoder
+    (``run_encoder``) being built ahead; built here when not given."""
     change = ShardsChange()
     seed, count = int(manifest["seed"]), int(manifest["shard_count"])
     touched: dict[int, dict[str, Any]] = {}
@@ -91,8 +100,7 @@ def update_shards(
             (row["repo"], row["path"])
         )
     if arrived:
-        with local_file(str(manifest["tokenizer"]["path"])) as tokenizer:
-            encoder = DocumentEncoder(tokenizer, str(manifest.get("encoder", "hf")))
+        encoder = made_encoder.result() if made_encoder is not None else run_encoder(manifest)
         for source, encoded in zip(arrived, encoder.encode_rows(arrived, seed), strict=True):
             key = document_key(source, seed)
             touched.setdefault(key % count, {"gone": set(), "new": []})["new"].append(encoded)
