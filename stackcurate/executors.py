@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import json
 import os
 import shutil
@@ -150,6 +151,9 @@ class LocalExecutor(LocalPipelineExecutor):
         """A worker process: run the ranks the driver sends (None: stop), each on a fresh copy of the
         steps, and answer each with its rank once its completion marker is written."""
         die_with(driver)  # a worker must not outlive a killed driver (its parent is the fork server)
+        # what the fork server imported lives as long as the worker: its cycle collections need not walk it
+        # (2.5 -> 0.3 s of the sample's run), and not touching it keeps those pages shared with the server
+        gc.freeze()
         pipeline = self.pipeline
         while True:
             try:

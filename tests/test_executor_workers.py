@@ -3,6 +3,7 @@ worker's task starts clean: its counts are its own, so the pass's totals equal t
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from collections.abc import Callable
@@ -43,3 +44,18 @@ def test_two_workers_run_six_tasks_each_on_fresh_steps(
             for rank in range(6)
         ]
         assert [count(task["stats"]["repos_ok"]) for task in per_task] == [1] * 6
+
+
+def test_a_worker_leaves_what_the_fork_server_imported_out_of_its_collections(tmp_path: Path) -> None:
+    from stackcurate.executors import LocalExecutor
+
+    seen = tmp_path / "frozen"
+    seen.mkdir()
+
+    def step(data: object, rank: int = 0, world_size: int = 1) -> object:
+        (seen / f"{rank}").write_text(str(gc.get_freeze_count()))
+        return data
+
+    LocalExecutor([step], tasks=2, workers=2, logging_dir=str(tmp_path / "logs")).run()
+    frozen = [int((seen / f"{rank}").read_text()) for rank in range(2)]
+    assert min(frozen) > 10_000, frozen  # the package, datatrove, pyarrow...: frozen when the worker started
