@@ -9,8 +9,10 @@ Patterns shorter than ``min_chars`` normalised characters are trivial (``return 
 StarCoder exempted a few trivial HumanEval solutions; the skips are counted.
 
 Matching is one pass of an Aho-Corasick automaton (pyahocorasick, C) over the normalised file, whatever the
-number of patterns. A dropped file's reason is ``contaminated_<benchmark>`` and its ``benchmark_match``
-column names the benchmark and task (``humaneval:HumanEval/0``).
+number of patterns; a batch of files is first searched for any pattern at all with polars' ``contains_any``
+(Rust's aho-corasick, 2.5 times faster on the sample), and only the files it finds are searched again by the
+automaton, which names the first pattern as before. A dropped file's reason is ``contaminated_<benchmark>``
+and its ``benchmark_match`` column names the benchmark and task (``humaneval:HumanEval/0``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import polars as pl
 import pyarrow as pa
 from datatrove.data import Document
 from datatrove.pipeline.writers.disk_base import DiskWriter
@@ -102,8 +105,9 @@ class Decontaminator(FileFilter):
         files: tuple[BenchmarkFile, ...] = (),
         min_chars: int = 50,
         exclusion_writer: DiskWriter | None = None,
+        batch_size: int = 256,
     ):
-        super().__init__(exclusion_writer)
+        super().__init__(exclusion_writer, batch_size=batch_size)
         unknown = sorted(set(builtin) - set(BUILTIN))
         if unknown:
             raise FatalError(f"unknown built-in benchmarks {unknown}; built in: {list(BUILTIN)}")
@@ -111,6 +115,7 @@ class Decontaminator(FileFilter):
         self.files = files
         self.min_chars = min_chars
         self._automaton: Any = None
+        self._patterns: list[str] = []
         self.pattern_counts: dict[str, int] = {}
 
     def _sources(self) -> Iterator[tuple[str, Iterator[tuple[str, str]]]]:
@@ -138,21 +143,35 @@ class Decontaminator(FileFilter):
             self.pattern_counts[benchmark] = kept
             self.stat_update(f"patterns_{benchmark}", value=kept)
         automaton.make_automaton()
+        self._patterns = list(automaton.keys())
         return automaton
 
     def match(self, text: str) -> str | None:
         """``benchmark:task`` of the first pattern found in ``text``, or None."""
+        return self.match_batch([text])[0]
+
+    def match_batch(self, texts: list[str]) -> list[str | None]:
+        """``match`` of each of ``texts``: every normalised text searched for any pattern at once, then
+        the automaton names the first pattern of those that hold one."""
         if self._automaton is None:
             self._automaton = self.build()
-        if not len(self._automaton):
-            return None
-        for _, found in self._automaton.iter(normalize(text)):
+        if not self._patterns:
+            return [None] * len(texts)
+        normal = [normalize(text) for text in texts]
+        hits = pl.Series(normal, dtype=pl.String).str.contains_any(self._patterns).to_list()
+        return [self._first(text) if hit else None for text, hit in zip(normal, hits, strict=True)]
+
+    def _first(self, normal: str) -> str | None:
+        for _, found in self._automaton.iter(normal):
             return str(found)
         return None
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        found = self.match(doc.text)
-        doc.metadata["benchmark_match"] = found
-        if found is None:
-            return True
-        return False, f"contaminated_{found.split(':', 1)[0]}"
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+        results: list[bool | tuple[bool, str]] = []
+        for doc, found in zip(batch, self.match_batch([doc.text for doc in batch]), strict=True):
+            doc.metadata["benchmark_match"] = found
+            results.append(True if found is None else (False, f"contaminated_{found.split(':', 1)[0]}"))
+        return results
