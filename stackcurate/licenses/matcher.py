@@ -15,6 +15,11 @@ MIT.
 A text that no license covers but that carries a restricting phrase (``restricted_terms``) is named
 ``LicenseRef-restricted-terms``; anything else is left to the next engine (licensecheck, titles).
 
+A text that is nothing but a URL (``License: https://github.com/owner/project/blob/master/LICENSE``, as NuGet
+packages and many small projects write it) is looked up in ScanCode's URL references
+(``spdx_data.load_license_urls``): the license its curators found behind that page. A URL they do not list is
+read as any text (a license's own page, ``opensource.org/licenses/MIT``, names it), else left unknown.
+
 Thresholds and word lists: ``matcher`` in ``rules/licenses.yaml``. Texts: ``stackcurate.licenses.spdx_data``.
 """
 
@@ -31,7 +36,7 @@ from stackcurate.errors import FatalError
 from stackcurate.licenses.engines import Detection
 from stackcurate.licenses.names import LicenseNames, load_names
 from stackcurate.licenses.policy import load_license_policy
-from stackcurate.licenses.spdx_data import load_spdx_exceptions, load_spdx_texts
+from stackcurate.licenses.spdx_data import load_license_urls, load_spdx_exceptions, load_spdx_texts, url_key
 from stackcurate.licenses.terms import TermRules, account
 from stackcurate.licenses.text import read_words
 from stackcurate.rules import load_yaml, rules_path
@@ -56,6 +61,12 @@ NOTE_CHARS = 400
 #: searched again with the pieces chained to it, each at most this many covered words from the next, before
 #: it is called a modified text or nothing
 REJOIN_WORDS = 80
+#: a text that is one URL, after an optional label ("License:", "License URL:", "See"), in brackets or not
+LONE_URL = re.compile(
+    r"\A\s*(?:(?:licen[cs]e|project)?\s*(?:url|link)?\s*[:=-]?\s*(?:see|at)?\s*)?[<(\[\"']?"
+    r"(?P<url>(?:https?://|ftp://|www\.)[^\s<>()\[\]\"']+?)[>)\]\"']?[.,;]?\s*\Z",
+    re.IGNORECASE,
+)
 #: words no index text has get ids above this (crc32 of the word): never equal to a vocabulary id
 _UNSEEN = 1 << 40
 
@@ -388,7 +399,10 @@ class SpdxMatchEngine:
             rules.names, load_license_policy(rules_dir).aliases, f"{rules_dir}:{rules.digest}"
         )
         source = f"{load_spdx_texts()['source']}+{load_spdx_exceptions()['source']}"  # as SpdxIndex's
-        self.version = f"spdx-match-5:{source}:{rules.digest}"
+        urls = load_license_urls()
+        self.urls: dict[str, str] = urls["urls"]
+        table = hashlib.sha256(repr(sorted(self.urls.items())).encode()).hexdigest()[:16]
+        self.version = f"spdx-match-6:{source}+{urls['source']}:{table}:{rules.digest}"
 
     @property
     def index(self) -> SpdxIndex:
@@ -400,6 +414,9 @@ class SpdxMatchEngine:
     def read(self, text: str) -> Detection:
         """Licenses found in ``text`` (an expression per part, see ``assemble``), and the quoted sentences
         no license accounts for."""
+        referenced = self.referenced(text)
+        if referenced:
+            return Detection((referenced,), f"{self.name}:url")
         rules = self.index.rules
         words = read_words(text, rules.variants)
         found = self.index.find(words.tokens)
@@ -413,6 +430,13 @@ class SpdxMatchEngine:
         if accounting.unaccounted:
             parts.append(UNKNOWN_TERMS)
         return Detection(tuple(parts), self.name, note[:NOTE_CHARS])
+
+    def referenced(self, text: str) -> str | None:
+        """The license behind a text that is one URL listed in the URL references, else None."""
+        if len(text) > 400:
+            return None
+        lone = LONE_URL.match(text)
+        return self.urls.get(url_key(lone.group("url"))) if lone else None
 
     def identify(self, texts: dict[str, str]) -> dict[str, Detection]:
         return {key: self.read(text) for key, text in texts.items()}

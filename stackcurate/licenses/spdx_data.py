@@ -15,6 +15,14 @@ with::
 
     python -m stackcurate.licenses.spdx_data --exceptions package/index.json SCANCODE_LICENSES_DIR
 
+A license file that holds nothing but a URL (NuGet's ``licenseUrl``, a README's link written into
+``LICENSE``) is read through ``licenses/data/license-urls.json.gz``: every rule of ScanCode's rule database
+(``licensedcode/data/rules/*.RULE`` of the same PyPI package, CC-BY-4.0) whose whole text is one URL, with its
+license expression in SPDX ids (each ScanCode key through its license's ``spdx_license_key``). A URL two rules
+give different licenses is left out. Rebuild with::
+
+    python -m stackcurate.licenses.spdx_data --urls SCANCODE_DATA_DIR   # licensedcode/data
+
 Ids whose texts are identical (``GPL-3.0-only``/``-or-later``, ``MPL-2.0``/``-no-copyleft-exception``,
 deprecated ids) share one entry: the text cannot tell them apart, so one *canonical* id stands for the group
 and the others are kept as ``same_text`` so that a benchmark can say which ids a text could have been.
@@ -33,6 +41,7 @@ from typing import Any
 
 DATA_FILE = "spdx-licenses.json.gz"
 EXCEPTIONS_FILE = "spdx-exceptions.json.gz"
+URLS_FILE = "license-urls.json.gz"
 SCANCODE_ENTRY = re.compile(r"\A---\n(.*?)\n---\n(.*)\Z", re.DOTALL)
 
 
@@ -103,6 +112,75 @@ def build_exceptions(index_json: Path, scancode_licenses: Path) -> dict[str, Any
     }
 
 
+def url_key(url: str) -> str:
+    """The form a URL is looked up by: lower case, without scheme, ``www.``, fragment, trailing slashes or
+    marks (``https://www.Apache.org/licenses/LICENSE-2.0/.`` and ``http://apache.org/licenses/license-2.0``
+    meet)."""
+    key = url.strip().lower().split("#", 1)[0].rstrip("/'\".,;:)>]")
+    key = re.sub(r"\A(?:(?:https?|ftp)://|www\.)+", "", key)
+    return key.rstrip("/")
+
+
+def _scancode_spdx_keys(licenses_dir: Path) -> dict[str, str]:
+    """ScanCode license key -> its SPDX id (``spdx_license_key``: an SPDX list id, or ScanCode's own
+    ``LicenseRef-scancode-<key>``)."""
+    keys: dict[str, str] = {}
+    for entry in sorted(licenses_dir.glob("*.LICENSE")):
+        parsed = SCANCODE_ENTRY.match(entry.read_text(encoding="utf-8", errors="replace") + "\n")
+        meta = parsed.group(1) if parsed else ""
+        key = re.search(r"^key:\s*(\S+)", meta, re.MULTILINE)
+        spdx = re.search(r"^spdx_license_key:\s*(\S+)", meta, re.MULTILINE)
+        if key and spdx:
+            keys[key.group(1)] = spdx.group(1)
+    return keys
+
+
+def _spdx_expression(expression: str, keys: dict[str, str]) -> str | None:
+    """A ScanCode expression in SPDX ids; None when a key has no SPDX id."""
+    out: list[str] = []
+    for token in re.findall(r"[()]|[^\s()]+", expression):
+        if token in "()" or token.upper() in ("AND", "OR", "WITH"):
+            out.append(token.upper() if token not in "()" else token)
+        elif token in keys:
+            out.append(keys[token])
+        else:
+            return None
+    return re.sub(r"\( ", "(", re.sub(r" \)", ")", " ".join(out)))
+
+
+def build_urls(scancode_data: Path) -> dict[str, Any]:
+    """The shipped URL references: ``source``, ``urls`` {``url_key``: SPDX expression}, ``ambiguous`` (URLs
+    left out because two rules disagree)."""
+    keys = _scancode_spdx_keys(scancode_data / "licenses")
+    found: dict[str, set[str]] = {}
+    for entry in sorted((scancode_data / "rules").glob("*.RULE")):
+        parsed = SCANCODE_ENTRY.match(entry.read_text(encoding="utf-8", errors="replace") + "\n")
+        if not parsed:
+            continue
+        meta, body = parsed.group(1), parsed.group(2).strip()
+        if not re.fullmatch(r"(?i)(?:https?://|ftp://|www\.)\S+", body):
+            continue
+        if re.search(r"^is_false_positive:\s*yes", meta, re.MULTILINE):
+            continue
+        expression = re.search(r"^license_expression:\s*(.+?)\s*$", meta, re.MULTILINE)
+        spdx = _spdx_expression(expression.group(1), keys) if expression else None
+        if spdx:
+            found.setdefault(url_key(body), set()).add(spdx)
+    return {
+        "source": "ScanCode rules (PyPI scancode-toolkit), CC-BY-4.0",
+        "urls": {url: next(iter(e)) for url, e in sorted(found.items()) if len(e) == 1},
+        "ambiguous": sorted(url for url, e in found.items() if len(e) > 1),
+    }
+
+
+@lru_cache(maxsize=1)
+def load_license_urls() -> dict[str, Any]:
+    """The shipped URL references (see ``build_urls``); read once per process."""
+    raw = resources.files("stackcurate.licenses").joinpath("data", URLS_FILE).read_bytes()
+    data: dict[str, Any] = json.loads(gzip.decompress(raw))
+    return data
+
+
 @lru_cache(maxsize=1)
 def load_spdx_exceptions() -> dict[str, Any]:
     """The shipped exceptions structure (see ``build_exceptions``); read once per process."""
@@ -127,6 +205,11 @@ def _write(name: str, data: dict[str, Any]) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--urls"] and len(argv) == 2:
+        data = build_urls(Path(argv[1]))
+        target = _write(URLS_FILE, data)
+        print(f"{target}: {len(data['urls'])} URLs, {len(data['ambiguous'])} ambiguous left out")
+        return 0
     if argv[:1] == ["--exceptions"] and len(argv) == 3:
         data = build_exceptions(Path(argv[1]), Path(argv[2]))
         target = _write(EXCEPTIONS_FILE, data)
