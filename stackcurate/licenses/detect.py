@@ -260,16 +260,27 @@ class LicenseDetector:
     ) -> None:
         """Bundled components' stanzas -> scoped decisions and evidence (``evidence.bundle_stanzas``). A
         stanza's license is its ``License:`` field AND whatever its own texts read as, unless that is within
-        the field: a stanza that says MIT above a pasted GPL text is MIT AND GPL."""
+        the field: a stanza that says MIT above a pasted GPL text is MIT AND GPL. A section without a field
+        is what its text reads as (unknown text when nothing); the file's last such section, when it reads
+        as more than one license, binds the folder too."""
         for path, found in sorted(stanzas.items()):
             folder = posixpath.dirname(path)
             for stanza in found:
-                declared = self.policy.normalize_expression(stanza.license) or UNKNOWN_TEXT
                 detection = detections.get(memo_key(self.memo_context, stanza.body), Detection((), "none"))
                 read = self._file_expression(detection) if detection.names else None
-                expression = declared
-                if read and not self._keys(read) <= self._keys(declared):
-                    expression = and_all([declared, read]) or declared
+                if not stanza.license:  # a section that lists its files: its text decides
+                    expression = read or UNKNOWN_TEXT
+                    if stanza.open_end and read and len(self._keys(read)) > 1:
+                        # the last section reads as several licenses: what follows the component's may be
+                        # the folder's own, so the folder takes them too (fail closed)
+                        current = result.directories.get(folder)
+                        merged = and_all([e for e in (current.license if current else None, read) if e])
+                        result.directories[folder] = self._decision(merged, path)
+                else:
+                    declared = self.policy.normalize_expression(stanza.license) or UNKNOWN_TEXT
+                    expression = declared
+                    if read and not self._keys(read) <= self._keys(declared):
+                        expression = and_all([declared, read]) or declared
                 decision = self._decision(expression, path)
                 scope = f"{stanza.name}: {' '.join(stanza.files)}"
                 result.evidence.append(Evidence(path, expression, "bundle-stanza", scope=scope))

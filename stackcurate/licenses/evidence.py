@@ -187,12 +187,16 @@ def license_header(text: str, head_bytes: int) -> str | None:
 @dataclass(frozen=True)
 class Stanza:
     """A bundled component's stanza in a license file: ``Name:``, ``Files:`` (globs, relative to the license
-    file's folder) and ``License:`` (an SPDX expression), then its texts, up to the next stanza."""
+    file's folder) and ``License:`` (an SPDX expression; empty: what its texts read as), then its texts, up
+    to the next stanza."""
 
     name: str
     files: tuple[str, ...]
     license: str
     body: str
+    #: the stanza runs to the end of the file (no rule line closes it): text after the component's license
+    #: may be the folder's own (``LicenseDetector._add_stanzas``)
+    open_end: bool = False
 
 
 STANZA_FIELD = re.compile(r"^(Name|Files|License|Description|Availability|Copyright):[ \t]*(.*?)\s*$")
@@ -241,6 +245,76 @@ def path_notices(text: str) -> tuple[str, list[Stanza]]:
     return text, stanzas
 
 
+#: a rule line ("-----", "=====", "*****") that can separate the sections of a license file
+RULE_LINE = re.compile(r"^[ \t]*([-=*_#~])\1{4,}[ \t]*$")
+#: the head of a section that licenses the files it lists ("Following applies to:" then one path a line, as
+#: gRPC's LICENSE scopes a BSD and an MPL-2.0 text to a few files)
+APPLIES_TO = re.compile(
+    r"^[ \t]*(?:the\s+)?(?:following|this|these|below)\s+(?:licen[cs]e\s+|terms?\s+)?(?:applies|apply)\s+to"
+    r"(?:\s+the\s+following\s+files)?[ \t]*:[ \t]*(\S+)?[ \t]*$",
+    re.IGNORECASE,
+)
+_LISTED = re.compile(r"^[ \t]*(?:[-*+][ \t]+)?(\S+)[ \t]*$")
+
+
+def _separator(lines: list[str]) -> str | None:
+    """The rule line just before the first "applies to" head (blank lines between), if any."""
+    for number, line in enumerate(lines):
+        if APPLIES_TO.match(line):
+            above = number - 1
+            while above >= 0 and not lines[above].strip():
+                above -= 1
+            return lines[above].strip() if above >= 0 and RULE_LINE.match(lines[above]) else None
+    return None
+
+
+def applies_sections(text: str) -> tuple[str, list[Stanza]]:
+    """Sections of a license file that begin "Following applies to:" and list paths one a line -> stanzas
+    for those paths (``./`` dropped), cut from the text; the section's license is what its text reads as
+    (``Stanza.license`` empty). Sections are delimited by the rule line that stands before the first head,
+    repeated (a license text's own rules, MPL-2.0's ``*****`` box or its underlined headings, are other
+    lines). A listed path with a folder also names files of its base name anywhere below (``*/roots.pem``):
+    a distribution moves files (grpcio's wheel keeps the listed ``etc/roots.pem`` under
+    ``grpc/_cython/_credentials/``), and a scope that missed the file would drop its license. An unsafe path
+    (``..``, absolute, everything) cancels the split, as in ``bundle_stanzas``. The last section runs to the
+    end of the file (``open_end``)."""
+    lines = text.splitlines(keepends=True)
+    separator = _separator(lines)
+    if separator is None:
+        return text, []
+    pieces: list[list[str]] = [[]]
+    for line in lines:
+        if line.strip() == separator:
+            pieces.append([])
+        pieces[-1].append(line)
+    own: list[str] = []
+    stanzas: list[Stanza] = []
+    for number, piece in enumerate(pieces):
+        start = 1 if piece and piece[0].strip() == separator else 0
+        while start < len(piece) and not piece[start].strip():
+            start += 1
+        head = APPLIES_TO.match(piece[start]) if start < len(piece) else None
+        listed = [head.group(1)] if head and head.group(1) else []
+        end = start + 1
+        while head and end < len(piece) and piece[end].strip():
+            found = _LISTED.match(piece[end])
+            if not found:
+                break
+            listed.append(found.group(1))
+            end += 1
+        if not head or not listed or (end < len(piece) and piece[end].strip()):
+            own.append("".join(piece))
+            continue
+        paths = [p.removeprefix("./") for p in listed]
+        if not all(_safe_glob(p) for p in paths):
+            return text, []
+        moved = [p.rsplit("/", 1)[1] for p in paths if "/" in p]
+        globs = [*paths, *moved, *(f"*/{name}" for name in moved)]
+        body = "".join(piece[end:])
+        stanzas.append(Stanza("applies to", tuple(dict.fromkeys(globs)), "", body, number == len(pieces) - 1))
+    return "".join(own), stanzas
+
+
 def bundle_stanzas(text: str) -> tuple[str, list[Stanza]]:
     """Split a license file into its own text and the stanzas of bundled components, as the binary wheels of
     numpy, scipy or matplotlib list them (and as Debian's ``debian/copyright`` scopes ``Files:``)::
@@ -252,8 +326,9 @@ def bundle_stanzas(text: str) -> tuple[str, list[Stanza]]:
 
     Each stanza's license governs its files only; the text before the first stanza is the license of the
     folder. A stanza whose ``Files:`` is not a safe relative glob (``..``, absolute, or matching everything)
-    cancels the split: the whole file is then read as one license text. Without stanzas, paragraphs that
-    license named files are read the same way (``path_notices``)."""
+    cancels the split: the whole file is then read as one license text. Without stanzas, sections that
+    list the files they apply to (``applies_sections``) and paragraphs that license named files
+    (``path_notices``) are read the same way."""
     lines = text.splitlines(keepends=True)
     starts: list[tuple[int, str, tuple[str, ...], str]] = []
     for number, line in enumerate(lines):
@@ -270,7 +345,9 @@ def bundle_stanzas(text: str) -> tuple[str, list[Stanza]]:
                 return text, []
             starts.append((number, fields["Name"], globs, fields["License"]))
     if not starts:
-        return path_notices(text)
+        own, sections = applies_sections(text)
+        own, notices = path_notices(own)
+        return own, sections + notices
     stanzas = []
     for index, (number, name, globs, expression) in enumerate(starts):
         end = starts[index + 1][0] if index + 1 < len(starts) else len(lines)

@@ -148,3 +148,50 @@ def test_a_stanza_declaring_mit_above_a_pasted_gpl_text_is_not_mit(git_repo_fact
     assert file_class(repo, "main.c") == ("MIT", "permissive")
     license_, class_ = file_class(repo, "vendor/x.c")
     assert class_ == "non_permissive" and "GPL-3.0" in (license_ or "")
+
+
+def _sections(*parts: str) -> str:
+    rule = "\n\n" + "-" * 59 + "\n\n"
+    return rule.join(parts)
+
+
+def test_sections_that_list_their_files_scope_their_license(git_repo_factory: Factory) -> None:
+    # gRPC's form: the project's license, then sections between identical rule lines, each "Following applies
+    # to:" and its paths, then a license text (its own rule lines and boxes are not separators)
+    boxed_gpl = f"{GPL3}\n\n{'*' * 72}\n*  Disclaimer of Warranty  *\n{'*' * 72}\n"
+    text = _sections(
+        APACHE,
+        f"Following applies to:\n./src/objc/Plugin.podspec\n./templates/Plugin.podspec.inja\n\n{BSD3}",
+        f"The following applies to:\n./etc/roots.pem\n\n{boxed_gpl}",
+    )
+    files = {
+        "LICENSE": text,
+        "src/main.py": "x = 1\n",
+        "src/objc/Plugin.podspec": "Pod::Spec.new\n",
+        "pkg/_credentials/roots.pem": "-----BEGIN CERTIFICATE-----\n",  # the listed file, moved
+    }
+    repo = decide(git_repo_factory("a/applies", files))
+    assert repo.root.license == "Apache-2.0" and repo.root.license_class == "permissive"
+    assert file_class(repo, "src/main.py") == ("Apache-2.0", "permissive")
+    assert file_class(repo, "src/objc/Plugin.podspec") == ("Apache-2.0 AND BSD-3-Clause", "permissive")
+    moved = file_class(repo, "pkg/_credentials/roots.pem")
+    assert moved[1] == "non_permissive" and "GPL-3.0" in (moved[0] or "")
+
+
+def test_a_section_listing_an_unsafe_path_cancels_the_split(git_repo_factory: Factory) -> None:
+    text = _sections(APACHE, f"Following applies to:\n../../outside.c\n\n{GPL3}")
+    report = detect(git_repo_factory("a/applies-hostile", {"LICENSE": text, "a.c": "int a;\n"}))
+    assert report["license_class"] == "non_permissive" and "GPL-3.0" in report["license"]
+    # a section whose head lists no paths is no scope: its text is the folder's
+    prose = _sections(APACHE, f"This applies to:\nall of the code in this folder and below\n\n{GPL3}")
+    report = detect(git_repo_factory("a/applies-prose", {"LICENSE": prose, "a.c": "int a;\n"}))
+    assert report["license_class"] == "non_permissive"
+
+
+def test_a_last_section_holding_more_than_one_license_binds_the_folder(git_repo_factory: Factory) -> None:
+    # no rule line closes the last section: a GPL text written after the component's MIT may be the folder's
+    text = _sections(APACHE, f"Following applies to:\nvendor/x.c\n\n{MIT}\n\nAll other files:\n\n{GPL3}")
+    files = {"LICENSE": text, "vendor/x.c": "int x;\n", "main.c": "int m;\n"}
+    repo = decide(git_repo_factory("a/applies-open", files))
+    assert repo.root.license_class == "non_permissive" and "GPL-3.0" in (repo.root.license or "")
+    assert file_class(repo, "main.c")[1] == "non_permissive"
