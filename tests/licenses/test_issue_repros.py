@@ -172,6 +172,63 @@ def test_attribution_of_included_material_is_no_approval_duty(git_repo_factory: 
     assert decided(detect(git_repo_factory("attribution/repo", {"LICENSE": text}))) == ("MIT", "permissive")
 
 
+RUST_NOTICE = """// Copyright 2015 Example Project Developers. See the COPYRIGHT
+// file at the top-level directory of this distribution.
+//
+// Licensed under the Apache License, Version 2.0 <LICENSE-APACHE or
+// http://www.apache.org/licenses/LICENSE-2.0> or the MIT license
+// <LICENSE-MIT or http://opensource.org/licenses/MIT>, at your
+// option. This file may not be copied, modified, or distributed
+// except according to those terms.
+
+pub fn f() {}
+"""
+
+
+def test_sentences_that_describe_or_refer_to_licenses_are_no_terms(git_repo_factory: Factory) -> None:
+    # the notice of Rust's dual-licensed crates refers back to the two licenses: the file is MIT OR Apache-2.0
+    report = detect(git_repo_factory("rust/crate", {"LICENSE-MIT": MIT, "src/lib.rs": RUST_NOTICE}))
+    header = next(e for e in report["evidence"] if e["path"] == "src/lib.rs")
+    assert header["license"] == "Apache-2.0 OR MIT" and "unaccounted" not in header
+    described = [
+        # where a bundle's third-party licenses are, as LLVM's license file says it
+        (
+            "Third party software will be in a separate directory tree with its own LICENSE file at the top "
+            "containing the specific license and restrictions which apply to that software.",
+            "MIT",
+        ),
+        # a patent grant's termination, named (the license it names is read as a notice)
+        (
+            "This project includes code from the Go project, BSD 3-clause license + PATENTS weak patent "
+            "termination clause.",
+            "BSD-3-Clause AND MIT",
+        ),
+        # what a project bundles for its own tests
+        (
+            "This package includes the following font projects for testing purposes, which are under their "
+            "own licenses.",
+            "MIT",
+        ),
+    ]
+    for number, (sentence, expected) in enumerate(described):
+        report = detect(git_repo_factory(f"described/{number}", {"LICENSE": MIT + "\n" + sentence + "\n"}))
+        assert decided(report) == (expected, "permissive")
+
+
+@pytest.mark.parametrize(
+    "rider",
+    [
+        "This file may not be copied, modified, or distributed except with the written permission of Example "
+        "Corp.",
+        "This software may be included in other projects for testing purposes only.",
+        "Each developer must own a license.",
+    ],
+)
+def test_look_alikes_of_those_sentences_still_fail_closed(git_repo_factory: Factory, rider: str) -> None:
+    report = detect(git_repo_factory("lookalike/repo", {"LICENSE": MIT + "\n" + rider + "\n"}))
+    assert decided(report) == ("LicenseRef-unknown-terms AND MIT", "non_permissive")
+
+
 @pytest.mark.parametrize(
     ("text", "expected", "branch"),
     [
