@@ -402,7 +402,7 @@ class SpdxMatchEngine:
         urls = load_license_urls()
         self.urls: dict[str, str] = urls["urls"]
         table = hashlib.sha256(repr(sorted(self.urls.items())).encode()).hexdigest()[:16]
-        self.version = f"spdx-match-6:{source}+{urls['source']}:{table}:{rules.digest}"
+        self.version = f"spdx-match-7:{source}+{urls['source']}:{table}:{rules.digest}"
 
     @property
     def index(self) -> SpdxIndex:
@@ -411,9 +411,9 @@ class SpdxMatchEngine:
         server (``stackcurate.licenses.index_preload``) or build it once."""
         return load_index(self.rules_dir)
 
-    def read(self, text: str) -> Detection:
+    def read(self, text: str, source: bool = False) -> Detection:
         """Licenses found in ``text`` (an expression per part, see ``assemble``), and the quoted sentences
-        no license accounts for."""
+        no license accounts for; ``source``: ``text`` is a source file's notice (``terms.account``)."""
         referenced = self.referenced(text)
         if referenced:
             return Detection((referenced,), f"{self.name}:url")
@@ -421,7 +421,7 @@ class SpdxMatchEngine:
         words = read_words(text, rules.variants)
         found = self.index.find(words.tokens)
         accounting = account(
-            words, found.covered, self.names, rules.terms, int(str(rules.names["short_words"]))
+            words, found.covered, self.names, rules.terms, int(str(rules.names["short_words"])), source
         )
         parts = self.names.absorb_unversioned(
             assemble(found.ids, [n for _, n in accounting.notices], rules.dedications)
@@ -442,9 +442,10 @@ class SpdxMatchEngine:
         return {key: self.read(text) for key, text in texts.items()}
 
     def read_notice(self, text: str) -> Detection:
-        """A source file's license-notice comment block, read as any text (in-process, fast: every source
-        file of a repository may carry one)."""
-        return self.read(text)
+        """A source file's license-notice comment block or docstring (in-process, fast: every source file of
+        a repository may carry one), read as source code: only its license paragraphs and what follows them
+        are read for terms, the rest only for the strongest kinds (``terms._readable``)."""
+        return self.read(text, source=True)
 
 
 def assemble(texts: tuple[str, ...], notices: list, dedications: frozenset[str]) -> list[str]:

@@ -100,7 +100,7 @@ def code_lines(text: str) -> list[tuple[int, int]] | None:
     return ranges if len(ranges) >= 3 and len(ranges) >= 0.2 * lines else None
 
 
-def _readable(words: Words, evidence: bytearray, rules: TermRules) -> bytearray:
+def _readable(words: Words, evidence: bytearray, rules: TermRules, source: bool = False) -> bytearray:
     """1 for every word whose sentence may hold terms of the text's license (``evidence``: words of license
     texts or notices found).
 
@@ -111,9 +111,13 @@ def _readable(words: Words, evidence: bytearray, rules: TermRules) -> bytearray:
       rider would stand -- up to a comment's end or a line of code (the comments and documentation of a
       program, "the caller must free the buffer", are not terms of its license).
     - No license evidence at all: all of it (in source code, the paragraphs with license vocabulary).
+
+    ``source``: the text is a source file's notice (its header comment or docstring), read as source code
+    even without a line of code: a module docstring's description of the code ("should only be used if the
+    application is behind a proxy") is no term of the license its last lines name.
     """
     size = len(words.tokens)
-    code = code_lines(words.text) is not None or _closed_comment(words.text)
+    code = source or code_lines(words.text) is not None or _closed_comment(words.text)
     left = size - sum(evidence)
     if not any(evidence):
         if not code:
@@ -167,9 +171,15 @@ def _closed_comment(text: str) -> bool:
 
 
 def account(
-    words: Words, covered: bytearray, names: LicenseNames, rules: TermRules, short_words: int
+    words: Words,
+    covered: bytearray,
+    names: LicenseNames,
+    rules: TermRules,
+    short_words: int,
+    source: bool = False,
 ) -> Accounting:
-    """Read every sentence that has uncovered words (see the module docstring)."""
+    """Read every sentence that has uncovered words (see the module docstring); ``source``: the text is a
+    source file's notice (``_readable``)."""
     short = len(words.tokens) <= short_words
     evidence = _license_runs(covered)
     listed = {item: intro for intro, items in choice_lists(words, names, covered).items() for item in items}
@@ -183,7 +193,7 @@ def account(
             for a, b in notice.words:
                 evidence[a:b] = b"\x01" * (b - a)
     offered, folded = _offered(read, listed)
-    readable = _readable(words, evidence, rules)
+    readable = _readable(words, evidence, rules, source)
     notices: list[tuple[int, Notice]] = []
     unaccounted: list[tuple[int, int, tuple[str, ...]]] = []
     for number, (start, end) in enumerate(words.sentences):

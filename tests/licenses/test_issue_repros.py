@@ -215,6 +215,43 @@ def test_sentences_that_describe_or_refer_to_licenses_are_no_terms(git_repo_fact
         assert decided(report) == (expected, "permissive")
 
 
+DOCSTRING = '''"""
+Proxy Fix
+=========
+
+This middleware should only be used if the application is actually behind a proxy, and should be
+configured with the number of proxies in front of it. You must set how many proxies set each header.
+
+:copyright: 2007 Example Team
+:license: BSD-3-Clause
+{rider}"""
+
+class ProxyFix:
+    pass
+'''
+
+
+def _header_decision(report: dict, path: str) -> str:
+    return next(e["license"] for e in report["evidence"] if e["path"] == path)
+
+
+def test_a_module_docstring_describing_its_code_is_no_terms(git_repo_factory: Factory) -> None:
+    # a source file's notice is read as source code: the description before its license lines is not
+    # read for terms, a rider after them is, and so are the strongest kinds anywhere in it
+    files = {
+        "LICENSE": MIT,
+        "fix.py": DOCSTRING.format(rider=""),
+        "rider.py": DOCSTRING.format(rider="\nNot for use in commercial products.\n"),
+        "wiki.py": "# This module uses material from the Wikipedia article on matchings, which is released\n"
+        "# under the Creative Commons Attribution-Share-Alike License 3.0.\n#\n"
+        "# Copyright (C) 2015 Example. Licensed under the MIT License.\n\ndef f():\n    pass\n",
+    }
+    report = detect(git_repo_factory("docstring/repo", files))
+    assert _header_decision(report, "fix.py") == "BSD-3-Clause"
+    assert "LicenseRef-unknown-terms" in _header_decision(report, "rider.py")
+    assert "LicenseRef-unknown-terms" in _header_decision(report, "wiki.py")
+
+
 @pytest.mark.parametrize(
     "rider",
     [
