@@ -17,6 +17,7 @@ import pytest
 from conftest import MIT_TEXT as MIT
 from test_detect import APACHE, GPL3, detect
 
+from stackcurate.licenses.policy import load_license_policy
 from stackcurate.licenses.spdx_data import load_spdx_texts
 
 SPDX = load_spdx_texts()["licenses"]
@@ -245,11 +246,15 @@ def test_a_module_docstring_describing_its_code_is_no_terms(git_repo_factory: Fa
         "wiki.py": "# This module uses material from the Wikipedia article on matchings, which is released\n"
         "# under the Creative Commons Attribution-Share-Alike License 3.0.\n#\n"
         "# Copyright (C) 2015 Example. Licensed under the MIT License.\n\ndef f():\n    pass\n",
+        "forum.py": "# The tables below come from a forum post, reused on its site's share-alike\n"
+        "# terms.\n#\n# Copyright (C) 2015 Example. Licensed under the MIT License.\n\nT = 1\n",
     }
     report = detect(git_repo_factory("docstring/repo", files))
     assert _header_decision(report, "fix.py") == "BSD-3-Clause"
     assert "LicenseRef-unknown-terms" in _header_decision(report, "rider.py")
-    assert "LicenseRef-unknown-terms" in _header_decision(report, "wiki.py")
+    wiki = _header_decision(report, "wiki.py")  # the share-alike material's license is read too
+    assert "CC-BY-SA-3.0" in wiki and load_license_policy().classify(wiki) == "non_permissive"
+    assert "LicenseRef-unknown-terms" in _header_decision(report, "forum.py")  # share-alike, unnamed
 
 
 @pytest.mark.parametrize(

@@ -191,3 +191,22 @@ print(_index_of.cache_info().currsize)
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["0", "1"]
+
+
+@pytest.mark.parametrize(
+    ("notice", "expected"),
+    [
+        ("Licensed under the Creative Commons Attribution 3.0 License.", "CC-BY-3.0"),
+        ("Released under the Creative Commons Attribution-Share-Alike License 3.0.", "CC-BY-SA-3.0"),
+        (
+            "Licensed under the Creative Commons Attribution-NonCommercial-ShareAlike 3.0 License.",
+            "CC-BY-NC-SA-3.0",
+        ),
+        ("Licensed under the Creative Commons Attribution 4.0 License.", "CC-BY-4.0"),
+        ("Licensed under the Creative Commons Attribution 3.0 Austria License.", "CC-BY-3.0-AT"),
+    ],
+)
+def test_creative_commons_names_without_unported_or_international(notice: str, expected: str) -> None:
+    # the list's names end "3.0 Unported" / "4.0 International"; notices often leave that out, and a port
+    # names its country
+    assert SpdxMatchEngine().read(notice).names == (expected,)
