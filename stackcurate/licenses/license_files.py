@@ -9,7 +9,11 @@
 - **README** license sections: the text under a heading named "License", "Licence", "Licensing" or
   "Copyright and license" (Markdown ``#`` or underlined headings, reStructuredText), up to the next heading of
   the same or a higher level (``readme_license_section``). Only the section is read: prose elsewhere in a
-  README ("unlike the GPL") is not a license notice.
+  README ("unlike the GPL") is not a license notice. Markdown's link reference definitions
+  (``[npm-image]: https://img.shields.io/...``, which READMEs gather at their end, inside the last section)
+  and HTML comments are not part of it: a section that says "MIT" above twenty badge links is "MIT"; a
+  section of badge images only states no license; a link is read as its text (its target only when that is
+  a license's own page).
 - A file that holds nothing but copyright statements (a ``COPYRIGHT.md`` with one line) is not a license
   text: it adds no license, and it is not an unknown one (``copyright_only``).
 """
@@ -29,6 +33,24 @@ _LICENSE_HEADING = (
 _MARKDOWN_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$", re.MULTILINE)
 _UNDERLINED_HEADING = re.compile(r"^([^\n]{1,80})\r?\n([=\-~^\"'`#*+]{3,})[ \t]*$", re.MULTILINE)
 _WORDS = re.compile(r"[A-Za-z0-9]+")
+#: a Markdown link reference definition ("[label]: URL 'title'", the URL on the same line or the next), and an
+#: HTML comment
+_LINK_DEFINITION = re.compile(
+    r"^[ ]{0,3}\[[^\]\n]+\]:[ \t]*(?:\n[ \t]*)?<?\S+>?"
+    r"(?:[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*$",
+    re.MULTILINE,
+)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+#: a Markdown link: the reader sees its text, not its target (``[MIT](https://github.com/o/fast-json-x/...)``
+#: named JSON), unless the target is a license's own page (``[license](https://opensource.org/licenses/MIT)``)
+_MARKDOWN_LINK = re.compile(r"(?<![!\]])\[([^\[\]\n]+)\]\(([^)\s]*)[^)\n]*\)")
+_LICENSE_PAGE = re.compile(
+    r"(?i)\b(opensource\.org|spdx\.org|choosealicense\.com|gnu\.org|apache\.org/licenses|creativecommons\.org|"
+    r"mozilla\.org/mpl|unlicense\.org|wtfpl\.net|blueoakcouncil\.org)/"
+)
+#: a Markdown image (a badge), and a link whose text was only an image
+_IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)")
+_EMPTY_LINK = re.compile(r"\[\s*\]\([^)\n]*\)")
 #: words a copyright statement may leave behind (its "All rights reserved" on a line of its own)
 _COPYRIGHT_LEFTOVERS = frozenset({"all", "rights", "reserved"})
 REUSE_FOLDER = "LICENSES"
@@ -68,9 +90,17 @@ def readme_license_section(path: str, text: str) -> str | None:
         if not re.fullmatch(_LICENSE_HEADING, title.strip(), flags=re.IGNORECASE):
             continue
         stop = next((s for s, _, lvl, _ in headings[number + 1 :] if lvl <= level), len(text))
-        section = text[end:stop].strip()
-        return section or None
+        section = _HTML_COMMENT.sub("", _LINK_DEFINITION.sub("", text[end:stop])).strip()
+        section = _EMPTY_LINK.sub("", _IMAGE.sub("", section))
+        if not _WORDS.search(section):
+            return None  # badges only (a license scanner's status image): no license stated
+        return _MARKDOWN_LINK.sub(_link_text, section).strip()
     return None
+
+
+def _link_text(link: re.Match[str]) -> str:
+    target = link.group(2)
+    return f"{link.group(1)} ({target})" if _LICENSE_PAGE.search(target) else link.group(1)
 
 
 def copyright_only(text: str) -> bool:

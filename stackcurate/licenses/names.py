@@ -257,6 +257,9 @@ class LicenseNames:
             ):
                 windows.append(number + 1 - start)
         accepted: list[tuple[int, int, str]] = []
+        # a copyright statement names its holder: "Copyright (c) 2008, Fair Oaks Labs" is no Fair license,
+        # even in a text of a few words
+        holder = text.startswith("copyright")
         bare: set[tuple[int, int, str]] = set()  # a family's name without a version ("GPL")
         for first, last, spdx in self.find(canon):
             a, b = source[first], source[last - 1] + 1
@@ -270,7 +273,7 @@ class LicenseNames:
                 versioned or (last - first >= 2 and spdx not in self.unversioned) or after in _LICENSE_WORDS
             )
             alone = named and (a == 0 or (end - start <= 8 and 2 * (b - a) >= end - start))
-            if short or in_window or alone or after in _LICENSE_WORDS:
+            if (short and not holder) or in_window or alone or after in _LICENSE_WORDS:
                 accepted.append((start + a, start + b, spdx))
                 if spdx in self.unversioned and not versioned:
                     bare.add(accepted[-1])

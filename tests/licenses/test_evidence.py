@@ -121,3 +121,34 @@ def test_source_file_license_notice_decides_that_file(git_repo_factory: Factory)
     assert result.for_file("main.py", load_license_policy()).license_class == "permissive"
     assert result.for_file("gpl/example.c", load_license_policy()).license_class == "non_permissive"
     assert result.for_file("plain.py", load_license_policy()).license_class == "no_license"
+
+
+BADGES = (
+    "\n\n[npm-image]: https://img.shields.io/npm/v/tool.svg?style=flat-square\n"
+    "[npm-url]: https://npmjs.org/package/tool\n"
+    "[`http.websocketMask()`]:\n  https://nodejs.org/api/http.html#httpwebsocketmask\n"
+    "<!-- prettier-ignore-start -->\n[downloads-image]: https://img.shields.io/npm/dm/tool.svg\n"
+)
+
+
+def test_a_readme_license_section_is_read_as_rendered(git_repo_factory: Factory) -> None:
+    # link definitions gathered at a README's end, comments and badges are not the section's words; a
+    # link reads as its text, its target only when that is a license's own page
+    cases = {
+        "defs": ("# tool\n\n## License\n\n  MIT" + BADGES, "MIT"),
+        "json-url": (
+            "# tool\n\n## License\n\n[MIT](https://github.com/o/fast-json-tool/blob/master/LICENSE)\n",
+            "MIT",
+        ),
+        "page": ("# tool\n\n## License\n\nSee [the license](https://opensource.org/licenses/ISC).\n", "ISC"),
+        "holder": (
+            "# tool\n\n## license\n\nBSD 3 Clause. Copyright (c) 2008, Fair Oaks Labs, Inc.\n",
+            "BSD-3-Clause",
+        ),
+    }
+    for name, (readme, expected) in cases.items():
+        report = detect(git_repo_factory(f"readme/{name}", {"README.md": readme, "a.js": "x = 1\n"}))
+        assert (report["license"], report["license_class"]) == (expected, "permissive"), name
+    badge = "# tool\n\n## License\n[![FOSSA Status](https://app.fossa.io/api/x.svg?type=large)](https://app.fossa.io/x)\n"
+    report = detect(git_repo_factory("readme/badge", {"README.md": badge, "a.js": "x = 1\n"}))
+    assert report["license_class"] == "no_license" and report["evidence"] == []
