@@ -178,6 +178,8 @@ class Validators:
         left_words = re.findall(r"[a-z0-9]+", left)[-4:]
         if any(word in self.rules.version_words for word in left_words[-3:]):
             return False
+        if left.rstrip(" (").endswith(("§", "¶")):
+            return False  # a section of a specification: §13.2.5.36
         if address.version == 4:
             # four numbers below 10 read as a version (1.2.3.4), 0-2 then two below 10 as an X.500
             # object identifier (2.5.4.43)
@@ -240,8 +242,12 @@ class Validators:
             return "KEY" if self.key_value(value) else False
         if not self.password_value(value, quoted):
             return False
-        if kind == "strong" and (plain_word(value) or (NAME_LIKE_CODE.fullmatch(value) and is_words(value))):
-            return False  # a secret is no word nor a name: `secret = "asdf"`, `credential: ErrorReason`
+        if kind == "strong" and (
+            plain_word(value) or (NAME_LIKE_CODE.fullmatch(value.lstrip(".")) and is_words(value))
+        ):
+            # a secret is no word nor a name: `secret = "asdf"`, `credential: ErrorReason`, an event
+            # namespace (`DATA_API_KEY = '.data-api'`)
+            return False
         return "PASSWORD" if kind == "password" else "KEY"
 
     def bare_value(self, value: str, text: str, match: re.Match[str]) -> bool:

@@ -168,6 +168,8 @@ LEFT_ALONE = [
     '"ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyDbSecret-a1b2c3",',
     '{"Cidr": "3.218.180.0/23", "Description": "default"},',  # a network, not a host
     "<!-- 4.4.3.17 forall 4.4.3.18 exists -->",  # section numbers
+    "// What an unquoted attribute value cannot hold (§13.2.5.36).",  # a section of the HTML standard
+    "const DATA_API_KEY = '.data-api';",  # an event namespace under a key's name
     "Last-Translator: John Doe <jd@example.com>",  # a placeholder name at a placeholder domain
     'FOOTER_KEY = b"0123456789abcdef"  # an AES test vector counting up',
     "# An '@' in a file name like 'file@1.txt' is literal.",
