@@ -18,6 +18,11 @@ Labels (``benchmarks/pii_labels/``):
   placeholder, a value that names itself, a field name); IP_ADDRESS, an address Python's ``ipaddress``
   calls global written as an address (the pipeline's policy, also the calibration suite's: example
   addresses such as ``1.2.3.4`` count as addresses; a version, a section number or a network do not).
+- ``npm_js_precision.jsonl`` (score it with ``--labels``): the same labels on JavaScript nobody here wrote:
+  2,535 ``.js`` files under 200 KB (a quarter of them, drawn with seed 7) of the 531 packages an ``npm
+  install --ignore-scripts`` of 27 popular packages brings (express, lodash, react, webpack, eslint, ...),
+  scanned with names on; every EMAIL, IP_ADDRESS and KEY redaction and 60 NAME redactions drawn at random
+  (seed 2026), identical lines merged.
 - ``name_lines.jsonl``: lines of the same half that a person's name may stand on, drawn at random among
   those with an authorship, contact, copyright or sign-off cue (``name-lines``: chosen by the cue, not by
   the detector), each labelled with the person names it holds (``names``; empty when it holds none; a
