@@ -411,3 +411,22 @@ def test_the_same_answers_under_every_hash_seed(git_repo_factory: Factory, tmp_p
         assert out.returncode == 0, out.stderr[-2000:]
         answers.add(tuple(json.loads(out.stdout.strip().splitlines()[-1])))
     assert len(answers) == 1 and next(iter(answers))[0] == "Apache-1.1"
+
+
+def test_a_dual_license_s_instructions_for_dropping_a_license_are_no_notice(
+    git_repo_factory: Factory,
+) -> None:
+    # libev's form: a BSD text, "Alternatively, ... the GPL version 2 or any later version", then how to keep
+    # one of the two ("If you wish to allow the use of your version of this file only under the terms of the
+    # GPL ..."): the instructions name both licenses but offer nothing more than the choice before them
+    text = (
+        SPDX["BSD-2-Clause"]
+        + "\nAlternatively, the contents of this file may be used under the terms of the GNU General Public "
+        'License ("GPL") version 2 or any later version, in which case the provisions of the GPL are '
+        "applicable instead of the above. If you wish to allow the use of your version of this file only "
+        "under the terms of the GPL and not to allow others to use your version of this file under the BSD "
+        "license, indicate your decision by deleting the provisions above and replace them with the notice "
+        "and other provisions required by the GPL.\n"
+    )
+    report = detect(git_repo_factory("dual/instructions", {"LICENSE": text}))
+    assert decided(report) == ("BSD-2-Clause OR GPL-2.0-or-later", "permissive")
