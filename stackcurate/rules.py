@@ -171,9 +171,17 @@ class FileRules:
 
     binary_extensions: frozenset[str]
     binary_magic: tuple[bytes, ...]
+    #: names of files decoded as Windows-1252 when they are not UTF-8 (license evidence), or None
+    legacy_encoding_names: re.Pattern[str] | None = None
 
     def looks_binary(self, head: bytes) -> bool:
         return any(head.startswith(magic) for magic in self.binary_magic)
+
+    def legacy_encoding(self, path: str) -> bool:
+        """Whether a file at ``path`` that is not UTF-8 is read as Windows-1252 (``legacy_encoding_names``
+        on its name)."""
+        pattern = self.legacy_encoding_names
+        return pattern is not None and bool(pattern.match(path.rsplit("/", 1)[-1]))
 
 
 @lru_cache(maxsize=8)
@@ -188,4 +196,11 @@ def load_file_rules(rules_dir: str | None = None) -> FileRules:
     except ValueError as error:
         raise FatalError(f"{path}: binary_magic holds a value that is not hex: {error}") from None
     extensions = frozenset(e.lower().lstrip(".") for e in _string_list(data, "binary_extensions", path))
-    return FileRules(extensions, prefixes)
+    legacy = data.get("legacy_encoding_names")
+    if legacy is not None and not isinstance(legacy, str):
+        raise FatalError(f"{path}: 'legacy_encoding_names' must be a regular expression (a string)")
+    try:
+        names = re.compile(legacy, re.IGNORECASE) if legacy else None
+    except re.error as error:
+        raise FatalError(f"{path}: legacy_encoding_names is not a regular expression: {error}") from None
+    return FileRules(extensions, prefixes, names)

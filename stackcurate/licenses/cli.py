@@ -28,7 +28,7 @@ def _folder_files(root: Path) -> Iterator[tuple[str, str]]:
             path = Path(directory) / name
             if path.is_symlink() or not path.is_file() or path.stat().st_size >= MAX_FILE_BYTES:
                 continue
-            reason, text = classify_content(path.read_bytes(), rules)
+            reason, text = classify_content(path.read_bytes(), rules, name)
             if reason is None:
                 yield path.relative_to(root).as_posix(), text
 

@@ -186,6 +186,8 @@ class GitRepoReader(PipelineStep):
                         continue
                     self.stat_update("files_out")
                     self.stat_update("bytes_out", value=item.size_bytes)
+                    if item.encoding != "utf-8":
+                        self.stat_update("files_legacy_encoding")
                     yield Document(
                         text=item.content,
                         id=item.sha,

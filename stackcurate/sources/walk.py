@@ -44,7 +44,8 @@ class TreeEntry:
 
 @dataclass(frozen=True)
 class WalkedFile:
-    """A file that passed every walk check; ``content`` is decoded UTF-8 text."""
+    """A file that passed every walk check; ``content`` is its decoded text (UTF-8, or Windows-1252 for the
+    license and notice files ``FileRules.legacy_encoding`` names: ``encoding``)."""
 
     sha: str
     path: str
@@ -52,6 +53,7 @@ class WalkedFile:
     extension: str
     size_bytes: int
     content: str
+    encoding: str = "utf-8"
 
 
 @dataclass(frozen=True)
@@ -177,8 +179,9 @@ def classify_entry(entry: TreeEntry, rules: FileRules, max_file_bytes: int) -> s
     return None
 
 
-def classify_content(data: bytes, rules: FileRules) -> tuple[str | None, str]:
-    """(skip reason or None, decoded text) for a blob's bytes. A UTF-8 byte-order mark is dropped."""
+def classify_content(data: bytes, rules: FileRules, path: str = "") -> tuple[str | None, str]:
+    """(skip reason or None, decoded text) for a blob's bytes. A UTF-8 byte-order mark is dropped; a file
+    ``rules.legacy_encoding`` names (``path``) that is not UTF-8 is decoded as Windows-1252."""
     if not data:
         return "empty", ""
     if rules.looks_binary(data[:32]):
@@ -188,8 +191,18 @@ def classify_content(data: bytes, rules: FileRules) -> tuple[str | None, str]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
+        if path and rules.legacy_encoding(path):
+            return None, data.decode("cp1252", errors="replace")
         return "not_utf8", ""
     return None, text.removeprefix("\ufeff")
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def walk_repository(
@@ -211,9 +224,10 @@ def walk_repository(
             yield Skipped(entry.path, "unreadable", entry.size or 0)
             logger.warning(f"cannot read blob {entry.sha} ({printable(entry.path)}): {error}")
             continue
-        reason, text = classify_content(data, rules)
+        reason, text = classify_content(data, rules, entry.path)
         if reason is not None:
             yield Skipped(entry.path, reason, len(data))
             continue
         language, extension = languages.detect(entry.path)
-        yield WalkedFile(entry.sha, entry.path, language, extension, len(data), text)
+        encoding = "cp1252" if rules.legacy_encoding(entry.path) and not _utf8(data) else "utf-8"
+        yield WalkedFile(entry.sha, entry.path, language, extension, len(data), text, encoding)

@@ -152,3 +152,14 @@ def test_a_readme_license_section_is_read_as_rendered(git_repo_factory: Factory)
     badge = "# tool\n\n## License\n[![FOSSA Status](https://app.fossa.io/api/x.svg?type=large)](https://app.fossa.io/x)\n"
     report = detect(git_repo_factory("readme/badge", {"README.md": badge, "a.js": "x = 1\n"}))
     assert report["license_class"] == "no_license" and report["evidence"] == []
+
+
+def test_a_copyleft_license_file_in_latin_1_still_counts(git_repo_factory: Factory) -> None:
+    gpl = (Path("/usr/share/common-licenses") / "GPL-3").read_text().replace("(C)", "\xa9")
+    files = {
+        "COPYING": gpl.encode("latin-1"),
+        "package.json": '{"name": "x", "license": "MIT"}\n',
+        "index.js": "module.exports = 1;\n",
+    }
+    report = detect(git_repo_factory("latin1/gpl", files))
+    assert (report["license"], report["license_class"]) == ("GPL-3.0-only AND MIT", "non_permissive")

@@ -262,3 +262,26 @@ def test_shards_split_repositories_without_overlap(
         reader = GitRepoReader(str(repos))
         seen += [doc.metadata["repo"] for doc in reader.run(None, rank=rank, world_size=3)]
     assert sorted(seen) == [f"org/r{i}" for i in range(5)]
+
+
+def test_a_license_file_that_is_not_utf8_is_read_as_windows_1252(
+    git_repo_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    # license evidence in Latin-1 is read (its license must count); code that is not UTF-8 is still skipped
+    source = git_repo_factory(
+        "acme/latin1",
+        {
+            "COPYING": "Copyright \xa9 2002 Example Inc. \u201cAll rights reserved.\u201d\n".encode("cp1252"),
+            "docs/LICENSE.txt": "Licence \xe0 lire\n".encode("latin-1"),
+            "legacy/latin1.py": "caf\xe9 = 1\n".encode("latin-1"),
+            "main.py": "x = 1\n",
+        },
+    )
+    repos = tmp_path / "repos.txt"
+    repos.write_text(f"{source}\n")
+    docs, counters = _read(repos, tmp_path)
+    texts = {doc.metadata["path"]: doc.text for doc in docs}
+    assert texts["COPYING"] == "Copyright \xa9 2002 Example Inc. \u201cAll rights reserved.\u201d\n"
+    assert texts["docs/LICENSE.txt"] == "Licence \xe0 lire\n"
+    assert "legacy/latin1.py" not in texts and counters["skipped_not_utf8"] == 1
+    assert counters["files_legacy_encoding"] == 2
