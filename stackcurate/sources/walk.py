@@ -8,8 +8,9 @@ internals are never part of a tree (an entry named ``.git`` in a crafted tree is
 Skip reasons (counted by the clone stage as ``skipped_<reason>``): ``symlink``, ``submodule``,
 ``git_internal``, ``bad_path`` (path not valid UTF-8), ``unsafe_path`` (a ``.``/``..``/empty component or
 a character that does not print as itself, see ``stackcurate.sources.names``), ``binary`` (binary
-extension or magic bytes), ``too_large`` (>= ``max_file_bytes``), ``nul_bytes``, ``not_utf8``,
-``empty``, ``unreadable`` (a blob git cannot give back).
+extension or magic bytes), ``too_large`` (>= ``max_file_bytes``), ``nul_bytes``, ``not_utf8`` (but
+license and notice files are decoded as Windows-1252: ``decode_content``), ``empty``, ``unreadable`` (a
+blob git cannot give back).
 """
 
 from __future__ import annotations
@@ -180,29 +181,27 @@ def classify_entry(entry: TreeEntry, rules: FileRules, max_file_bytes: int) -> s
 
 
 def classify_content(data: bytes, rules: FileRules, path: str = "") -> tuple[str | None, str]:
-    """(skip reason or None, decoded text) for a blob's bytes. A UTF-8 byte-order mark is dropped; a file
-    ``rules.legacy_encoding`` names (``path``) that is not UTF-8 is decoded as Windows-1252."""
+    """(skip reason or None, decoded text) for a blob's bytes (``decode_content``)."""
+    reason, text, _ = decode_content(data, rules, path)
+    return reason, text
+
+
+def decode_content(data: bytes, rules: FileRules, path: str = "") -> tuple[str | None, str, str]:
+    """(skip reason or None, decoded text, encoding) for a blob's bytes. A UTF-8 byte-order mark is dropped;
+    a file ``rules.legacy_encoding`` names (``path``) that is not UTF-8 is decoded as Windows-1252."""
     if not data:
-        return "empty", ""
+        return "empty", "", ""
     if rules.looks_binary(data[:32]):
-        return "binary", ""
+        return "binary", "", ""
     if b"\0" in data:
-        return "nul_bytes", ""
+        return "nul_bytes", "", ""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         if path and rules.legacy_encoding(path):
-            return None, data.decode("cp1252", errors="replace")
-        return "not_utf8", ""
-    return None, text.removeprefix("\ufeff")
-
-
-def _utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+            return None, data.decode("cp1252", errors="replace"), "cp1252"
+        return "not_utf8", "", ""
+    return None, text.removeprefix("\ufeff"), "utf-8"
 
 
 def walk_repository(
@@ -224,10 +223,9 @@ def walk_repository(
             yield Skipped(entry.path, "unreadable", entry.size or 0)
             logger.warning(f"cannot read blob {entry.sha} ({printable(entry.path)}): {error}")
             continue
-        reason, text = classify_content(data, rules, entry.path)
+        reason, text, encoding = decode_content(data, rules, entry.path)
         if reason is not None:
             yield Skipped(entry.path, reason, len(data))
             continue
         language, extension = languages.detect(entry.path)
-        encoding = "cp1252" if rules.legacy_encoding(entry.path) and not _utf8(data) else "utf-8"
         yield WalkedFile(entry.sha, entry.path, language, extension, len(data), text, encoding)
