@@ -430,3 +430,14 @@ def test_a_dual_license_s_instructions_for_dropping_a_license_are_no_notice(
     )
     report = detect(git_repo_factory("dual/instructions", {"LICENSE": text}))
     assert decided(report) == ("BSD-2-Clause OR GPL-2.0-or-later", "permissive")
+
+
+def test_creative_commons_notice_about_its_own_texts_adds_no_license(git_repo_factory: Factory) -> None:
+    # every CC legal code ends with Creative Commons' notice that *its license texts* are CC0: not the work's
+    trailer = (
+        "\nCreative Commons is not a party to its public licenses. The text of the Creative Commons public "
+        "licenses is dedicated to the public domain under the CC0 Public Domain Dedication. For the "
+        "avoidance of doubt, this paragraph does not form part of the public licenses.\n"
+    )
+    report = detect(git_repo_factory("cc/trailer", {"LICENSE.md": SPDX["CC-BY-SA-4.0"] + trailer}))
+    assert decided(report) == ("CC-BY-SA-4.0", "non_permissive")
