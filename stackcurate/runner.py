@@ -67,6 +67,8 @@ def task_modules(cfg: PipelineConfig) -> list[str]:
     licenses = cfg.stages.licenses
     if licenses is not None and "spdx-match" in licenses.engines and cfg.rules_dir is None:
         modules.append("stackcurate.licenses.index_preload")
+    if cfg.stages.near_dedup is not None:
+        modules.append("stackcurate.dedup.minhash_preload")
     if cfg.stages.pii is not None:
         modules += ["stackcurate.pii.presidio_preload", "stackcurate.pii.recognizers"]
     return modules

@@ -250,3 +250,15 @@ def jaccard(a: set[str], b: set[str]) -> float:
     if not a and not b:
         return 1.0
     return len(a & b) / len(a | b)
+
+
+def warm_up() -> None:
+    """Run every kernel once on a tiny input, so that numba loads (or, on a fresh install, compiles) their
+    machine code in this process: about 0.8 s of CPU on the first call of a process, which a process forked
+    afterwards inherits instead of paying again (``dedup/minhash_preload.py``)."""
+    hasher = MinHasher(num_perm=ROWS)
+    sigs, _ = hasher.signatures(["warm up the minhash kernels once"])
+    band_keys(sigs, bands=1, rows=ROWS)
+    values = np.array([1, 2, 2, 3], dtype=np.uint32)
+    pair_jaccard(values, np.array([0, 2, 4], dtype=np.int64), np.array([0]), np.array([1]))
+    shingle_hashes(["warm up the shingle kernel once"], NGRAM)
