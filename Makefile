@@ -12,12 +12,15 @@ TEST_PACKAGES := chromium chromium-driver
 
 setup: $(VENV)/.installed
 
-# --no-compile: no bytecode for every file of every package at install time (torch and Ray have thousands);
-# Python writes it for the modules a run imports, when it first imports them
+# --no-compile: no bytecode for every file of every package at install time (torch has thousands no test
+# imports); scripts/compile_bytecode.py then writes it for stackcurate and what it requires (with the dev
+# extra here), since Python writes none on import under PYTHONDONTWRITEBYTECODE and would compile every
+# module again in every process (the driver, the fork server, each CLI command, each Ray worker)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
+	$(BIN)/python scripts/compile_bytecode.py --extra dev
 	touch $@ $(VENV)/.installed-run
 
 # what the demo needs: the package and its runtime dependencies, not the [dev] extra's torch, Ray and test
@@ -26,6 +29,7 @@ $(VENV)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -e .
+	$(BIN)/python scripts/compile_bytecode.py
 	touch $@
 
 system-deps:
