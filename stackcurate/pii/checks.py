@@ -22,6 +22,9 @@ narrowed: ``email_shape`` drops a ``KEY=`` glued to an address).
     real_host          the URL's host (group ``host``) is no placeholder host (``localhost``, ``host``)
     pem_body           a PEM block's body is base64, not a template (``<key bytes>``) or code
     not_path           not a file path (``./data/test.csv``, ``/var/run/secrets/...``)
+    not_password_hash_call
+                       not a call of a password hash or key derivation (``scrypt('password', 'salt')``:
+                       ``password_hash_calls``), whose first argument is the password itself
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ FORMAT = re.compile(r"%[-+ #0]*\d*[sdrf]\b|\{\d*\}|\{[A-Za-z_]{2,}(?:\.\w+)*\}")
 #: an identifier, an attribute path or a hyphenated name: `ErrorReason`, `s3.secret-access-key`
 NAME_LIKE_CODE = re.compile(r"[A-Za-z_][\w.\-]*")
 HEX_ONLY = re.compile(r"[0-9a-fA-F]+")
+#: a version or a version range (`1.2.1`, `^4.17.21`, `~2.0`, `>=1.0.0-rc.1`): a manifest's dependency entry
+#: under a package named like a secret (`"pbkdf2-password": "1.2.1"`), never a password
+VERSION = re.compile(r"(?:[~^v]|[<>]=?|=)?\d+(?:\.\d+){1,3}(?:[-+][\w.]+)?")
+#: the function a call's match stands after (the pattern's first character is the name's last)
+CALLEE = re.compile(r"[A-Za-z_$][\w$]*$")
 BASE64 = re.compile(r"[A-Za-z0-9+/=_\-]+")
 #: what may stand before a key whose value is unquoted: nothing (a config line), a comment marker, a
 #: list item, `export`; or the end of a string, a query or a statement (`"X_TOKEN=...`, `?pw=...`)
@@ -180,12 +188,20 @@ class Validators:
             return False
         if left.rstrip(" (").endswith(("§", "¶")):
             return False  # a section of a specification: §13.2.5.36
+        if self._link_label(text, start, end, value):
+            return False  # a Markdown link's label: [11.6.2.2 Future Reserved Words](https://.../#sec-...)
         if address.version == 4:
             # four numbers below 10 read as a version (1.2.3.4), 0-2 then two below 10 as an X.500
             # object identifier (2.5.4.43)
             numbers = [int(part) for part in value.split(".")]
             if numbers[0] >= 10 and all(b - a == 1 for a, b in itertools.pairwise(numbers)):
                 return False  # 123.124.125.126: an example counting up
+            if (
+                max(numbers) < 100
+                and text[line_start:start].strip() in ("//", "#", "*", "/*", ";", "--")
+                and re.match(r" [A-Za-z]", text[end : end + 2])
+            ):
+                return False  # a numbered heading opening a comment: `// 21.1.3.3 String.prototype.at`
             # two numbers below 10 first read as a section or a version (4.4.3.17, 2.7.96.68), 0-2 then two
             # below 10 as an X.500 object identifier (2.5.4.43)
             ambiguous = (numbers[0] < 10 and numbers[1] < 10) or (
@@ -220,6 +236,17 @@ class Validators:
             or re.match(r"\]?:\d|/\d", after) is not None
         )
 
+    @staticmethod
+    def _link_label(text: str, start: int, end: int, value: str) -> bool:
+        """Whether ``value`` (at ``start:end``) opens the label of a Markdown link on its line (``[`` right
+        before it, ``](`` after it) whose target does not hold it: a section or a version that links to a
+        page, not an address (``[1.2.3.4](http://1.2.3.4/)`` still is one)."""
+        if text[start - 1 : start] != "[":
+            return False
+        line_end = text.find("\n", end)
+        link = re.match(r"[^\[\]\n]*\]\(([^()\s]*)\)", text[end : len(text) if line_end < 0 else line_end])
+        return link is not None and value not in link.group(1)
+
     # --- KEY and PASSWORD ----------------------------------------------------------------------------------
     def secret_name_value(self, text: str, match: re.Match[str]) -> bool | str:
         kind = self.rules.secret_names.classify(match.group("name"))
@@ -250,6 +277,14 @@ class Validators:
             return False
         return "PASSWORD" if kind == "password" else "KEY"
 
+    def not_password_hash_call(self, text: str, match: re.Match[str]) -> bool:
+        """Not a call of a password hash or key derivation (``password_hash_calls``): ``scrypt('password',
+        'salt', 64)`` takes the password first and a salt second, so the quoted name is the secret's value
+        and what follows it is no secret."""
+        callee = CALLEE.search(text, max(0, match.start() - 80), match.start() + 1)
+        name = callee.group(0).lower() if callee else ""
+        return not any(word in name for word in self.rules.password_hash_calls)
+
     def bare_value(self, value: str, text: str, match: re.Match[str]) -> bool:
         """An unquoted value is a literal only in a config line (.env, INI, YAML, .properties, a flag);
         in code it is a variable or an expression: a keyword argument or an object entry (`f(password=pw)`,
@@ -260,6 +295,8 @@ class Validators:
             return False  # a call or an index: get_password(), response['Credentials'], dict[str, str]
         if groups.get("op") in ("==", "===", "!=", "!=="):
             return False  # a comparison with a bare word compares two variables
+        if "===" in value or "!==" in value:
+            return False  # it goes on as a comparison: `credentials=e.crossOrigin==="..."` in a string
         if "." in groups.get("name", "").strip(".") and IDENTIFIER.fullmatch(value) and is_words(value):
             return False  # self._cred = cred: an attribute set from a variable
         if DOTTED_CODE.fullmatch(value) and is_words(value.rsplit(".", 1)[1]):
@@ -312,7 +349,7 @@ class Validators:
         if not self.placeholder_free(value) or not self.field_free(value) or FORMAT.search(value):
             return False
         lowered = value.lower()
-        if lowered in self.rules.field_words:
+        if lowered in self.rules.field_words or VERSION.fullmatch(value):
             return False
         # a value that names itself (`mynewpassword`, `...EXAMPLEKEY`) is an example
         if any(word in lowered for word in self.rules.self_describing_words):
@@ -450,4 +487,5 @@ CHECKS: dict[str, Callable[[Validators, str, re.Match[str]], Any]] = {
     "prose_password": Validators.prose_password,
     "real_host": Validators.real_host,
     "not_path": Validators.not_path,
+    "not_password_hash_call": Validators.not_password_hash_call,
 }

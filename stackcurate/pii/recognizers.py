@@ -118,6 +118,7 @@ def load_pii_rules(rules_dir: str | None = None) -> PiiRules:
         field_words=_lower_set(data, "field_words"),
         self_describing_words=tuple(sorted(_lower_set(data, "self_describing_words"))),
         code_objects=_lower_set(data, "code_objects"),
+        password_hash_calls=tuple(sorted(_lower_set(data, "password_hash_calls"))),
         prose_stopwords=_lower_set(data, "prose_stopwords"),
         secret_names=SecretNames.from_rules(data.get("secret_names") or {}),
         value_tests=ValueTests.from_rules(data.get("value_tests") or {}),

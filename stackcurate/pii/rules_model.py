@@ -42,6 +42,7 @@ class PiiRules:
     field_words: frozenset[str]
     self_describing_words: tuple[str, ...]
     code_objects: frozenset[str]
+    password_hash_calls: tuple[str, ...]
     prose_stopwords: frozenset[str]
     secret_names: SecretNames
     value_tests: ValueTests

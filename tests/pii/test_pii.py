@@ -32,6 +32,10 @@ def found(text: str) -> list[tuple[str, str]]:
         ('SERVER = "52.14.88.201"  # production\n', ("IP_ADDRESS", "52.14.88.201")),
         ("upstream backend { server 34.120.8.9:8080; }\n", ("IP_ADDRESS", "34.120.8.9")),
         ('url = "http://91.198.174.192/wiki"\n', ("IP_ADDRESS", "91.198.174.192")),
+        # a Markdown link to the address itself, and an address under a key that names no software
+        ("see [74.125.127.100](http://74.125.127.100/) for the host\n", ("IP_ADDRESS", "74.125.127.100")),
+        ('  "origin": "52.14.200.3",\n', ("IP_ADDRESS", "52.14.200.3")),
+        ("# 52.14.88.201 Production, behind the balancer\n", ("IP_ADDRESS", "52.14.88.201")),
         ("# IPv6 of the origin: 2a01:4f8:c0c:1234::1\n", ("IP_ADDRESS", "2a01:4f8:c0c:1234::1")),
         ('AWS_ACCESS_KEY_ID = "AKIAQ3EGRE7X2KP4ZT6M"\n', ("KEY", "AKIAQ3EGRE7X2KP4ZT6M")),
         (

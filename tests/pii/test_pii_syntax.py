@@ -100,6 +100,11 @@ def test_vendor_prefixed_tokens_are_redacted_whole(text: str, secret: str) -> No
         ("mysql -h db -u app -pw4ll-Fl0wer! sales", "w4ll-Fl0wer!"),
         ("PGPASSWORD=w4ll-Fl0wer! psql -h db -U app", "w4ll-Fl0wer!"),
         ("curl -u deploy:w4ll-Fl0wer! https://ci.acme.io/api", "w4ll-Fl0wer!"),
+        # the look-alikes of what is left alone below: a call that is no password hash, a value that is
+        # no version, a bare value that goes on with no comparison
+        ("conf.set('smtp_password', 'salt-Fl0wer!');", "salt-Fl0wer!"),
+        ('"db-password": "1.2.1-Fl0wer!",', "1.2.1-Fl0wer!"),
+        ("DB_PASSWORD=w4ll==Fl0wer", "w4ll==Fl0wer"),
     ],
 )
 def test_password_forms_of_config_formats_and_tools(text: str, password: str) -> None:
@@ -185,6 +190,18 @@ LEFT_ALONE = [
     "# requires firmware 2.14.0.3 or later",  # a version bound
     "# The account id, for example: 9876-runner@builds.corp.io",  # an address given as an example
     'proxy = "http://jo:my%20secret@proxy.corp.io:3128"',  # a password that names itself, URL-encoded
+    "const key = scryptSync('password', 'salt', 64);",  # a key derivation: the password, then the salt
+    "hashed = bcrypt.hashpw('password', 'gensalt-of-record')",
+    '    "pbkdf2-password": "1.2.1",',  # a dependency's version in a manifest
+    '  "secure-password": "^4.0.3",',
+    '\'o.credentials=e.crossOrigin==="use-credentials"?"include":"omit";\',',  # code in a string
+    '    "v8": "11.3.244.4",',  # node's release table: V8's versions have four numbers
+    "  - v8@3.14.5.9",
+    "[11.6.2.2](http://ecma-international.org/ecma-262/6.0/#sec-future-reserved-words),",  # a section, linked
+    "- [11.6.2.2 Future Reserved Words](http://www.ecma-international.org/ecma-262/6.0/#sec-frw)",
+    "// PathListOp format (from AOUSD Core Spec 16.3.10.25):",  # a specification's section
+    ' * ES6$25.4.5.4 - Promise.prototype[@@toStringTag] should be "Promise":',
+    "    // 21.1.3.3 String.prototype.codePointAt(pos)",  # a numbered heading opening a comment
 ]
 
 
