@@ -25,9 +25,10 @@ Labels (``benchmarks/pii_labels/``):
   (seed 2026), identical lines merged.
 - ``npm_rest_precision.jsonl`` (``--labels``): the rest of that ``node_modules`` folder, every file the
   quarter above left out and the ``.ts``, ``.json`` and ``.md`` files too (13,520 files under 200 KB),
-  scanned with names on; every IP_ADDRESS, KEY and PASSWORD redaction, identical lines merged (99). Drawn
-  before the fixes it led to (V8's four-number versions, a specification's sections, a Markdown link's
-  label, a key derivation's salt, a dependency's version, code in a string): ``still made`` shows them gone.
+  scanned with names on; every IP_ADDRESS, KEY and PASSWORD redaction (99), then 60 NAME and 40 EMAIL
+  drawn at random (seed 2026), identical lines merged. Drawn before the fixes it led to (V8's four-number
+  versions, a specification's sections, a Markdown link's label, a key derivation's salt, a dependency's
+  version, code in a string): ``still made`` shows them gone.
 - ``name_lines.jsonl``: lines of the same half that a person's name may stand on, drawn at random among
   those with an authorship, contact, copyright or sign-off cue (``name-lines``: chosen by the cue, not by
   the detector), each labelled with the person names it holds (``names``; empty when it holds none; a
