@@ -225,9 +225,22 @@ class RunManifest(Record):
         recorded = self.passes.get(name)
         return recorded.tasks if recorded is not None else None
 
-    def record_outputs(self) -> None:
-        """Note every Parquet file of every pass, with its size and footer row count (``outputs``)."""
-        self.outputs = {name: _pass_files(self._out, record.output) for name, record in self.passes.items()}
+    def record_outputs(self, changed: set[str] | None = None) -> None:
+        """Note every Parquet file of every pass, with its size and footer row count (``outputs``), from one
+        listing of the run. ``changed``: the only files (run-relative) that can differ from the outputs
+        noted before (a purge's commit): the others keep their noted row count when their size is the
+        same, and only the changed ones' footers are read."""
+        run = get_datafolder(self._out)
+        listed = file_sizes(run)
+        noted = {path: file for files in self.outputs.values() for path, file in files.items()}
+        reuse = {
+            path: file
+            for path, file in noted.items()
+            if changed is not None and path not in changed and listed.get(path) == file.bytes
+        }
+        self.outputs = {
+            name: _pass_files(run, listed, record.output, reuse) for name, record in self.passes.items()
+        }
 
     def forget_outputs(self, folders: list[str]) -> None:
         """Stop listing the outputs of the passes writing into ``folders`` (removed on purpose: not damage
@@ -274,23 +287,29 @@ class RunManifest(Record):
         return sum(purge.curated_net() for purge in self.purges)
 
 
-def _pass_files(out: str, folder: str) -> dict[str, OutputFile]:
-    data = get_datafolder(f"{out.rstrip('/')}/{folder}")
-    listed = file_sizes(data)  # one listing with the sizes
-    sizes = {name: size for name, size in listed.items() if name.endswith(".parquet") and ".tmp" not in name}
+def _pass_files(
+    run: Any, listed: dict[str, int], folder: str, reuse: dict[str, OutputFile]
+) -> dict[str, OutputFile]:
+    """The Parquet files under ``folder`` of the run's listing ``listed``, with their footer row counts
+    (those in ``reuse`` taken from there)."""
+    prefix = f"{folder.strip('/')}/"
+    sizes = {
+        name: size
+        for name, size in listed.items()
+        if name.startswith(prefix) and name.endswith(".parquet") and ".tmp" not in name
+    }
 
     def footer_rows(name: str) -> int:
+        if name in reuse:
+            return reuse[name].rows
         # the size from the listing and no read-ahead: on object storage, only the footer is fetched
-        with data.open(name, "rb", size=sizes[name], cache_type="none") as handle:
+        with run.open(name, "rb", size=sizes[name], cache_type="none") as handle:
             return int(pq.ParquetFile(handle).metadata.num_rows)
 
     names = sorted(sizes)
     with ThreadPoolExecutor(max_workers=FOOTERS_AT_ONCE) as pool:  # object storage: round trips overlap
         rows = list(pool.map(footer_rows, names))
-    return {
-        f"{folder}/{name}": OutputFile(bytes=sizes[name], rows=count)
-        for name, count in zip(names, rows, strict=True)
-    }
+    return {name: OutputFile(bytes=sizes[name], rows=count) for name, count in zip(names, rows, strict=True)}
 
 
 def _file_problem(run: Any, path: str, expected: OutputFile) -> str | None:

@@ -68,17 +68,17 @@ def regroup_exact(
     moved = {task: stream for task, stream in streams.items() if len(stream.removed)}
     buckets = _bucket_names(pending)
     purged_rows = []
-    for bucket in buckets:
-        for task, stream in moved.items():
-            path = f"{HASHES}/{bucket}/{task:05d}.parquet"
-            if not pending.in_run(path):
-                continue
-            table = pending.read_found(path)
-            mask = stream.purged(table.column("index").to_numpy())
-            if mask.any():
-                purged_rows.append(
-                    pl.DataFrame(table.filter(pa.array(mask))).with_columns(pl.lit(bucket).alias("bucket"))
-                )
+    mine = [(bucket, task, f"{HASHES}/{bucket}/{task:05d}.parquet") for bucket in buckets for task in moved]
+    mine = [(bucket, task, path) for bucket, task, path in mine if pending.in_run(path)]
+    # the moved tasks' decisions are renumbered below: read with their hashes, at once
+    pending.cache_found([f"{DECISIONS}/{task:05d}/{bucket}.parquet" for bucket, task, _ in mine])
+    found = pending.read_each([path for _, _, path in mine], pending.read_found)
+    for (bucket, task, _), table in zip(mine, found, strict=True):
+        mask = moved[task].purged(table.column("index").to_numpy())
+        if mask.any():
+            purged_rows.append(
+                pl.DataFrame(table.filter(pa.array(mask))).with_columns(pl.lit(bucket).alias("bucket"))
+            )
     purged = (
         pl.concat(purged_rows)
         if purged_rows
@@ -115,8 +115,8 @@ def regroup_exact(
         before = decide.decide(pl.DataFrame(old.filter(pc.is_in(old.column("hash"), value_set=wanted))))
         after = decide.decide(new)
         tables = decision_tables(after)
-        for origin, table in tables.items():
-            pending.put_table(f"{DECISIONS}/{origin:05d}/{bucket}.parquet", table)
+        for origin, table in tables.items():  # an origin none of whose files changed is left as it is
+            pending.put_changed(f"{DECISIONS}/{origin:05d}/{bucket}.parquet", table, DECISION_SCHEMA)
         for path in pending.list(DECISIONS):
             origin = int(path.split("/")[3])
             if path.endswith(f"/{bucket}.parquet") and origin not in tables:

@@ -186,6 +186,8 @@ def _rewrite_rows(
     gone = pl.Series(sorted(removed), dtype=pl.Int64).implode()
     touched: set[tuple[int, int]] = set()
     copies: dict[str, list[pa.Table]] = {}
+    receiving = {new >> 32 for new in successors.values()}
+    held: dict[str, pa.Table] = {}  # the tables of the tasks receiving copies: written once, with them
     for path, table in zip(paths, pending.read_ahead(paths, pending.read_found, READS_AT_ONCE), strict=True):
         frame = pl.DataFrame(table).filter(pl.col(NODE).is_in(gone))
         if frame.height:
@@ -199,10 +201,15 @@ def _rewrite_rows(
                 if part.height:
                     target = f"{path.rsplit('/', 1)[0]}/{new >> 32:05d}.parquet"
                     copies.setdefault(target, []).append(part.to_arrow().cast(schema))
-        pending.put_table(path, keys.remap(table, NODE).cast(schema))
-    for target, parts in copies.items():
-        base = pending.read_table(target).cast(schema) if pending.exists(target) else schema.empty_table()
-        pending.put_table(target, pa.concat_tables([base, *parts]))
+        if _task(path) in receiving:
+            held[path] = keys.remap(table, NODE).cast(schema)
+        else:
+            pending.put_table(path, keys.remap(table, NODE).cast(schema))
+    for target in sorted(set(held) | set(copies)):
+        base = held.pop(target, None)
+        if base is None:  # a file of a task that had none, or outside ``near``
+            base = pending.read_table(target).cast(schema) if pending.exists(target) else schema.empty_table()
+        pending.put_table(target, pa.concat_tables([base, *copies.get(target, [])]))
     return touched
 
 
@@ -288,8 +295,8 @@ def _rewrite_clusters(
         table = table.filter(pa.array(~np.isin(new, wanted)))
         fresh = decided.filter(pl.col("origin") == task).drop("origin").to_arrow().cast(DECISION_SCHEMA)
         merged = pa.concat_tables([table, fresh]).sort_by("index")
-        if merged.num_rows or exists:
-            pending.put_table(path, merged)
+        if merged.num_rows or exists:  # a task whose decisions are the same is left as it is
+            pending.put_changed(path, merged, DECISION_SCHEMA)
 
 
 def _empty_decided() -> pl.DataFrame:

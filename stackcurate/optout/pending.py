@@ -8,6 +8,12 @@ ledger (``RunManifest.purge_commit``) before doing them: a purge stopped before 
 it was (the next purge removes ``.purge/``); one stopped after it is finished by the next ``opt-out purge``
 (``finish_commit``: moving a file already moved is a no-op). Works on a local folder as on object storage
 (fsspec through datatrove's data folders).
+
+On object storage every request is a round trip to the server, and a purge reads and writes hundreds of
+small tables: a file read whole is fetched in one request, and so is a small file of which only some
+columns are read (its footer and a column would be three); a new version is stored in one request (no
+folders to make), and read back from memory while the purge goes on; the commit copies the new versions
+into place and deletes the aside folder and the deleted files in batches.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from threading import BoundedSemaphore
+from threading import BoundedSemaphore, Lock
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -39,6 +45,16 @@ READS_AT_ONCE = 8
 WRITES_AT_ONCE = 4
 #: files read ahead at the same time by ``prefetch``
 PREFETCHES_AT_ONCE = 2
+#: on object storage a file up to this size is fetched whole when only some of its columns are read (one
+#: request instead of the footer's and each column chunk's)
+WHOLE_FETCH_BYTES = 1 << 20
+#: a new version up to this size in memory is kept and read back from there until the commit, up to
+#: ``KEEP_PUT_TOTAL`` in all
+KEEP_PUT_BYTES = 8 << 20
+KEEP_PUT_TOTAL = 512 << 20
+#: old versions of files up to ``WHOLE_FETCH_BYTES`` are kept once read, up to this much memory in all
+#: (the dedup updates read some tables more than once)
+FOUND_CACHE_BYTES = 256 << 20
 T = TypeVar("T")
 
 
@@ -68,6 +84,13 @@ class PendingWrites:
             name: size for name, size in file_sizes(self.run).items() if not name.startswith(f"{ASIDE}/")
         }
         self.found = sorted(self._sizes)
+        self.local = bool(self.run.is_local())
+        self._kept: dict[str, pa.Table] = {}  # small new versions, as put
+        self._kept_bytes = 0
+        self._repos: dict[str, pa.Table | None] = {}  # the ``repo`` column of every table put (None: none)
+        self._found: dict[str, pa.Table] = {}  # small old versions, as read
+        self._found_bytes = 0
+        self._found_lock = Lock()
         self._writer = ThreadPoolExecutor(max_workers=WRITES_AT_ONCE, thread_name_prefix="purge-writer")
         self._slots = BoundedSemaphore(WRITES_AT_ONCE)
         self._writing: dict[str, Future[Stored]] = {}
@@ -86,7 +109,29 @@ class PendingWrites:
             pq.write_table(table, sink, **{"compression": "zstd", **options})
             return sink.getvalue()
 
-        return self._submit(path, encode, digest)
+        future = self._submit(path, encode, digest)
+        if table.nbytes <= KEEP_PUT_BYTES and self._kept_bytes + table.nbytes <= KEEP_PUT_TOTAL:
+            self._kept[path] = table
+            self._kept_bytes += table.nbytes
+        self._repos[path] = table.select(["repo"]) if "repo" in table.column_names else None
+        return future
+
+    def _forget(self, path: str) -> None:
+        """Drop what is kept of ``path``'s new version (it is replaced or deleted)."""
+        kept = self._kept.pop(path, None)
+        if kept is not None:
+            self._kept_bytes -= kept.nbytes
+        self._repos.pop(path, None)
+
+    def put_changed(self, path: str, table: pa.Table, schema: pa.Schema) -> bool:
+        """``table`` as the new ``path`` unless ``path`` is in the run, not rewritten, and holds the same rows
+        already (both read as ``schema``): a file left as it was is neither stored, moved nor read back.
+        Returns whether it was put."""
+        unchanged = self.in_run(path) and path not in self.put and path not in self.deleted
+        if unchanged and self.read_found(path).cast(schema).equals(table.cast(schema)):
+            return False
+        self.put_table(path, table)
+        return True
 
     def put_bytes(self, path: str, data: pa.Buffer | bytes, digest: bool = False) -> Future[Stored]:
         """``data`` as the new ``path``, stored by a writer thread (see ``put_table``)."""
@@ -95,6 +140,7 @@ class PendingWrites:
     def _submit(self, path: str, make: Callable[[], pa.Buffer | bytes], digest: bool) -> Future[Stored]:
         self.settle(path)
         self._prefetched.pop(path, None)
+        self._forget(path)
         self._slots.acquire()  # at most WRITES_AT_ONCE new versions held in memory
         future = self._writer.submit(self._store, f"{ASIDE}/{path}", make, digest)
         future.add_done_callback(lambda _: self._slots.release())
@@ -105,8 +151,11 @@ class PendingWrites:
 
     def _store(self, target: str, make: Callable[[], pa.Buffer | bytes], digest: bool) -> Stored:
         data = memoryview(make())
-        with self.run.open(target, "wb") as handle:
-            handle.write(data)
+        if self.local:
+            with self.run.open(target, "wb") as handle:  # makes the folders
+                handle.write(data)
+        else:  # one request: object storage has no folders to make
+            self.run.pipe_file(target, data.tobytes())
         return Stored(data.nbytes, hashlib.sha256(data).hexdigest() if digest else None)
 
     def prefetch(self, paths: list[str]) -> None:
@@ -128,6 +177,7 @@ class PendingWrites:
 
     def put_text(self, path: str, text: str) -> None:
         self.settle(path)
+        self._forget(path)
         with self.run.open(f"{ASIDE}/{path}", "w") as handle:
             handle.write(text)
         self.put.add(path)
@@ -135,6 +185,7 @@ class PendingWrites:
 
     def delete(self, path: str) -> None:
         self._prefetched.pop(path, None)
+        self._forget(path)
         if self.in_run(path) or path in self.put:
             self.deleted.add(path)
         self.put.discard(path)
@@ -150,20 +201,64 @@ class PendingWrites:
 
     def read_table(self, path: str, columns: list[str] | None = None) -> pa.Table:
         """``path`` in its newest version (the pending one when rewritten); ``columns``: only those."""
+        kept = self.kept_table(path)
+        if kept is not None:
+            self.settle(path)  # raises what encoding or storing it raised
+            return kept if columns is None else kept.select(columns)
+        found = self._found.get(path) if path not in self.put and path not in self.deleted else None
+        if found is not None:
+            return found if columns is None else found.select(columns)
         prefetched = self._prefetched.pop(path, None) if columns is None else None
         if prefetched is not None and path not in self.put and path not in self.deleted:
             return prefetched.result()
         with self._open(path, whole=columns is None) as handle:
             return read_parquet(handle, columns=columns)
 
+    def kept_table(self, path: str) -> pa.Table | None:
+        """The table put as ``path``'s new version when it is kept in memory (``KEEP_PUT_BYTES``)."""
+        return None if path in self.deleted else self._kept.get(path)
+
+    def put_repos(self, path: str) -> tuple[bool, pa.Table | None]:
+        """``(known, repo column)`` of the table put as ``path``'s new version: known for every table put
+        (the column is None when the table has none), not for text or bytes put."""
+        if path in self.deleted or path not in self._repos:
+            return False, None
+        return True, self._repos[path]
+
     def read_found(self, path: str) -> pa.Table:
         """``path`` as it was when the purge began (its old version, even when rewritten since)."""
-        with self.run.open(path, "rb", **self.size_option(path)) as handle:
-            return read_parquet(handle)
+        cached = self._found.get(path)
+        if cached is not None:
+            return cached
+        size = self._sizes.get(path)
+        with self._open_at(path, size, whole=True) as handle:
+            table = read_parquet(handle)
+        if size is not None and size <= WHOLE_FETCH_BYTES:
+            with self._found_lock:
+                if self._found_bytes + table.nbytes <= FOUND_CACHE_BYTES:
+                    self._found[path] = table
+                    self._found_bytes += table.nbytes
+        return table
+
+    def cache_found(self, paths: list[str]) -> None:
+        """Read the old versions of those of ``paths`` that are in the run, ``READS_AT_ONCE`` at a time, for
+        later ``read_found`` calls (only small files are kept: ``WHOLE_FETCH_BYTES``)."""
+        self.read_each([path for path in paths if self.in_run(path)], self.read_found)
 
     def read_columns(self, path: str, columns: list[str]) -> pa.Table | None:
-        """Only ``columns`` of ``path`` in its newest version, or None when it lacks one of them (one
-        opening; on object storage only the footer and those columns' chunks are fetched)."""
+        """Only ``columns`` of ``path`` in its newest version, or None when it lacks one of them (read from
+        storage, as a check reads what was written; on object storage only the footer and those columns'
+        chunks are fetched). A small file of the run not rewritten is read whole and kept (``read_found``):
+        the purge reads most of those again."""
+        size = self._sizes.get(path)
+        if (
+            path not in self.put
+            and path not in self.deleted
+            and size is not None
+            and size <= WHOLE_FETCH_BYTES
+        ):
+            table = self.read_found(path)
+            return table.select(columns) if set(columns) <= set(table.column_names) else None
         with self._open(path, whole=False) as handle:
             return read_columns(handle, columns)
 
@@ -193,11 +288,23 @@ class PendingWrites:
         (object storage reads ahead 50 MiB blocks); otherwise each read fetches only its own byte range."""
         if path in self.deleted:
             raise FileNotFoundError(path)
-        options: dict[str, Any] = {} if whole else {"cache_type": "none"}
         if path in self.put:
-            self.settle(path)
-            return self.run.open(f"{ASIDE}/{path}", "rb", **options)
-        return self.run.open(path, "rb", **options, **self.size_option(path))
+            return self._open_at(f"{ASIDE}/{path}", self.stored_size(path), whole)
+        return self._open_at(path, self._sizes.get(path), whole)
+
+    def _open_at(self, name: str, size: int | None, whole: bool) -> Any:
+        """The run's file ``name`` (of ``size`` bytes when known) for reading: on object storage a file
+        read whole, or a small one, is fetched in one request; a part of a larger one, by byte ranges."""
+        if not self.local and (whole or (size is not None and size <= WHOLE_FETCH_BYTES)):
+            return pa.BufferReader(self.run.cat_file(name))
+        options: dict[str, Any] = {} if whole else {"cache_type": "none"}
+        return self.run.open(name, "rb", **options, **({"size": size} if size is not None else {}))
+
+    def stored_size(self, path: str) -> int | None:
+        """The size of ``path``'s new version, once stored (None for text, whose size was not taken)."""
+        self.settle(path)
+        future = self._writing.get(path)
+        return future.result().size if future is not None else None
 
     def size_option(self, path: str) -> dict[str, int]:
         """Open options that give a file's size when the listing had it (no size request on object
@@ -265,8 +372,9 @@ class FolderView:
         if path in self.pending.deleted:
             raise FileNotFoundError(path)
         if path in self.pending.put:
-            self.pending.settle(path)
-            return self.pending.run.open(f"{ASIDE}/{path}", "rb")
+            size = self.pending.stored_size(path)
+            options = {"size": size} if size is not None else {}
+            return self.pending.run.open(f"{ASIDE}/{path}", "rb", **options)
         return self.pending.run.open(path, "rb", **self.pending.size_option(path))
 
 
@@ -277,20 +385,43 @@ def finish_commit(manifest: RunManifest) -> PurgeRecord | None:
     if commit is None:
         return None
     run = get_datafolder(manifest.out)
+    if run.is_local():
+        _move_local(run, commit)
+    else:
+        _move_stored(run, commit)
+    manifest.record_purge(commit.record)
+    manifest.purge_commit = None
+    manifest.record_outputs(changed={*commit.moves, *commit.deletes})
+    manifest.save()
+    return commit.record
+
+
+def _move_local(run: Any, commit: PurgeCommit) -> None:
+    """The commit's moves (renames) and deletions in a local run."""
     # one listing, not one existence check per file; a file no longer aside was moved by an earlier try
     aside = set(run.list_files(ASIDE, recursive=True)) if run.isdir(ASIDE) else set()
     moves = [path for path in commit.moves if f"{ASIDE}/{path}" in aside]
     for parent in sorted({path.rsplit("/", 1)[0] for path in moves if "/" in path}):
         run.makedirs(parent, exist_ok=True)
-    # the moves, then the deletions, at once: on object storage a move is a copy and a delete, each a
-    # round trip to the server
     with ThreadPoolExecutor(max_workers=MOVES_AT_ONCE) as pool:
         list(pool.map(lambda path: run.mv(f"{ASIDE}/{path}", path), moves))
-        list(pool.map(lambda path: run.rm(path) if run.exists(path) else None, commit.deletes))
+    for path in commit.deletes:
+        if run.exists(path):
+            run.rm(path)
     if run.isdir(ASIDE):
         run.rm(ASIDE, recursive=True)
-    manifest.record_purge(commit.record)
-    manifest.purge_commit = None
-    manifest.record_outputs()
-    manifest.save()
-    return commit.record
+
+
+def _move_stored(run: Any, commit: PurgeCommit) -> None:
+    """The commit's moves and deletions in a run on object storage, where a move is a copy and a delete:
+    every new version is copied into place (several at once), then the deleted files and the aside folder
+    go in batch deletions (a request per thousand objects). A try stopped half-way leaves the aside
+    folder whole, and the next one copies again."""
+    present = file_sizes(run)  # one listing
+    moves = [path for path in commit.moves if f"{ASIDE}/{path}" in present]
+    with ThreadPoolExecutor(max_workers=MOVES_AT_ONCE) as pool:
+        list(pool.map(lambda path: run.copy(f"{ASIDE}/{path}", path), moves))
+    gone = [path for path in commit.deletes if path in present]
+    gone += [path for path in present if path.startswith(f"{ASIDE}/")]
+    if gone:
+        run.rm(gone)

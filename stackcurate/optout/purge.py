@@ -15,7 +15,8 @@ of every pass after the filters would cost as much as curating the run again):
 4. only the shards that held a purged document or receive a promoted one are rewritten, encoded with the
    run's tokenizer (``shard_update.py``);
 5. every other Parquet file with a ``repo`` column loses its covered rows (``01_clone``, rejects, ...),
-   and every file is read back: the purge fails if a covered row is left anywhere;
+   and every file rewritten is checked (the table it was encoded from): the purge fails if a covered row
+   is left anywhere;
 6. all of it moves into the run together (``pending.py``), the ledger records the purge, and the
    attribution index and ``report.html``, when the run has them, are made again.
 
@@ -210,6 +211,17 @@ def _repo_columns(pending: PendingWrites, paths: list[str]) -> list[pa.Table | N
     return pending.read_each(paths, lambda path: pending.read_columns(path, ["repo"]))
 
 
+def _repo_column_of(pending: PendingWrites) -> Callable[[str], pa.Table | None]:
+    """A reader of the ``repo`` column of a new version: that of the table it was encoded from, else
+    (bytes put as they are) read back from storage; None for a file without the column."""
+
+    def read(path: str) -> pa.Table | None:
+        known, repos = pending.put_repos(path)
+        return repos if known else pending.read_columns(path, ["repo"])
+
+    return read
+
+
 def _per_place(covered: dict[str, int]) -> dict[str, int]:
     """Covered rows per place (``_place``)."""
     counts: Counter[str] = Counter()
@@ -236,11 +248,11 @@ def _drop_covered(
 
 
 def _left_over(pending: PendingWrites, covered: dict[str, int], opt_out: OptOutList) -> list[str]:
-    """Files that would still hold a covered row: every rewritten file is read back; a file left as it
-    was had none."""
+    """Files that would still hold a covered row: every rewritten file is checked (the table it was
+    encoded from, or read back when it was too large to keep); a file left as it was had none."""
     left = [path for path, rows in covered.items() if rows and path not in pending.put | pending.deleted]
     written = sorted(path for path in pending.put if path.endswith(".parquet"))
-    for path, repos in zip(written, _repo_columns(pending, written), strict=True):
+    for path, repos in zip(written, pending.read_each(written, _repo_column_of(pending)), strict=True):
         if repos is not None and covered_mask(repos, opt_out).any():
             left.append(path)
     return left

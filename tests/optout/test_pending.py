@@ -116,3 +116,44 @@ def test_a_table_that_cannot_be_encoded_fails_its_read_and_the_commit(tmp_path: 
         assert future.exception() is error
     else:
         raise AssertionError("a table whose encoding failed was read")
+
+
+def test_an_unchanged_table_is_not_written_again(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _write(run / "dedup" / "00000.parquet", ["a/x", "b/y"])
+    pending = PendingWrites(str(run))
+    schema = pa.schema([("repo", pa.string())])
+    same = pa.table({"repo": pa.array(["a/x", "b/y"], pa.large_string())})  # equal once read as ``schema``
+    assert not pending.put_changed("dedup/00000.parquet", same, schema)
+    assert pending.put == set() and not (run / ASIDE).exists()
+    assert pending.put_changed("dedup/00000.parquet", pa.table({"repo": ["a/x"]}), schema)
+    assert pending.read_table("dedup/00000.parquet").column("repo").to_pylist() == ["a/x"]
+    assert pending.put_changed("dedup/00001.parquet", same, schema)  # not in the run: written
+
+
+def test_a_small_file_is_read_from_the_run_once(tmp_path: Path) -> None:
+    """What a purge reads of the run is the run as the purge found it: a small file read for a column is
+    kept, and later reads answer from that even if the file changed on disk since."""
+    run = tmp_path / "run"
+    _write(run / "dedup" / "00000.parquet", ["a/x", "b/y"])
+    pending = PendingWrites(str(run))
+    assert pending.read_columns("dedup/00000.parquet", ["repo"]).column("repo").to_pylist() == ["a/x", "b/y"]
+    _write(run / "dedup" / "00000.parquet", ["changed/behind"])
+    assert pending.read_found("dedup/00000.parquet").column("repo").to_pylist() == ["a/x", "b/y"]
+    assert pending.read_table("dedup/00000.parquet").column("repo").to_pylist() == ["a/x", "b/y"]
+    assert pending.read_columns("dedup/00000.parquet", ["stars"]) is None
+
+
+def test_the_repo_column_of_every_table_put_is_known_without_reading_it_back(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _write(run / "curated" / "00000.parquet", ["a/x"])
+    pending = PendingWrites(str(run))
+    pending.put_table("curated/00000.parquet", pa.table({"repo": ["b/y"], "n": [1]}))
+    pending.put_table("minhash/00000.parquet", pa.table({"doc": [7]}))
+    pending.put_bytes("shards/x.parquet", b"not read")
+    assert pending.put_repos("curated/00000.parquet")[1].column("repo").to_pylist() == ["b/y"]
+    assert pending.put_repos("minhash/00000.parquet") == (True, None)
+    assert pending.put_repos("shards/x.parquet") == (False, None)  # bytes: read back from storage
+    pending.delete("curated/00000.parquet")
+    assert pending.put_repos("curated/00000.parquet") == (False, None)
+    pending.settle()
