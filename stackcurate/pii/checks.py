@@ -25,6 +25,9 @@ narrowed: ``email_shape`` drops a ``KEY=`` glued to an address).
     not_password_hash_call
                        not a call of a password hash or key derivation (``scrypt('password', 'salt')``:
                        ``password_hash_calls``), whose first argument is the password itself
+    not_keyword_argument
+                       not a call's keyword argument set from a variable (``f(user=u, password=pw)``)
+    not_hex_bytes      not a line of hex bytes (a MAC address, ``01:00:5e:00:00:01``) read as a .pgpass entry
 """
 
 from __future__ import annotations
@@ -57,6 +60,23 @@ VERSION = re.compile(r"(?:[~^v]|[<>]=?|=)?\d+(?:\.\d+){1,3}(?:[-+][\w.]+)?")
 #: the function a call's match stands after (the pattern's first character is the name's last)
 CALLEE = re.compile(r"[A-Za-z_$][\w$]*$")
 BASE64 = re.compile(r"[A-Za-z0-9+/=_\-]+")
+#: the targets before the secret's name in a tuple assignment (`user, password = ...`), the name's first
+#: character included
+TUPLE_TARGETS = re.compile(r"(?:[A-Za-z_][\w.]*[ \t]*,[ \t]*)+\w")
+#: hex bytes joined by colons: a MAC address, a fingerprint, a dump
+HEX_BYTES = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){3,}")
+#: a short run of one letter: a placeholder domain label (`ddd`, `zzz`; a longer run, `aaaa...a`, is a
+#: length limit put to the test, an address a validator must take)
+REPEATED_LETTER = re.compile(r"([a-z])\1{2,3}")
+#: an address and a slash right before a value: the value is a mask (`ADDR/::ffff:ffff:ffff:ffff`)
+MASKED_ADDRESS = re.compile(r"([0-9a-f:.]*[0-9a-f:])/$")
+#: colon-joined hex groups (or `::`) right before an IPv4 value: an IPv6 form the IPv6 pattern did not
+#: take as a whole, so no address
+V6_GROUPS_BEFORE = re.compile(r"(?:(?:[0-9a-f]{1,4}:){2,}|::)$")
+#: the headers whose `<...@...>` values are message ids, not mailboxes (RFC 5322 3.6.4), and a folded
+#: line that goes on with more of them
+MESSAGE_ID_HEADER = re.compile(r"(?i)\b(?:references|message-id|in-reply-to|content-id|resent-message-id)\b")
+MESSAGE_IDS_LINE = re.compile(r"[ \t]+(?:<[^<>\s]+>[ \t]*)+")
 #: what may stand before a key whose value is unquoted: nothing (a config line), a comment marker, a
 #: list item, `export`; or the end of a string, a query or a statement (`"X_TOKEN=...`, `?pw=...`)
 STATEMENT_STARTS = frozenset(
@@ -100,6 +120,14 @@ EXAMPLE_BEFORE = re.compile(
 VERSION_AFTER = re.compile(r"\+|,? (?:or|and) (?:above|later|newer|higher|up|greater)\b", re.IGNORECASE)
 
 
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def ascending(value: str) -> float:
     """The share of neighbouring characters that follow each other (``0123456789abcdef``: 14 of 15)."""
     pairs = list(itertools.pairwise(value))
@@ -136,7 +164,11 @@ class Validators:
             return False  # a path (`Z@google.golang.org/genproto`) or an escape's tail (`\001Z@...`)
         if local.startswith("/"):
             return False  # a URL's user after its slashes (`http://foo@bar.com`), not a mailbox
+        if FORMAT.fullmatch(local):
+            return False  # a template: '<%d@dom.ain>' % i
         line_start = text.rfind("\n", 0, start) + 1
+        if self._message_id(text, line_start, start, end):
+            return False  # References: <0@dom.ain> <1@dom.ain>: message ids, not mailboxes
         if EXAMPLE_BEFORE.search(text, max(line_start, start - 40), start):
             return False  # "For example: jo@mail.org", "e.g. `a@b.io`": an address given as an example
         words = [w for w in re.split(r"[._+\-]", local.lower().strip('"')) if w]
@@ -147,6 +179,8 @@ class Validators:
             return False  # user@..., example.com_x@..., real.email@...: an example address
         if words and all(len(w) >= 3 and w.isalpha() and ascending(w) == 1 for w in words):
             return False  # abc.def@..., xyz@...: letters counted off the alphabet, an example
+        if any(REPEATED_LETTER.fullmatch(label) for label in domain.lower().split(".")[:-1]):
+            return False  # bbb@ddd.com, request@zzz.org: a domain of one letter repeated stands for one
         if local.lower().strip('"') in self.rules.email_role_locals:
             return False  # a no-reply address names no one
         labels = domain.lower().split(".")
@@ -158,7 +192,23 @@ class Validators:
             return False  # realm@host.com, some_account@somewhere.net: a template domain
         if any(".".join(labels[i:]) in self.rules.placeholder_email_domains for i in range(len(labels))):
             return False
+        if domain.endswith("E") and text[end : end + 4] == "<gt>" and len(labels[-1]) > 2:
+            end -= 1  # Perl's POD: E<lt>a@b.orgE<gt>, the E opens the escape of the closing bracket
         return (start, end)
+
+    @staticmethod
+    def _message_id(text: str, line_start: int, start: int, end: int) -> bool:
+        """Whether the address at ``start:end`` is an id in angle brackets under a message-id header, on
+        its line or on the line a folded one goes on from."""
+        if text[start - 1 : start] != "<" or text[end : end + 1] != ">":
+            return False
+        if MESSAGE_ID_HEADER.search(text, line_start, start):
+            return True
+        line_end = text.find("\n", end)
+        if not MESSAGE_IDS_LINE.fullmatch(text, line_start, len(text) if line_end < 0 else line_end):
+            return False
+        previous = text.rfind("\n", 0, max(0, line_start - 1)) + 1
+        return MESSAGE_ID_HEADER.search(text, previous, line_start) is not None
 
     # --- IP_ADDRESS ----------------------------------------------------------------------------------------
     def ip_public(self, text: str, match: re.Match[str]) -> bool:
@@ -184,6 +234,14 @@ class Validators:
         line_start = text.rfind("\n", 0, start) + 1
         left = text[max(line_start, start - 40) : start].lower()
         left_words = re.findall(r"[a-z0-9]+", left)[-4:]
+        slash = MASKED_ADDRESS.search(left)
+        if slash and _is_address(slash.group(1)):
+            return False  # a mask after an address and its slash: 2001:db8::/::ffff:ffff:ffff:ffff
+        if address.version == 4 and V6_GROUPS_BEFORE.search(left):
+            return False  # the tail of a longer colon-joined token that is no address: 7:6:5:4:3:42.42.42.42
+        token = re.split(r"[\s\"'`<>()\[\]]", text[max(line_start, start - 300) : start])[-1]
+        if "://" in token and "#" in token.split("://", 1)[1]:
+            return False  # in a URL's fragment: .../forms.html#h-17.13.4.1, a section's anchor
         if any(word in self.rules.version_words for word in left_words[-3:]):
             return False
         if left.rstrip(" (").endswith(("§", "¶")):
@@ -216,12 +274,12 @@ class Validators:
                 return False  # a network prefix (64:ff9b::/96), not a host
             if all(len(g) == 1 and g.isalpha() for g in groups):
                 return False  # a template: 'a::b%zone'
-        after = text[end : end + 6]
-        prefix = re.match(r"/(\d{1,3})\b", after)
+        after = text[end : end + 18]
+        prefix = re.match(r"/(\d{1,3}(?:\.\d{1,3}){3}|\d{1,3})\b", after)
         if prefix:
-            try:  # a network (3.218.180.0/23, 1.0.0.0/8): no host bits set
-                ipaddress.ip_network(f"{value}/{prefix.group(1)}", strict=True)
-                return False
+            try:  # a network (3.218.180.0/23, 1.0.0.0/8, 1.2.3.0/255.255.255.0): no host bits set
+                if ipaddress.ip_network(f"{value}/{prefix.group(1)}", strict=True).num_addresses > 1:
+                    return False
             except ValueError:
                 pass
         if re.match(r"-[0-9A-Za-z]", after):
@@ -254,6 +312,9 @@ class Validators:
             return False
         value = match.group("value")
         groups = match.groupdict()
+        line_start = text.rfind("\n", 0, match.start(0)) + 1
+        if groups.get("op") == "=" and TUPLE_TARGETS.fullmatch(text[line_start : match.start(0) + 1].strip()):
+            return False  # `user, password = "wile", "coyote"`: the first value is the user's, not the secret
         quoted = bool(groups.get("q"))
         if not quoted and not self.bare_value(value, text, match):
             return False
@@ -276,6 +337,22 @@ class Validators:
             # namespace (`DATA_API_KEY = '.data-api'`)
             return False
         return "PASSWORD" if kind == "password" else "KEY"
+
+    def not_keyword_argument(self, text: str, match: re.Match[str]) -> bool:
+        """Not a keyword argument set from a variable: in ``login(user=u, password=pw, retry=False)`` the
+        value is a name of the calling code (a connection string's value ends at a space, ``&`` or ``;``,
+        and does not stand in an argument list)."""
+        value = match.group("value")
+        if not IDENTIFIER.fullmatch(value):
+            return True
+        before = text[max(0, match.start(0) - 200) : match.start(0) + 1].rstrip()
+        after = text[match.end("value") : match.end("value") + 2].lstrip()
+        return not (before.endswith(",") and after[:1] in (",", ")"))
+
+    def not_hex_bytes(self, text: str, match: re.Match[str]) -> bool:
+        """Not a line of hex bytes joined by colons: a MAC address (``01:00:5e:00:00:01``) or a dump has the
+        shape of a .pgpass entry."""
+        return HEX_BYTES.fullmatch(match.group(0).strip()) is None
 
     def not_password_hash_call(self, text: str, match: re.Match[str]) -> bool:
         """Not a call of a password hash or key derivation (``password_hash_calls``): ``scrypt('password',
@@ -301,6 +378,8 @@ class Validators:
             return False  # self._cred = cred: an attribute set from a variable
         if DOTTED_CODE.fullmatch(value) and is_words(value.rsplit(".", 1)[1]):
             return False  # an attribute path: self.password, settings.DB_PASSWORD
+        if DOTTED_CODE.fullmatch(value) and any(part.startswith("_") for part in value.split(".")[1:]):
+            return False  # a private attribute's path: urllib.parse._splitpasswd
         if value.lower() in self.rules.code_objects or value in ("True", "False", "None", "nil", "null"):
             return False
         if re.fullmatch(r"[A-Z][A-Z0-9_]*", value) and not any(c.isdigit() for c in value):
@@ -488,4 +567,6 @@ CHECKS: dict[str, Callable[[Validators, str, re.Match[str]], Any]] = {
     "real_host": Validators.real_host,
     "not_path": Validators.not_path,
     "not_password_hash_call": Validators.not_password_hash_call,
+    "not_keyword_argument": Validators.not_keyword_argument,
+    "not_hex_bytes": Validators.not_hex_bytes,
 }

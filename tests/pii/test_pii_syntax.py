@@ -105,6 +105,12 @@ def test_vendor_prefixed_tokens_are_redacted_whole(text: str, secret: str) -> No
         ("conf.set('smtp_password', 'salt-Fl0wer!');", "salt-Fl0wer!"),
         ('"db-password": "1.2.1-Fl0wer!",', "1.2.1-Fl0wer!"),
         ("DB_PASSWORD=w4ll==Fl0wer", "w4ll==Fl0wer"),
+        # and of the third audit's: a connection string's value, a keyword argument given a literal, a
+        # password alone on its left, a .pgpass entry whose host is hex
+        ('conn = psycopg2.connect("host=db user=app password=w4ll-Fl0wer! dbname=sales")', "w4ll-Fl0wer!"),
+        ('nntp.login(user="bob", password="w4ll-Fl0wer!")', "w4ll-Fl0wer!"),
+        ("password = 'coyote-Fl0wer'", "coyote-Fl0wer"),
+        ("cafe:5432:sales:app:w4ll-Fl0wer!", "w4ll-Fl0wer!"),
     ],
 )
 def test_password_forms_of_config_formats_and_tools(text: str, password: str) -> None:
@@ -132,6 +138,17 @@ def test_rfc_5321_and_6531_addresses(address: str) -> None:
 
 def test_an_address_glued_to_its_key_keeps_the_key() -> None:
     assert found("CONTACT_EMAIL=jane.doe@mail.com\n") == [("EMAIL", "jane.doe@mail.com")]
+
+
+def test_addresses_next_to_what_the_third_audit_left_alone() -> None:
+    """A POD escape around an address keeps its E; a mailbox in angle brackets under a header that holds
+    mailboxes, an interface's address with its mask and a single address's /32 are still found."""
+    assert found("Jane Doe E<lt>jane.doe@mail.comE<gt>\n") == [("EMAIL", "jane.doe@mail.com")]
+    assert found("Reply-To: <jane.doe@mail.com>\n") == [("EMAIL", "jane.doe@mail.com")]
+    assert ("EMAIL", "aaabbb@ccccc.com") in found('to = "aaabbb@ccccc.com"\n')  # five letters: a name
+    assert ("IP_ADDRESS", "95.26.244.94") in found("iface = IPv4Interface('95.26.244.94/255.255.255.0')\n")
+    assert ("IP_ADDRESS", "95.26.244.94") in found("allow = '95.26.244.94/32'\n")
+    assert ("IP_ADDRESS", "95.26.244.94") in found("node:95.26.244.94 is up\n")
 
 
 # Ordinary lines that hold no PII: each must come out byte for byte, names on.
@@ -202,6 +219,20 @@ LEFT_ALONE = [
     "// PathListOp format (from AOUSD Core Spec 16.3.10.25):",  # a specification's section
     ' * ES6$25.4.5.4 - Promise.prototype[@@toStringTag] should be "Promise":',
     "    // 21.1.3.3 String.prototype.codePointAt(pos)",  # a numbered heading opening a comment
+    # the kinds a third audit (CPython's Lib, Debian's Perl modules) found redacted
+    "ctx.load_cert_chain(CERTFILE, password=getpass_bytes)",  # a keyword argument set from a variable
+    "    nntp.login(user=baduser, password=badpw, usenetrc=False)",
+    "    user, password = 'wile', 'coyote'",  # a tuple assignment: the first value is the user's
+    "splitpasswd = urllib.parse._splitpasswd",  # a private attribute's path
+    "    01:00:5e:00:00:01",  # a MAC address has the shape of a .pgpass entry
+    "self.assertEqual('2001:658:22a:cafe::/::ffff:ffff:ffff:ffff', str(net))",  # a mask after the slash
+    "self.assertEqual('1.2.3.0/255.255.255.0', net.with_netmask)",  # a network with its mask
+    'assertBadSplit("10:9:8:7:6:5:4:3:42.42.42.42%scope")',  # the tail of a malformed address
+    "# c.f. http://www.w3.org/TR/html4/interact/forms.html#h-17.13.4.1",  # a URL fragment's section
+    "References: <0@dom.ain> <1@dom.ain> <2@dom.ain>",  # message ids, not mailboxes
+    "msg['References'] = SPACE.join('<%d@dom.ain>' % i for i in range(10))",  # a format template
+    "From: bbb@ddd.com (John X. Doe)",  # a domain of one letter repeated
+    "# Copyright 1991-1995, Stichting Mathematisch Centrum, all rights reserved.",  # a foundation
 ]
 
 
