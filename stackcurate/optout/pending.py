@@ -178,6 +178,7 @@ class PendingWrites:
     def put_text(self, path: str, text: str) -> None:
         self.settle(path)
         self._forget(path)
+        self._writing.pop(path, None)  # an earlier version's size is not this one's
         with self.run.open(f"{ASIDE}/{path}", "w") as handle:
             handle.write(text)
         self.put.add(path)

@@ -88,3 +88,14 @@ def test_a_commit_stopped_half_way_on_object_storage_is_finished(s3_env: dict[st
     assert _repos(fs, "pending-stopped/run/curated/00001.parquet") == ["new 1"]
     assert not fs.find(f"pending-stopped/run/{ASIDE}")
     assert RunManifest.require(url).purge_commit is None
+
+
+def test_a_text_put_over_bytes_is_read_as_written(s3_env: dict[str, str]) -> None:
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    fs.mkdir("pending-text")
+    _put(fs, "pending-text/run/curated/00000.parquet", ["a/x"])
+    pending = PendingWrites("s3://pending-text/run")
+    pending.put_bytes("shards/manifest.json", b"x")  # shorter than the text
+    pending.put_text("shards/manifest.json", '{"rows": 1}\n')
+    with pending.view("shards").open("manifest.json") as handle:
+        assert handle.read() == b'{"rows": 1}\n'
