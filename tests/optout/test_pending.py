@@ -157,4 +157,3 @@ def test_the_repo_column_of_every_table_put_is_known_without_reading_it_back(tmp
     pending.delete("curated/00000.parquet")
     assert pending.put_repos("curated/00000.parquet") == (False, None)
     pending.settle()
-
