@@ -75,7 +75,9 @@ MASKED_ADDRESS = re.compile(r"([0-9a-f:.]*[0-9a-f:])/$")
 V6_GROUPS_BEFORE = re.compile(r"(?:(?:[0-9a-f]{1,4}:){2,}|::)$")
 #: the headers whose `<...@...>` values are message ids, not mailboxes (RFC 5322 3.6.4), and a folded
 #: line that goes on with more of them
-MESSAGE_ID_HEADER = re.compile(r"(?i)\b(?:references|message-id|in-reply-to|content-id|resent-message-id)\b")
+MESSAGE_ID_HEADER = re.compile(
+    r"(?i)\b(?:references|message-id|in-reply-to|content-id|resent-message-id)[\"'\]]*[ \t]*[:=]"
+)
 MESSAGE_IDS_LINE = re.compile(r"[ \t]+(?:<[^<>\s]+>[ \t]*)+")
 #: what may stand before a key whose value is unquoted: nothing (a config line), a comment marker, a
 #: list item, `export`; or the end of a string, a query or a statement (`"X_TOKEN=...`, `?pw=...`)
@@ -313,7 +315,8 @@ class Validators:
         value = match.group("value")
         groups = match.groupdict()
         line_start = text.rfind("\n", 0, match.start(0)) + 1
-        if groups.get("op") == "=" and TUPLE_TARGETS.fullmatch(text[line_start : match.start(0) + 1].strip()):
+        tuple_op = groups.get("op") in ("=", ":=")
+        if tuple_op and TUPLE_TARGETS.fullmatch(text[line_start : match.start(0) + 1].strip()):
             return False  # `user, password = "wile", "coyote"`: the first value is the user's, not the secret
         quoted = bool(groups.get("q"))
         if not quoted and not self.bare_value(value, text, match):

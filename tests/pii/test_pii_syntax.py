@@ -145,6 +145,7 @@ def test_addresses_next_to_what_the_third_audit_left_alone() -> None:
     mailboxes, an interface's address with its mask and a single address's /32 are still found."""
     assert found("Jane Doe E<lt>jane.doe@mail.comE<gt>\n") == [("EMAIL", "jane.doe@mail.com")]
     assert found("Reply-To: <jane.doe@mail.com>\n") == [("EMAIL", "jane.doe@mail.com")]
+    assert found("# See the references of <jane.doe@mail.com>\n") == [("EMAIL", "jane.doe@mail.com")]
     assert ("EMAIL", "aaabbb@ccccc.com") in found('to = "aaabbb@ccccc.com"\n')  # five letters: a name
     assert ("IP_ADDRESS", "95.26.244.94") in found("iface = IPv4Interface('95.26.244.94/255.255.255.0')\n")
     assert ("IP_ADDRESS", "95.26.244.94") in found("allow = '95.26.244.94/32'\n")
@@ -223,6 +224,7 @@ LEFT_ALONE = [
     "ctx.load_cert_chain(CERTFILE, password=getpass_bytes)",  # a keyword argument set from a variable
     "    nntp.login(user=baduser, password=badpw, usenetrc=False)",
     "    user, password = 'wile', 'coyote'",  # a tuple assignment: the first value is the user's
+    '\tuser, password := "wile", "coyote"',  # Go's
     "splitpasswd = urllib.parse._splitpasswd",  # a private attribute's path
     "    01:00:5e:00:00:01",  # a MAC address has the shape of a .pgpass entry
     "self.assertEqual('2001:658:22a:cafe::/::ffff:ffff:ffff:ffff', str(net))",  # a mask after the slash
