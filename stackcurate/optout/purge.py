@@ -248,8 +248,8 @@ def _drop_covered(
 
 
 def _left_over(pending: PendingWrites, covered: dict[str, int], opt_out: OptOutList) -> list[str]:
-    """Files that would still hold a covered row: every rewritten file is checked (the table it was
-    encoded from, or read back when it was too large to keep); a file left as it was had none."""
+    """Files that would still hold a covered row: every rewritten file is checked (the ``repo`` column of
+    the table it was encoded from; bytes put as they are, read back); a file left as it was had none."""
     left = [path for path, rows in covered.items() if rows and path not in pending.put | pending.deleted]
     written = sorted(path for path in pending.put if path.endswith(".parquet"))
     for path, repos in zip(written, pending.read_each(written, _repo_column_of(pending)), strict=True):
