@@ -127,8 +127,11 @@ class PendingWrites:
         """``table`` as the new ``path`` unless ``path`` is in the run, not rewritten, and holds the same rows
         already (both read as ``schema``): a file left as it was is neither stored, moved nor read back.
         Returns whether it was put."""
-        unchanged = self.in_run(path) and path not in self.put and path not in self.deleted
-        if unchanged and self.read_found(path).cast(schema).equals(table.cast(schema)):
+        if (
+            self.in_run(path)
+            and self.untouched(path)
+            and self.read_found(path).cast(schema).equals(table.cast(schema))
+        ):
             return False
         self.put_table(path, table)
         return True
@@ -196,6 +199,11 @@ class PendingWrites:
             return False
         return path in self.put or self.in_run(path)
 
+    def untouched(self, path: str) -> bool:
+        """Whether ``path`` is neither rewritten nor deleted by the purge (its newest version is the old one,
+        if it has one)."""
+        return path not in self.put and path not in self.deleted
+
     def in_run(self, path: str) -> bool:
         """Whether the file ``path`` was in the run when the purge began (its old version)."""
         return path in self._sizes
@@ -206,11 +214,11 @@ class PendingWrites:
         if kept is not None:
             self.settle(path)  # raises what encoding or storing it raised
             return kept if columns is None else kept.select(columns)
-        found = self._found.get(path) if path not in self.put and path not in self.deleted else None
+        found = self._found.get(path) if self.untouched(path) else None
         if found is not None:
             return found if columns is None else found.select(columns)
         prefetched = self._prefetched.pop(path, None) if columns is None else None
-        if prefetched is not None and path not in self.put and path not in self.deleted:
+        if prefetched is not None and self.untouched(path):
             return prefetched.result()
         with self._open(path, whole=columns is None) as handle:
             return read_parquet(handle, columns=columns)
@@ -252,12 +260,7 @@ class PendingWrites:
         chunks are fetched). A small file of the run not rewritten is read whole and kept (``read_found``):
         the purge reads most of those again."""
         size = self._sizes.get(path)
-        if (
-            path not in self.put
-            and path not in self.deleted
-            and size is not None
-            and size <= WHOLE_FETCH_BYTES
-        ):
+        if self.untouched(path) and size is not None and size <= WHOLE_FETCH_BYTES:
             table = self.read_found(path)
             return table.select(columns) if set(columns) <= set(table.column_names) else None
         with self._open(path, whole=False) as handle:

@@ -237,7 +237,7 @@ def _drop_covered(
     removed (a run without dedup, or cleaned)."""
     gone = []
     for path, rows in covered.items():
-        if not rows or path in pending.put or path in pending.deleted or path.startswith("shards/"):
+        if not rows or not pending.untouched(path) or path.startswith("shards/"):
             continue
         table = pending.read_table(path)
         mask = covered_mask(table, opt_out)
@@ -250,7 +250,7 @@ def _drop_covered(
 def _left_over(pending: PendingWrites, covered: dict[str, int], opt_out: OptOutList) -> list[str]:
     """Files that would still hold a covered row: every rewritten file is checked (the ``repo`` column of
     the table it was encoded from; bytes put as they are, read back); a file left as it was had none."""
-    left = [path for path, rows in covered.items() if rows and path not in pending.put | pending.deleted]
+    left = [path for path, rows in covered.items() if rows and pending.untouched(path)]
     written = sorted(path for path in pending.put if path.endswith(".parquet"))
     for path, repos in zip(written, pending.read_each(written, _repo_column_of(pending)), strict=True):
         if repos is not None and covered_mask(repos, opt_out).any():
