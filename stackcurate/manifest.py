@@ -114,6 +114,9 @@ class PurgeCommit(Record):
 
     moves: list[str] = Field(default_factory=list)
     deletes: list[str] = Field(default_factory=list)
+    #: the size and row count of each moved Parquet file the purge encoded (the table it wrote), so that
+    #: noting the outputs after the moves reads no footer of those
+    written: dict[str, OutputFile] = Field(default_factory=dict)
     record: PurgeRecord
 
 
@@ -225,11 +228,14 @@ class RunManifest(Record):
         recorded = self.passes.get(name)
         return recorded.tasks if recorded is not None else None
 
-    def record_outputs(self, changed: set[str] | None = None) -> None:
+    def record_outputs(
+        self, changed: set[str] | None = None, written: dict[str, OutputFile] | None = None
+    ) -> None:
         """Note every Parquet file of every pass, with its size and footer row count (``outputs``), from one
         listing of the run. ``changed``: the only files (run-relative) that can differ from the outputs
         noted before (a purge's commit): the others keep their noted row count when their size is the
-        same, and only the changed ones' footers are read."""
+        same, and only the changed ones' footers are read, but for those of ``written`` (size and row count
+        as the writer encoded them) that are listed with that size."""
         run = get_datafolder(self._out)
         listed = file_sizes(run)
         noted = {path: file for files in self.outputs.values() for path, file in files.items()}
@@ -238,6 +244,7 @@ class RunManifest(Record):
             for path, file in noted.items()
             if changed is not None and path not in changed and listed.get(path) == file.bytes
         }
+        reuse.update({path: file for path, file in (written or {}).items() if listed.get(path) == file.bytes})
         self.outputs = {
             name: _pass_files(run, listed, record.output, reuse) for name, record in self.passes.items()
         }

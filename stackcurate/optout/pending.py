@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.io import get_datafolder
 
-from stackcurate.manifest import PurgeCommit, PurgeRecord, RunManifest
+from stackcurate.manifest import OutputFile, PurgeCommit, PurgeRecord, RunManifest
 from stackcurate.parquet_io import file_sizes, read_columns
 from stackcurate.parquet_io import read_table as read_parquet
 
@@ -88,6 +88,7 @@ class PendingWrites:
         self._kept: dict[str, pa.Table] = {}  # small new versions, as put
         self._kept_bytes = 0
         self._repos: dict[str, pa.Table | None] = {}  # the ``repo`` column of every table put (None: none)
+        self._rows: dict[str, int] = {}  # the row count of every table put
         self._found: dict[str, pa.Table] = {}  # small old versions, as read
         self._found_bytes = 0
         self._found_lock = Lock()
@@ -114,6 +115,7 @@ class PendingWrites:
             self._kept[path] = table
             self._kept_bytes += table.nbytes
         self._repos[path] = table.select(["repo"]) if "repo" in table.column_names else None
+        self._rows[path] = table.num_rows
         return future
 
     def _forget(self, path: str) -> None:
@@ -122,6 +124,7 @@ class PendingWrites:
         if kept is not None:
             self._kept_bytes -= kept.nbytes
         self._repos.pop(path, None)
+        self._rows.pop(path, None)
 
     def put_changed(self, path: str, table: pa.Table, schema: pa.Schema) -> bool:
         """``table`` as the new ``path`` unless ``path`` is in the run, not rewritten, and holds the same rows
@@ -339,13 +342,20 @@ class PendingWrites:
         (``isdir``, ``list_files``, ``open``), for readers written against one."""
         return FolderView(self, folder)
 
+    def _written(self) -> dict[str, OutputFile]:
+        """Size and row count of each table put (stored: call after ``settle``)."""
+        return {
+            path: OutputFile(bytes=self._writing[path].result().size, rows=rows)
+            for path, rows in sorted(self._rows.items())
+        }
+
     def commit(self, manifest: RunManifest, record: PurgeRecord) -> None:
         """Record the moves in the ledger, do them, then record the purge (``record``) as done."""
         self.settle()
         self._writer.shutdown()
         self._reader.shutdown(cancel_futures=True)
         manifest.purge_commit = PurgeCommit(
-            moves=sorted(self.put), deletes=sorted(self.deleted), record=record
+            moves=sorted(self.put), deletes=sorted(self.deleted), written=self._written(), record=record
         )
         manifest.save()
         finish_commit(manifest)
@@ -395,7 +405,7 @@ def finish_commit(manifest: RunManifest) -> PurgeRecord | None:
         _move_stored(run, commit)
     manifest.record_purge(commit.record)
     manifest.purge_commit = None
-    manifest.record_outputs(changed={*commit.moves, *commit.deletes})
+    manifest.record_outputs(changed={*commit.moves, *commit.deletes}, written=commit.written)
     manifest.save()
     return commit.record
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stackcurate.manifest import OutputFile, PurgeRecord, RunManifest
 from stackcurate.optout.pending import ASIDE, PendingWrites
 
 
@@ -157,3 +158,55 @@ def test_the_repo_column_of_every_table_put_is_known_without_reading_it_back(tmp
     pending.delete("curated/00000.parquet")
     assert pending.put_repos("curated/00000.parquet") == (False, None)
     pending.settle()
+
+
+def test_a_commit_notes_the_tables_it_wrote_without_reading_their_footers(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _write(run / "curated" / "00000.parquet", ["a/x", "b/y"])
+    _write(run / "curated" / "00001.parquet", ["c/z"])
+    manifest = RunManifest(identity="test", completed="now")
+    manifest._out = str(run)
+    manifest.record_pass("curate", 2, "curated")
+    manifest.save()
+
+    pending = PendingWrites(str(run))
+    pending.put_table("curated/00000.parquet", pa.table({"repo": ["b/y", "b/z", "b/w"]}))
+    pending.put_table("curated/00002.parquet", pa.table({"repo": ["d/w"]}))
+    pending.put_bytes("curated/00002.parquet", (run / "curated" / "00001.parquet").read_bytes())
+    pending.put_table("curated/00003.parquet", pa.table({"repo": ["e/v"]}))
+    pending.delete("curated/00003.parquet")
+    pending.commit(manifest, PurgeRecord(digest="d1"))
+
+    written = {
+        "curated/00000.parquet": OutputFile(bytes=(run / "curated/00000.parquet").stat().st_size, rows=3)
+    }
+    done = RunManifest.require(str(run))
+    # the table put is noted as encoded; bytes put over a table (its rows unknown here) are read from the
+    # footer, as is every file the purge did not write
+    assert done.purges[-1].digest == "d1"
+    read_again = RunManifest.require(str(run))
+    read_again.record_outputs()
+    assert done.outputs == read_again.outputs
+    assert done.outputs["curate"]["curated/00000.parquet"] == written["curated/00000.parquet"]
+    assert done.outputs["curate"]["curated/00002.parquet"].rows == 1
+    assert "curated/00003.parquet" not in done.outputs["curate"]
+    assert pending._written() == written  # what the commit recorded: the tables put, the last version each
+
+
+def test_a_written_size_that_is_not_the_listed_one_is_read_from_the_footer(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _write(run / "curated" / "00000.parquet", ["a/x", "b/y"])
+    manifest = RunManifest(identity="test", completed="now")
+    manifest._out = str(run)
+    manifest.record_pass("curate", 1, "curated")
+    size = (run / "curated" / "00000.parquet").stat().st_size
+
+    manifest.record_outputs(
+        changed={"curated/00000.parquet"},
+        written={"curated/00000.parquet": OutputFile(bytes=size + 1, rows=9)},
+    )
+    assert manifest.outputs["curate"]["curated/00000.parquet"] == OutputFile(bytes=size, rows=2)
+    manifest.record_outputs(
+        changed={"curated/00000.parquet"}, written={"curated/00000.parquet": OutputFile(bytes=size, rows=9)}
+    )
+    assert manifest.outputs["curate"]["curated/00000.parquet"].rows == 9  # taken as the writer said
