@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import shlex
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,38 @@ def _repos(path: str, with_class: bool = False) -> pl.DataFrame | None:
     return scan.select("repo").unique().collect(engine="streaming")
 
 
+def _kept(curated: str) -> tuple[dict[str, Any], set[str]]:
+    """Files, bytes and repositories of the curated output (``{"files", "bytes", "repos"}``), and the
+    repositories."""
+    files = _files(curated)
+    if not files:
+        return {"files": 0, "bytes": 0, "repos": 0}, set()
+    scan = pl.scan_parquet(files)
+    names = scan.collect_schema().names()
+    size = pl.col("size_bytes") if "size_bytes" in names else pl.col("content").str.len_bytes()
+    totals = scan.select(
+        pl.len().alias("files"), size.sum().alias("bytes"), pl.col("repo").unique().implode().alias("repos")
+    ).collect(engine="streaming")
+    repos = set(totals["repos"][0].to_list())
+    return {
+        "files": int(totals["files"][0]),
+        "bytes": int(totals["bytes"][0] or 0),
+        "repos": len(repos),
+    }, repos
+
+
 def repository_fate(
-    out: str, stats: dict[str, Any], keep: list[str] | None, kept: set[str]
+    out: str,
+    stats: dict[str, Any],
+    keep: list[str] | None,
+    kept: set[str],
+    cloned: pl.DataFrame | None,
+    filtered: pl.DataFrame | None,
 ) -> dict[str, Any]:
     """How many repositories the list named, and why each one that is not in ``curated/`` is not:
-    ``{"listed", "kept", "dropped": [{"reason", "repos", "detail"}]}``, largest first."""
+    ``{"listed", "kept", "dropped": [{"reason", "repos", "detail"}]}``, largest first. ``cloned`` and
+    ``filtered``: the repositories of ``01_clone`` (with their license classes) and ``02_filtered``
+    (``_repos``; None where the run has no such folder)."""
     layout = RunLayout(out)
     clone = [s for s in stats["stages"] if s["pass"] == "clone" and s["stage"] == "clone"]
     repos_in = sum(int(s["counters"].get("repos_in", 0)) for s in clone)
@@ -87,7 +115,6 @@ def repository_fate(
         if counts:
             detail = ", ".join(f"{name} {count}" for name, count in counts.items())
             dropped.append({"reason": reason, "repos": sum(counts.values()), "detail": f"{detail}; {where}"})
-    cloned = _repos(layout.stage("01_clone"), with_class=True)
     if cloned is None:
         unexplained = repos_ok - len(kept)
         if unexplained > 0:
@@ -119,7 +146,6 @@ def repository_fate(
         if unlicensed:
             detail = ", ".join(f"{key} {n}" for key, n in sorted(unlicensed.items(), key=lambda kv: -kv[1]))
             dropped.append({"reason": "license", "repos": sum(unlicensed.values()), "detail": detail})
-        filtered = _repos(layout.stage("02_filtered"))
         if filtered is not None:
             passed = set(filtered["repo"].to_list())
             gone = licensed - passed
@@ -208,23 +234,18 @@ def run_summary(
     earlier invocations); ``seconds``: this invocation's wall time; ``command``: the command line."""
     out = out.rstrip("/")
     meta = run_metadata(out) or {"tasks": {}}
-    stats = collect_run_stats(out)
+    layout = RunLayout(out)
+    # the reads are independent: several at once (on object storage each is many requests, and the Parquet
+    # scans decode outside the interpreter)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        collected = pool.submit(collect_run_stats, out)
+        curated = pool.submit(_kept, layout.curated)
+        cloned = pool.submit(_repos, layout.stage("01_clone"), True)
+        filtered = pool.submit(_repos, layout.stage("02_filtered"))
+        stats, (kept, kept_repos) = collected.result(), curated.result()
+        stage_repos = (cloned.result(), filtered.result())
     previous = read_summary(out)
     merged_wall = {**previous.get("wall", {}), **(wall or {})}
-    curated = _files(RunLayout(out).curated)
-    kept: dict[str, Any] = {"files": 0, "bytes": 0, "repos": 0}
-    kept_repos: set[str] = set()
-    if curated:
-        scan = pl.scan_parquet(curated)
-        names = scan.collect_schema().names()
-        size = pl.col("size_bytes") if "size_bytes" in names else pl.col("content").str.len_bytes()
-        totals = scan.select(pl.len().alias("files"), size.sum().alias("bytes")).collect(engine="streaming")
-        kept_repos = set(scan.select("repo").unique().collect(engine="streaming")["repo"].to_list())
-        kept = {
-            "files": int(totals["files"][0]),
-            "bytes": int(totals["bytes"][0] or 0),
-            "repos": len(kept_repos),
-        }
     clone = [s for s in stats["stages"] if s["stage"] == "clone"]
     walk_files = sum(s["files_in"] for s in clone)
     walk_bytes = sum(s["bytes_in"] for s in clone)
@@ -249,7 +270,7 @@ def run_summary(
         "input": {"files": walk_files, "bytes": walk_bytes},
         "kept": {**kept, "tokens": shards["tokens"] if shards else None},
         "shards": shards,
-        "repos": repository_fate(out, stats, meta.get("licenses_keep"), kept_repos),
+        "repos": repository_fate(out, stats, meta.get("licenses_keep"), kept_repos, *stage_repos),
         "removals": ranked,
         "passes": _passes(stats, meta, merged_wall),
         "wall": merged_wall,

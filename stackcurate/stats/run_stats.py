@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from datatrove.io import get_datafolder
@@ -19,6 +20,8 @@ from stackcurate.manifest import RunManifest
 
 REMOVAL_PREFIXES = ("dropped_", "skipped_", "repos_failed_", "list_skipped_")
 #: datatrove's own filter counters, which duplicate ours.
+#: stats files read at once
+READS_AT_ONCE = 16
 IGNORED = {"total", "forwarded", "dropped", "doc_len", "doc_len_tokens", "batches"}
 
 
@@ -26,6 +29,30 @@ def _total(value: Any) -> float:
     if isinstance(value, dict):
         return float(value.get("total", 0))
     return float(value or 0)
+
+
+def _task_stats(out: str, passes: list[str]) -> list[list[list[dict[str, Any]]]]:
+    """For each of ``passes``, the stats files of its tasks (``<logs>/stats/*.json``, by name), each a list of
+    steps: the run's logs listed once, and the files read several at once (on object storage each listing
+    and each file is a request)."""
+    logs = get_datafolder(RunLayout(out).join("logs"))
+    listed = sorted(logs.list_files()) if logs.isdir("") else []
+    names = {name: [path for path in listed if _is_stats_of(path, name)] for name in passes}
+
+    def read(path: str) -> list[dict[str, Any]]:
+        with logs.open(path, "r") as handle:
+            return list(json.load(handle))
+
+    paths = [path for name in passes for path in names[name]]
+    with ThreadPoolExecutor(max_workers=READS_AT_ONCE) as pool:
+        read_in = dict(zip(paths, pool.map(read, paths), strict=True))
+    return [[read_in[path] for path in names[name]] for name in passes]
+
+
+def _is_stats_of(path: str, pass_name: str) -> bool:
+    """Whether ``path`` (under ``logs/``) is a task's stats file of pass ``pass_name``."""
+    prefix = f"{pass_name}/stats/"
+    return path.startswith(prefix) and "/" not in path[len(prefix) :] and path.endswith(".json")
 
 
 def collect_run_stats(out: str) -> dict[str, Any]:
@@ -36,27 +63,23 @@ def collect_run_stats(out: str) -> dict[str, Any]:
     (task-seconds). ``wall``: wall seconds per pass that ``stackcurate run`` recorded
     (``stats/summary.json``).
     """
-    layout = RunLayout(out)
     stages: list[dict[str, Any]] = []
     complete = True
     manifest = RunManifest.require(out)
-    for pass_name, recorded in manifest.passes.items():
-        folder = get_datafolder(layout.logs(pass_name))
-        files = sorted(folder.list_files("stats", glob_pattern="*.json")) if folder.isdir("stats") else []
+    reported = _task_stats(out, list(manifest.passes))
+    for (pass_name, recorded), files in zip(manifest.passes.items(), reported, strict=True):
         tasks = recorded.tasks
         complete = complete and len(files) >= tasks
         merged: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         seconds: dict[str, float] = defaultdict(float)
         order: list[str] = []
-        for name in files:
-            with folder.open(name, "r") as handle:
-                for step in json.load(handle):
-                    key = step["name"]
-                    if key not in order:
-                        order.append(key)
-                    seconds[key] += _total(step.get("time_stats", 0))
-                    for label, value in step.get("stats", {}).items():
-                        merged[key][label] += _total(value)
+        for step in (step for steps in files for step in steps):
+            key = step["name"]
+            if key not in order:
+                order.append(key)
+            seconds[key] += _total(step.get("time_stats", 0))
+            for label, value in step.get("stats", {}).items():
+                merged[key][label] += _total(value)
         for key in order:
             counters = merged[key]
             stage_name = key.split(":", 1)[-1].strip()
