@@ -87,6 +87,19 @@ def git_repo_factory(tmp_path: Path) -> Callable[..., Path]:
     return factory
 
 
+def dictionary_columns(parquet: Path) -> set[str]:
+    """The columns of a Parquet file that some row group encodes with a dictionary."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(parquet).metadata
+    return {
+        column.path_in_schema
+        for group in range(metadata.num_row_groups)
+        for column in (metadata.row_group(group).column(i) for i in range(metadata.num_columns))
+        if any("DICTIONARY" in encoding for encoding in column.encodings)
+    }
+
+
 def python_file(i: int, lines: int = 30) -> str:
     """A small, distinct, valid Python module."""
     body = "\n".join(f"    total += {j} * value_{i}  # step {j}" for j in range(lines))

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from stackcurate.errors import FatalError
 from stackcurate.optout.pending import PendingWrites, Stored
-from stackcurate.shards.build import SHARD_SCHEMA, DocumentEncoder, add_language
+from stackcurate.shards.build import SHARD_SCHEMA, DocumentEncoder, add_language, shard_write_options
 from stackcurate.shards.passes import document_key, local_file
 from stackcurate.shards.tokenizer import file_sha256
 
@@ -136,7 +136,9 @@ def update_shards(
             continue
         tokens = sum(rows.column("n_tokens").to_pylist())
         # encoded, hashed and stored by a writer thread while the next shard is merged
-        future = pending.put_table(path, rows, digest=True, row_group_size=row_group_rows)
+        future = pending.put_table(
+            path, rows, digest=True, row_group_size=row_group_rows, **shard_write_options(SHARD_SCHEMA)
+        )
         stored[name] = (rows.num_rows, tokens, future)
     for name, (count, tokens, future) in stored.items():
         done = future.result()

@@ -51,6 +51,19 @@ SHARD_SCHEMA = pa.schema(
         ("license", pa.string()),
     ]
 )
+#: the encodings of a shard file's columns: zstd; dictionaries and min/max statistics for every column but the
+#: token ids (``input_ids``) and a part's ``key`` (a hash). Token ids in a dictionary are larger under zstd
+#: than plain, and slower to write and read: a StarCoder shard of the sample run took 53 MB and 0.76 s to
+#: encode with one, 39 MB and 0.61 s without; their statistics are of no use to a reader.
+PLAIN_COLUMNS = ("input_ids", "key")
+
+
+def shard_write_options(schema: pa.Schema) -> dict[str, Any]:
+    """``pyarrow.parquet`` writer options for a file of shard rows (``SHARD_SCHEMA`` or a part of it)."""
+    encoded = [name for name in schema.names if name not in PLAIN_COLUMNS]
+    return {"compression": "zstd", "use_dictionary": encoded, "write_statistics": encoded}
+
+
 SOURCE_COLUMNS = ["id", "repo", "path", "language", "license", "stars", "content"]
 METADATA_PROBABILITY = 0.2
 
@@ -225,7 +238,9 @@ class _ShardWriter:
     def _open(self) -> None:
         name = f"shard-{len(self.shards):05d}.parquet"
         self.name = name
-        self.writer = pq.ParquetWriter(self.out / f"{name}.tmp", SHARD_SCHEMA, compression="zstd")
+        self.writer = pq.ParquetWriter(
+            self.out / f"{name}.tmp", SHARD_SCHEMA, **shard_write_options(SHARD_SCHEMA)
+        )
         self.rows = self.tokens = 0
 
     def _flush(self) -> None:

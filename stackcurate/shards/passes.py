@@ -49,6 +49,7 @@ from stackcurate.shards.build import (
     DocumentEncoder,
     add_language,
     make_manifest,
+    shard_write_options,
 )
 
 #: UTF-8 bytes of code per token, to size ``shard_count`` before encoding. 3.3 is what the sample
@@ -135,7 +136,7 @@ class ShardEncode(PipelineStep):
         names = [f".parts/g{group:05d}-t{rank:05d}.parquet" for group in range(self.groups)]
         with contextlib.ExitStack() as stack:
             handles = [stack.enter_context(out.open(f"{name}.tmp", "wb")) for name in names]
-            writers = [pq.ParquetWriter(h, PART_SCHEMA, compression="zstd") for h in handles]
+            writers = [pq.ParquetWriter(h, PART_SCHEMA, **shard_write_options(PART_SCHEMA)) for h in handles]
             for name in list_parquet_files(curated)[rank::world_size]:
                 source = stack.enter_context(curated.open(name, "rb"))
                 parquet = pq.ParquetFile(source)
@@ -196,7 +197,9 @@ class ShardWrite(PipelineStep):
             name = f"shard-{shard:05d}.parquet"
             with tempfile.TemporaryDirectory(prefix="stackcurate-shard-") as tmp:
                 local = os.path.join(tmp, name)
-                pq.write_table(rows, local, row_group_size=self.row_group_rows, compression="zstd")
+                pq.write_table(
+                    rows, local, row_group_size=self.row_group_rows, **shard_write_options(SHARD_SCHEMA)
+                )
                 size, sha256 = os.path.getsize(local), _sha256(local)
                 out.put(local, f"{name}.tmp")
             out.mv(f"{name}.tmp", name)

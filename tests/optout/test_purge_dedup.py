@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from conftest import MIT_TEXT
+from conftest import MIT_TEXT, dictionary_columns
 
 from stackcurate.cli import main
 from stackcurate.manifest import RunManifest
@@ -138,6 +138,10 @@ def test_an_incremental_purge_equals_a_fresh_run_without_the_repository(
     problems, _ = verify_manifest(out / "shards")  # the tokenizer too, and sampled documents re-encoded
     assert problems == []
     assert shard_rows(out) == shard_rows(fresh)  # the promoted files encoded as a fresh run encodes them
+    for shard in sorted((out / "shards").glob("shard-*.parquet")):  # rewritten as the run writes them
+        assert "input_ids.list.element" not in dictionary_columns(shard) and "repo" in dictionary_columns(
+            shard
+        )
     assert {(r, p) for r, p, *_ in shard_rows(out)} == set(zip(purged["repo"], purged["path"], strict=True))
 
     # the dedup tables still name each file by its position: the curate pass run again joins them

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import MIT_TEXT, python_file
+from conftest import MIT_TEXT, dictionary_columns, python_file
 
 from stackcurate.cli import main
 from stackcurate.shards.passes import ShardEncode, ShardWrite, merge_manifest
@@ -100,6 +100,10 @@ def test_a_three_task_run_writes_the_shards_of_a_one_task_run(
         assert main(args) == 0
         assert verify_shards(out / "shards") == []
         manifest = json.loads((out / "shards" / "manifest.json").read_text())
+        assert all(
+            "input_ids.list.element" not in dictionary_columns(out / "shards" / entry["file"])
+            for entry in manifest["shards"]
+        )
         manifest.pop("source"), manifest["tokenizer"].pop("path")
         manifests.append(manifest)
     assert manifests[0] == manifests[1]

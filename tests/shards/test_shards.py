@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import MIT_TEXT, python_file
+from conftest import MIT_TEXT, dictionary_columns, python_file
 from torch.utils.data import DataLoader
 
 from stackcurate.cli import main
@@ -107,6 +107,15 @@ def test_manifest_counts_equal_the_data(corpus: dict[str, Path]) -> None:
     assert {lang: stats["tokens"] for lang, stats in manifest["languages"].items()} == dict(per_language)
     assert tables[0].schema.field("input_ids").type == pa.list_(pa.int32())
     assert pq.ParquetFile(corpus["shards"] / manifest["shards"][0]["file"]).metadata.num_row_groups > 1
+    # token ids plain (smaller under zstd than in a dictionary), the metadata columns in dictionaries
+    for entry in manifest["shards"]:
+        assert dictionary_columns(corpus["shards"] / entry["file"]) == {
+            "n_tokens",
+            "repo",
+            "path",
+            "language",
+            "license",
+        }
     assert verify_shards(corpus["shards"]) == []
 
 
