@@ -33,6 +33,8 @@ MINHASH = "minhash"
 #: the components rounds' scratch, named by old positions
 SCRATCH = ("pairs", "edges", "changes", "cluster_parts")
 NODE = "doc"
+#: working columns of ``_rewrite_rows`` (not in any table)
+RANK, TARGET = "_successor_rank", "_successor_task"
 
 
 @dataclass
@@ -187,20 +189,26 @@ def _rewrite_rows(
     touched: set[tuple[int, int]] = set()
     copies: dict[str, list[pa.Table]] = {}
     receiving = {new >> 32 for new in successors.values()}
+    olds = pl.Series(list(successors), dtype=pl.Int64)
+    news = pl.Series(list(successors.values()), dtype=pl.Int64)
     held: dict[str, pa.Table] = {}  # the tables of the tasks receiving copies: written once, with them
     for path, table in zip(paths, pending.read_ahead(paths, pending.read_found, READS_AT_ONCE), strict=True):
         frame = pl.DataFrame(table).filter(pl.col(NODE).is_in(gone))
         if frame.height:
             if sub == "buckets":
                 touched |= set(zip(frame["band"].to_list(), frame["key"].to_list(), strict=True))
-            moving = frame.filter(pl.col(NODE).is_in(pl.Series(list(successors), dtype=pl.Int64).implode()))
-            for old, new in successors.items():
-                part = moving.filter(pl.col(NODE) == old).with_columns(
-                    pl.lit(new, dtype=pl.Int64).alias(NODE)
-                )
-                if part.height:
-                    target = f"{path.rsplit('/', 1)[0]}/{new >> 32:05d}.parquet"
-                    copies.setdefault(target, []).append(part.to_arrow().cast(schema))
+            # the rows of each purged file with a successor, as its successor's, by successor (in the
+            # order of ``successors``), to the successor's task
+            moving = (
+                frame.filter(pl.col(NODE).is_in(olds.implode()))
+                .with_columns(pl.col(NODE).replace_strict(olds, pl.Series(range(len(olds)))).alias(RANK))
+                .sort(RANK, maintain_order=True)
+                .with_columns(pl.col(NODE).replace_strict(olds, news, return_dtype=pl.Int64))
+            )
+            moving = moving.with_columns((pl.col(NODE) // (1 << 32)).alias(TARGET))
+            for (task,), part in moving.partition_by(TARGET, maintain_order=True, as_dict=True).items():
+                target = f"{path.rsplit('/', 1)[0]}/{int(task):05d}.parquet"
+                copies.setdefault(target, []).append(part.drop(RANK, TARGET).to_arrow().cast(schema))
         if _task(path) in receiving:
             held[path] = keys.remap(table, NODE).cast(schema)
         else:
