@@ -226,25 +226,34 @@ def next_commands(
 
 
 def run_summary(
-    out: str, wall: dict[str, float] | None = None, seconds: float | None = None, command: str | None = None
+    out: str,
+    wall: dict[str, float] | None = None,
+    seconds: float | None = None,
+    command: str | None = None,
+    logs_unchanged: bool = False,
 ) -> dict[str, Any]:
     """What the run at ``out`` did (module docstring); records it in ``<out>/stats/summary.json``.
 
     ``wall``: seconds per pass this invocation ran (``RunResult.seconds``; merged with those recorded by
-    earlier invocations); ``seconds``: this invocation's wall time; ``command``: the command line."""
+    earlier invocations); ``seconds``: this invocation's wall time; ``command``: the command line;
+    ``logs_unchanged``: the tasks' stats files are those the recorded summary was made from (a purge
+    writes none), so their per-stage counts are taken from it, not read again (on object storage, a request
+    per task of each pass)."""
     out = out.rstrip("/")
     meta = run_metadata(out) or {"tasks": {}}
     layout = RunLayout(out)
+    previous = read_summary(out)
+    recorded = previous.get("stats") if logs_unchanged else None
     # the reads are independent: several at once (on object storage each is many requests, and the Parquet
     # scans decode outside the interpreter)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        collected = pool.submit(collect_run_stats, out)
+        collected = pool.submit(collect_run_stats, out) if recorded is None else None
         curated = pool.submit(_kept, layout.curated)
         cloned = pool.submit(_repos, layout.stage("01_clone"), True)
         filtered = pool.submit(_repos, layout.stage("02_filtered"))
-        stats, (kept, kept_repos) = collected.result(), curated.result()
+        kept, kept_repos = curated.result()
         stage_repos = (cloned.result(), filtered.result())
-    previous = read_summary(out)
+        stats = collected.result() if collected is not None else {"run": out, **(recorded or {})}
     merged_wall = {**previous.get("wall", {}), **(wall or {})}
     clone = [s for s in stats["stages"] if s["stage"] == "clone"]
     walk_files = sum(s["files_in"] for s in clone)
@@ -277,6 +286,8 @@ def run_summary(
         "next": next_commands(out, meta, shards, sampled.removeprefix("dropped_") if sampled else None),
         "reports": previous.get("reports", []),
         "purges": meta.get("purges", 0),
+        # the per-stage counts summed above, for a summary made again without reading them (a purge's)
+        "stats": {"complete": stats["complete"], "stages": stats["stages"]},
     }
     # a run folder we may not write (someone else's): the printed summary is what matters
     with contextlib.suppress(OSError):
@@ -359,7 +370,7 @@ def refresh_after_purge(out: str) -> list[str]:
     from stackcurate.stats.html import write_report_html
     from stackcurate.stats.report import collect_report
 
-    summary = run_summary(out)
+    summary = run_summary(out, logs_unchanged=True)
     written: list[str] = []
     if not summary["reports"]:
         return written

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from stackcurate.stats.metadata import read_summary
 from stackcurate.stats.report import collect_report
 from stackcurate.stats.run_stats import collect_run_stats
 from stackcurate.stats.table import stages_table
+from stackcurate.summary import run_summary
 
 
 @pytest.fixture
@@ -298,3 +300,19 @@ def test_the_rounds_of_a_pass_of_rounds_are_one_row() -> None:
         "pass": "near_components", "tasks": 4, "rounds": 2, "seconds": 0.8, "task_s": 1.5,
     }  # fmt: skip
     assert rows["clone"]["rounds"] == 1 and rows["near_decide"]["tasks"] == 1
+
+
+def test_a_summary_made_again_after_a_purge_takes_the_stage_counts_it_recorded(
+    run: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    made = run_summary(str(copy))
+    assert made["stats"]["stages"] == collect_run_stats(str(copy))["stages"]  # recorded with the summary
+    # a purge writes no task log: its summary takes the recorded counts (a stats file gone shows it is
+    # not read), and is the summary made from the files
+    gone = sorted((copy / "logs" / "clone" / "stats").glob("*.json"))[0]
+    gone.unlink()
+    again = run_summary(str(copy), logs_unchanged=True)
+    assert again == made
+    assert run_summary(str(copy))["complete"] is False  # read again, the missing file counts
