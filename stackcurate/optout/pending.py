@@ -48,6 +48,9 @@ PREFETCHES_AT_ONCE = 2
 #: on object storage a file up to this size is fetched whole when only some of its columns are read (one
 #: request instead of the footer's and each column chunk's)
 WHOLE_FETCH_BYTES = 1 << 20
+#: the columns of every table put that are kept in memory (small): the checks and the shard update read
+#: them without reading the table back
+KEY_COLUMNS = ("id", "repo", "path")
 #: a new version up to this size in memory is kept and read back from there until the commit, up to
 #: ``KEEP_PUT_TOTAL`` in all
 KEEP_PUT_BYTES = 8 << 20
@@ -87,7 +90,7 @@ class PendingWrites:
         self.local = bool(self.run.is_local())
         self._kept: dict[str, pa.Table] = {}  # small new versions, as put
         self._kept_bytes = 0
-        self._repos: dict[str, pa.Table | None] = {}  # the ``repo`` column of every table put (None: none)
+        self._keys: dict[str, pa.Table] = {}  # the ``KEY_COLUMNS`` every table put has, as put
         self._rows: dict[str, int] = {}  # the row count of every table put
         self._found: dict[str, pa.Table] = {}  # small old versions, as read
         self._found_bytes = 0
@@ -97,6 +100,7 @@ class PendingWrites:
         self._writing: dict[str, Future[Stored]] = {}
         self._reader = ThreadPoolExecutor(max_workers=PREFETCHES_AT_ONCE, thread_name_prefix="purge-prefetch")
         self._prefetched: dict[str, Future[pa.Table]] = {}
+        self._columns_ahead: dict[tuple[str, tuple[str, ...]], Future[pa.Table | None]] = {}
 
     def put_table(self, path: str, table: pa.Table, digest: bool = False, **options: Any) -> Future[Stored]:
         """``table`` as the new ``path`` (zstd; ``options``: more ``pyarrow.parquet.write_table`` ones).
@@ -114,7 +118,7 @@ class PendingWrites:
         if table.nbytes <= KEEP_PUT_BYTES and self._kept_bytes + table.nbytes <= KEEP_PUT_TOTAL:
             self._kept[path] = table
             self._kept_bytes += table.nbytes
-        self._repos[path] = table.select(["repo"]) if "repo" in table.column_names else None
+        self._keys[path] = table.select([name for name in KEY_COLUMNS if name in table.column_names])
         self._rows[path] = table.num_rows
         return future
 
@@ -123,7 +127,7 @@ class PendingWrites:
         kept = self._kept.pop(path, None)
         if kept is not None:
             self._kept_bytes -= kept.nbytes
-        self._repos.pop(path, None)
+        self._keys.pop(path, None)
         self._rows.pop(path, None)
 
     def put_changed(self, path: str, table: pa.Table, schema: pa.Schema) -> bool:
@@ -233,9 +237,10 @@ class PendingWrites:
     def put_repos(self, path: str) -> tuple[bool, pa.Table | None]:
         """``(known, repo column)`` of the table put as ``path``'s new version: known for every table put
         (the column is None when the table has none), not for text or bytes put."""
-        if path in self.deleted or path not in self._repos:
+        if path in self.deleted or path not in self._keys:
             return False, None
-        return True, self._repos[path]
+        keys = self._keys[path]
+        return True, keys.select(["repo"]) if "repo" in keys.column_names else None
 
     def read_found(self, path: str) -> pa.Table:
         """``path`` as it was when the purge began (its old version, even when rewritten since)."""
@@ -258,16 +263,35 @@ class PendingWrites:
         self.read_each([path for path in paths if self.in_run(path)], self.read_found)
 
     def read_columns(self, path: str, columns: list[str]) -> pa.Table | None:
-        """Only ``columns`` of ``path`` in its newest version, or None when it lacks one of them (read from
-        storage, as a check reads what was written; on object storage only the footer and those columns'
-        chunks are fetched). A small file of the run not rewritten is read whole and kept (``read_found``):
-        the purge reads most of those again."""
+        """Only ``columns`` of ``path`` in its newest version, or None when it lacks one of them. Key columns
+        (``KEY_COLUMNS``) of a table put come from memory, once it is stored; columns read ahead
+        (``prefetch_columns``) from there; else they are read from storage (on object storage only the
+        footer and those columns' chunks are fetched). A small file of the run not rewritten is read whole
+        and kept (``read_found``): the purge reads most of those again."""
+        keys = self._keys.get(path) if path not in self.deleted else None
+        if keys is not None and set(columns) <= set(keys.column_names):
+            self.settle(path)  # raises what encoding or storing it raised
+            return keys.select(columns)
+        ahead = self._columns_ahead.pop((path, tuple(columns)), None)
+        if ahead is not None and self.untouched(path):
+            return ahead.result()
+        return self._read_columns(path, columns)
+
+    def _read_columns(self, path: str, columns: list[str]) -> pa.Table | None:
         size = self._sizes.get(path)
         if self.untouched(path) and size is not None and size <= WHOLE_FETCH_BYTES:
             table = self.read_found(path)
             return table.select(columns) if set(columns) <= set(table.column_names) else None
         with self._open(path, whole=False) as handle:
             return read_columns(handle, columns)
+
+    def prefetch_columns(self, paths: list[str], columns: list[str]) -> None:
+        """Start reading ``columns`` of ``paths`` as they were when the purge began, in the background: a
+        later ``read_columns`` of those columns of one of them, not rewritten in between, takes them."""
+        for path in paths:
+            if self.in_run(path) and (path, tuple(columns)) not in self._columns_ahead:
+                future = self._reader.submit(self._read_columns, path, columns)
+                self._columns_ahead[(path, tuple(columns))] = future
 
     def read_each(self, paths: list[str], read: Callable[[str], T]) -> list[T]:
         """``read(path)`` for each of ``paths``, in order, ``READS_AT_ONCE`` at a time (for many small reads,

@@ -54,6 +54,8 @@ from stackcurate.parquet_io import iter_rows, list_parquet_files, read_columns
 from stackcurate.pii.stage import PiiRedactor
 from stackcurate.shards.build import DocumentEncoder
 
+#: the columns that name a curated file
+CURATED_KEYS = ["id", "repo", "path"]
 S = TypeVar("S")
 T = TypeVar("T")
 
@@ -142,6 +144,9 @@ def purge_run(
     covered, rows = _covered_files(pending, opt_out)
     if shards_manifest is not None:  # the shards that lose a document, read while the groups are redone
         pending.prefetch([path for path, count in covered.items() if count and path.startswith("shards/")])
+        # and the keys of the curated files, which place a shard's documents (those rewritten come from
+        # the tables put)
+        pending.prefetch_columns(pending.list("curated"), CURATED_KEYS)
     removed = _per_place(covered)
     gone: list[dict[str, Any]] = []
     arrived: list[dict[str, Any]] = []
@@ -261,7 +266,10 @@ def _left_over(pending: PendingWrites, covered: dict[str, int], opt_out: OptOutL
 def _curated_ids(pending: PendingWrites) -> dict[FileKey, str]:
     ids = {}
     paths = pending.list("curated")
-    for table in pending.read_each(paths, lambda path: pending.read_table(path, ["id", "repo", "path"])):
+    tables = pending.read_each(paths, lambda path: pending.read_columns(path, CURATED_KEYS))
+    for path, table in zip(paths, tables, strict=True):
+        if table is None:
+            raise FatalError(f"{path} lacks one of the columns {', '.join(CURATED_KEYS)}")
         for file_id, repo, file_path in zip(
             *(table.column(c).to_pylist() for c in ("id", "repo", "path")), strict=True
         ):

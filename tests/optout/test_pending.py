@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from stackcurate.manifest import OutputFile, PurgeRecord, RunManifest
 from stackcurate.optout.pending import ASIDE, PendingWrites
@@ -210,3 +211,37 @@ def test_a_written_size_that_is_not_the_listed_one_is_read_from_the_footer(tmp_p
         changed={"curated/00000.parquet"}, written={"curated/00000.parquet": OutputFile(bytes=size, rows=9)}
     )
     assert manifest.outputs["curate"]["curated/00000.parquet"].rows == 9  # taken as the writer said
+
+
+def test_the_key_columns_of_a_table_put_are_read_from_memory(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _write(run / "curated" / "00000.parquet", ["a/x"])
+    pending = PendingWrites(str(run))
+    table = pa.table({"id": ["1", "2"], "repo": ["b/y", "c/z"], "path": ["p", "q"], "stars": [3, 4]})
+    pending.put_table("curated/00000.parquet", table)
+    pending.settle()
+    (run / ASIDE / "curated" / "00000.parquet").unlink()  # not read back: the keys are kept as put
+
+    keys = pending.read_columns("curated/00000.parquet", ["repo", "id"])
+    assert keys is not None and keys.to_pylist() == [{"repo": "b/y", "id": "1"}, {"repo": "c/z", "id": "2"}]
+    with pytest.raises(FileNotFoundError):  # another column is read from the stored version
+        pending.read_columns("curated/00000.parquet", ["stars"])
+
+
+def test_columns_read_ahead_are_those_of_the_newest_version(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _write(run / "curated" / "00000.parquet", ["a/x", "b/y"])
+    _write(run / "curated" / "00001.parquet", ["c/z"])
+    pending = PendingWrites(str(run))
+    pending.prefetch_columns(
+        ["curated/00000.parquet", "curated/00001.parquet", "curated/00009.parquet"], ["repo"]
+    )
+    pending.put_table(
+        "curated/00001.parquet", pa.table({"repo": ["d/w"]})
+    )  # rewritten after it was asked for
+
+    read = [pending.read_columns(f"curated/0000{i}.parquet", ["repo"]) for i in (0, 1)]
+    assert [table.column("repo").to_pylist() for table in read if table is not None] == [
+        ["a/x", "b/y"],
+        ["d/w"],
+    ]
