@@ -264,14 +264,13 @@ class PendingWrites:
 
     def read_columns(self, path: str, columns: list[str]) -> pa.Table | None:
         """Only ``columns`` of ``path`` in its newest version, or None when it lacks one of them. Key columns
-        (``KEY_COLUMNS``) of a table put come from memory, once it is stored; columns read ahead
+        (``KEY_COLUMNS``) of a table put come from memory; columns read ahead
         (``prefetch_columns``) from there; else they are read from storage (on object storage only the
         footer and those columns' chunks are fetched). A small file of the run not rewritten is read whole
         and kept (``read_found``): the purge reads most of those again."""
         keys = self._keys.get(path) if path not in self.deleted else None
         if keys is not None and set(columns) <= set(keys.column_names):
-            self.settle(path)  # raises what encoding or storing it raised
-            return keys.select(columns)
+            return keys.select(columns)  # while it is stored (a failure to store it fails the commit)
         ahead = self._columns_ahead.pop((path, tuple(columns)), None)
         if ahead is not None and self.untouched(path):
             return ahead.result()
