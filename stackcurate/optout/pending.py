@@ -45,6 +45,8 @@ READS_AT_ONCE = 8
 WRITES_AT_ONCE = 4
 #: files read ahead at the same time by ``prefetch``
 PREFETCHES_AT_ONCE = 2
+#: the most bytes of files one ``prefetch`` reads ahead (they are held, decoded, until read)
+PREFETCH_BYTES = 256 << 20
 #: on object storage a file up to this size is fetched whole when only some of its columns are read (one
 #: request instead of the footer's and each column chunk's)
 WHOLE_FETCH_BYTES = 1 << 20
@@ -53,7 +55,7 @@ WHOLE_FETCH_BYTES = 1 << 20
 KEY_COLUMNS = ("id", "repo", "path")
 #: a new version up to this size in memory is kept and read back from there until the commit, up to
 #: ``KEEP_PUT_TOTAL`` in all
-KEEP_PUT_BYTES = 8 << 20
+KEEP_PUT_BYTES = 64 << 20
 KEEP_PUT_TOTAL = 512 << 20
 #: old versions of files up to ``WHOLE_FETCH_BYTES`` are kept once read, up to this much memory in all
 #: (the dedup updates read some tables more than once)
@@ -169,11 +171,16 @@ class PendingWrites:
         return Stored(data.nbytes, hashlib.sha256(data).hexdigest() if digest else None)
 
     def prefetch(self, paths: list[str]) -> None:
-        """Start reading ``paths`` (whole, as they were when the purge began) in the background: a later
-        ``read_table`` of one of them, not rewritten in between, takes the table read (on object storage the
-        download, and everywhere the decoding, overlap the purge's other work)."""
+        """Start reading ``paths`` (whole, as they were when the purge began) in the background, in that
+        order, as many as ``PREFETCH_BYTES`` of files allow: a later ``read_table`` of one of them, not
+        rewritten in between, takes the table read (on object storage the download, and everywhere the
+        decoding, overlap the purge's other work)."""
+        budget = PREFETCH_BYTES
         for path in paths:
             if path not in self._prefetched and self.in_run(path):
+                budget -= self._sizes[path]
+                if budget < 0:  # the rest is read when it is needed
+                    break
                 self._prefetched[path] = self._reader.submit(self.read_found, path)
 
     def settle(self, path: str | None = None) -> None:

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from stackcurate.manifest import OutputFile, PurgeRecord, RunManifest
+from stackcurate.optout import pending as pending_module
 from stackcurate.optout.pending import ASIDE, PendingWrites
 
 
@@ -245,3 +246,18 @@ def test_columns_read_ahead_are_those_of_the_newest_version(tmp_path: Path) -> N
         ["a/x", "b/y"],
         ["d/w"],
     ]
+
+
+def test_prefetch_reads_ahead_no_more_than_its_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    for i in range(3):
+        _write(run / "curated" / f"0000{i}.parquet", [f"a/{i}"] * 10)
+    size = (run / "curated" / "00000.parquet").stat().st_size
+    monkeypatch.setattr(pending_module, "PREFETCH_BYTES", 2 * size)
+    pending = PendingWrites(str(run))
+    paths = [f"curated/0000{i}.parquet" for i in (2, 0, 1)]
+    pending.prefetch(paths)
+    assert sorted(pending._prefetched) == sorted(paths[:2])  # in the order given, while the budget lasts
+    assert [pending.read_table(path).column("repo")[0].as_py() for path in paths] == ["a/2", "a/0", "a/1"]
