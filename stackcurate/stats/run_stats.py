@@ -19,9 +19,9 @@ from stackcurate.layout import RunLayout
 from stackcurate.manifest import RunManifest
 
 REMOVAL_PREFIXES = ("dropped_", "skipped_", "repos_failed_", "list_skipped_")
-#: datatrove's own filter counters, which duplicate ours.
 #: stats files read at once
 READS_AT_ONCE = 16
+#: datatrove's own filter counters, which duplicate ours.
 IGNORED = {"total", "forwarded", "dropped", "doc_len", "doc_len_tokens", "batches"}
 
 
