@@ -56,8 +56,6 @@ from stackcurate.shards.build import DocumentEncoder
 
 #: the columns that name a curated file
 CURATED_KEYS = ["id", "repo", "path"]
-#: the folders whose files that lose rows are read whole, in the order the purge reads them
-READ_WHOLE = (FILTERED, "curated", "rejects/exact_dedup", "rejects/near_dedup", "01_clone", "shards")
 S = TypeVar("S")
 T = TypeVar("T")
 
@@ -144,11 +142,10 @@ def purge_run(
         check_tokenizer(shards_manifest, run_dir)  # before touching anything
     record = PurgeRecord(digest=opt_out.digest, purged=now())
     covered, rows = _covered_files(pending, opt_out)
-    # the files that lose rows and are read whole later, read while the groups are redone, in the order
-    # they are needed: the task streams, the curated output and the rejects, the clone output, the shards
-    losing = [path for path, count in covered.items() if count]
-    pending.prefetch([path for folder in READ_WHOLE for path in losing if path.startswith(f"{folder}/")])
-    if shards_manifest is not None:  # and the keys of the curated files, which place a shard's documents
+    if shards_manifest is not None:  # the shards that lose a document, read while the groups are redone
+        pending.prefetch([path for path, count in covered.items() if count and path.startswith("shards/")])
+        # and the keys of the curated files, which place a shard's documents (those rewritten come from
+        # the tables put)
         pending.prefetch_columns(pending.list("curated"), CURATED_KEYS)
     removed = _per_place(covered)
     gone: list[dict[str, Any]] = []
