@@ -28,6 +28,7 @@ from stackcurate.config import PipelineConfig
 from stackcurate.errors import FatalError
 from stackcurate.layout import RunLayout
 from stackcurate.parquet_io import file_sizes
+from stackcurate.stage import write_text_atomic
 
 RUN_JSON = "run.json"
 #: Parquet footers read at the same time when the outputs are recorded
@@ -181,13 +182,9 @@ class RunManifest(Record):
         return self._out
 
     def save(self) -> None:
-        """Write ``run.json`` atomically (a temporary name, then a rename); the only writer of the file."""
-        folder = get_datafolder(self._out)
-        folder.makedirs("", exist_ok=True)
+        """Write ``run.json`` whole or not at all (``stage.write_text_atomic``); its only writer."""
         data = self.model_dump(mode="json", exclude_none=True)
-        with folder.open(f"{RUN_JSON}.tmp", "w") as handle:
-            json.dump(data, handle, indent=2)
-        folder.mv(f"{RUN_JSON}.tmp", RUN_JSON)
+        write_text_atomic(get_datafolder(self._out), RUN_JSON, json.dumps(data, indent=2))
 
     # -- state ---------------------------------------------------------------------------------------------
 

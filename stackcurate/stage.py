@@ -69,6 +69,19 @@ def progress_poll_interval(tasks: int) -> float:
     return max(0.5, (tasks + 1) / PROGRESS_READS_PER_S)
 
 
+def write_text_atomic(folder: DataFolder, name: str, text: str) -> None:
+    """``text`` as the file ``name`` of ``folder``, whole or not at all: on object storage in one request (an
+    object is replaced whole: a reader sees the old one or the new one; a temporary name and a rename would
+    be a copy and a delete more, and folder checks), elsewhere under a temporary name, then renamed."""
+    if not folder.is_local():
+        folder.pipe_file(name, text.encode())
+        return
+    folder.makedirs(name.rpartition("/")[0], exist_ok=True)
+    with folder.open(f"{name}.tmp", "w") as handle:
+        handle.write(text)
+    folder.mv(f"{name}.tmp", name)
+
+
 class ProgressReporter:
     """Writes ``progress/<rank>.json`` ({"done", "total", "unit"}) in a pass's logging folder.
 
@@ -95,7 +108,6 @@ class ProgressReporter:
         self.every_s = every_s if every_s is not None else progress_write_interval(tasks)
         self.done = 0
         self._last = 0.0
-        self._atomic_put = "file" not in str(getattr(folder.fs, "protocol", "file"))
         self._write()
 
     def advance(self, n: int = 1) -> None:
@@ -108,10 +120,4 @@ class ProgressReporter:
         self._last = time.monotonic()
         name = f"progress/{self.rank:05d}.json"
         value = {"done": self.done, "total": self.total, "unit": self.unit}
-        if self._atomic_put:
-            with self.folder.open(name, "w") as handle:
-                json.dump(value, handle)
-            return
-        with self.folder.open(name + ".tmp", "w") as handle:
-            json.dump(value, handle)
-        self.folder.mv(name + ".tmp", name)
+        write_text_atomic(self.folder, name, json.dumps(value))

@@ -23,6 +23,7 @@ from stackcurate import __version__
 from stackcurate.config import PipelineConfig
 from stackcurate.layout import RunLayout
 from stackcurate.manifest import RunManifest
+from stackcurate.stage import write_text_atomic
 
 SUMMARY_JSON = "summary.json"
 
@@ -114,12 +115,9 @@ def read_summary(out: str) -> dict[str, Any]:
 
 
 def write_summary(out: str, summary: dict[str, Any]) -> None:
-    """Write ``<out>/stats/summary.json`` atomically (a temporary name, then a rename)."""
-    folder = get_datafolder(RunLayout(out).stats_dir)
-    folder.makedirs("", exist_ok=True)
-    with folder.open(SUMMARY_JSON + ".tmp", "w") as handle:
-        json.dump({**summary, "written_by": __version__}, handle, indent=2)
-    folder.mv(SUMMARY_JSON + ".tmp", SUMMARY_JSON)
+    """Write ``<out>/stats/summary.json`` whole or not at all (``stage.write_text_atomic``)."""
+    text = json.dumps({**summary, "written_by": __version__}, indent=2)
+    write_text_atomic(get_datafolder(RunLayout(out).stats_dir), SUMMARY_JSON, text)
 
 
 def record_report(out: str, path: str | Path) -> None:
