@@ -225,6 +225,11 @@ def next_commands(
     return commands
 
 
+def recorded_stats(out: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """The per-stage counts a run summary recorded (``stats``), in ``collect_run_stats``'s form."""
+    return {"run": out, **summary["stats"], "wall": summary.get("wall", {})}
+
+
 def run_summary(
     out: str,
     wall: dict[str, float] | None = None,
@@ -243,17 +248,17 @@ def run_summary(
     meta = run_metadata(out) or {"tasks": {}}
     layout = RunLayout(out)
     previous = read_summary(out)
-    recorded = previous.get("stats") if logs_unchanged else None
+    recorded = "stats" in previous and logs_unchanged
     # the reads are independent: several at once (on object storage each is many requests, and the Parquet
     # scans decode outside the interpreter)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        collected = pool.submit(collect_run_stats, out) if recorded is None else None
+        collected = None if recorded else pool.submit(collect_run_stats, out)
         curated = pool.submit(_kept, layout.curated)
         cloned = pool.submit(_repos, layout.stage("01_clone"), True)
         filtered = pool.submit(_repos, layout.stage("02_filtered"))
         kept, kept_repos = curated.result()
         stage_repos = (cloned.result(), filtered.result())
-        stats = collected.result() if collected is not None else {"run": out, **(recorded or {})}
+        stats = collected.result() if collected is not None else recorded_stats(out, previous)
     merged_wall = {**previous.get("wall", {}), **(wall or {})}
     clone = [s for s in stats["stages"] if s["stage"] == "clone"]
     walk_files = sum(s["files_in"] for s in clone)
@@ -374,7 +379,7 @@ def refresh_after_purge(out: str) -> list[str]:
     written: list[str] = []
     if not summary["reports"]:
         return written
-    report = collect_report(out)
+    report = collect_report(out, stats=recorded_stats(out, summary))  # the counts the summary just used
     for path in summary["reports"]:
         try:
             written.append(str(write_report_html(report, path)))

@@ -26,7 +26,7 @@ from stackcurate.stats.metadata import read_summary
 from stackcurate.stats.report import collect_report
 from stackcurate.stats.run_stats import collect_run_stats
 from stackcurate.stats.table import stages_table
-from stackcurate.summary import run_summary
+from stackcurate.summary import recorded_stats, run_summary
 
 
 @pytest.fixture
@@ -309,6 +309,8 @@ def test_a_summary_made_again_after_a_purge_takes_the_stage_counts_it_recorded(
     shutil.copytree(run, copy)
     made = run_summary(str(copy))
     assert made["stats"]["stages"] == collect_run_stats(str(copy))["stages"]  # recorded with the summary
+    # and a report made again after a purge takes them too
+    assert collect_report(str(copy), stats=recorded_stats(str(copy), made)) == collect_report(str(copy))
     # a purge writes no task log: its summary takes the recorded counts (a stats file gone shows it is
     # not read), and is the summary made from the files
     gone = sorted((copy / "logs" / "clone" / "stats").glob("*.json"))[0]

@@ -278,14 +278,16 @@ def collect_report(
     line_lengths: str = "auto",
     require_curated: bool = True,
     distributions: bool = True,
+    stats: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Per-stage counts and dataset statistics of run ``out`` (see the module docstring).
 
     ``top_repos``: how many repositories ``top_repos`` lists (default 20); ``line_lengths``: see
     ``distributions_of``. Without curated Parquet the dataset sections are null when ``require_curated``
     is false, else it is a ``FatalError``. ``distributions=False`` leaves that section out (null), and with
-    it the only part that may read ``content`` (a comparison needs none of it)."""
-    report = collect_run_stats(str(out))
+    it the only part that may read ``content`` (a comparison needs none of it). ``stats``: the per-stage
+    counts (``collect_run_stats``'s answer) when the caller has them, not read again."""
+    report = dict(stats) if stats is not None else collect_run_stats(str(out))
     report.update(run_sections(str(out), report))
     try:
         files = curated_files(out)
