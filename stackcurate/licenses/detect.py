@@ -30,6 +30,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from license_expression import ExpressionError
+
 from stackcurate.licenses.engines import Detection, LicenseEngine, LicenseMemo, memo_key
 from stackcurate.licenses.evidence import (
     Stanza,
@@ -341,7 +343,58 @@ class LicenseDetector:
             directory = posixpath.dirname(path)
             if NOTICE_FILE.fullmatch(posixpath.basename(path)) and directory not in result.directories:
                 result.directories[directory] = decision
+        read = {
+            folder: {
+                key
+                for _, _, expression, engine in found
+                if expression and not engine.endswith(":url")
+                for key in self._keys(expression)
+            }
+            for folder, found in by_dir_files.items()
+        }
+        self._scope_subject_licenses(result, read)
         return result
+
+    def _scope_subject_licenses(self, result: RepoLicenses, read: dict[str, set[str]]) -> None:
+        """A license whose subject is one kind of file (``subject_licenses``: the OFL's Font Software), ANDed
+        in a folder's decision with a license that covers the rest, governs those files only: the folder
+        keeps the other operands, and the subject license is scoped to its globs as a stanza's is (its files
+        get both, ``RepoLicenses.for_file``). Only a subject license read in one of the folder's license
+        texts (``read``: folder -> ids) is scoped: a declaration (a manifest, a license URL's listed
+        expression) says which licenses a project uses, not which of its files each governs. Unknown text or
+        terms cover nothing: beside them, or alone, the subject license stays the folder's."""
+        uncovered = {UNKNOWN_TEXT, UNKNOWN_TERMS}
+        for directory, decision in sorted(result.directories.items()):
+            for name, ids, globs in self.policy.subject_licenses:
+                operands = self._and_operands(decision.license)
+                subject = [o for o in operands if o in ids and o in read.get(directory, set())]
+                rest = [o for o in operands if o not in ids]
+                if not subject or not any(o not in uncovered for o in rest):
+                    continue
+                decision = self._decision(and_all(rest), decision.evidence)
+                result.directories[directory] = decision
+                scoped = self._decision(and_all(subject), decision.evidence)
+                result.evidence.append(
+                    Evidence(
+                        decision.evidence or directory,
+                        scoped.license,
+                        "subject-scope",
+                        scope=f"{name}: {' '.join(globs)}",
+                    )
+                )
+                result.scoped.extend((directory, glob, scoped) for glob in globs)
+
+    def _and_operands(self, expression: str | None) -> list[str]:
+        """The operands of an expression's top-level AND (the expression itself when it is no AND)."""
+        if not expression:
+            return []
+        try:
+            parsed = self.policy.licensing.parse(expression, validate=False)
+        except ExpressionError:
+            return [expression]
+        if str(getattr(parsed, "operator", "")).strip().upper() != "AND":
+            return [str(parsed.render())]
+        return [str(arg.render()) for arg in parsed.args]
 
     def _add_dep5(
         self, result: RepoLicenses, path: str, text: str, declared: dict[str, list[Evidence]]

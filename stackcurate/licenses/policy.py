@@ -56,6 +56,8 @@ class LicensePolicy:
     uninformative: frozenset[str] = frozenset({"unknown", "none", "see license file", "see license"})
     #: (exception id pattern, pattern of the license ids it attaches to): see ``attach_exceptions``
     exception_bases: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = ()
+    #: (name, license ids, file globs): licenses whose subject is one kind of file (``subject_licenses``)
+    subject_licenses: tuple[tuple[str, frozenset[str], tuple[str, ...]], ...] = ()
 
     @property
     def licensing(self) -> Licensing:
@@ -295,6 +297,10 @@ def load_license_policy(rules_dir: str | None = None) -> LicensePolicy:
             tuple(
                 (re.compile(str(exception)), re.compile(str(bases)))
                 for exception, bases in (data.get("exception_bases") or {}).items()
+            ),
+            tuple(
+                (str(name), frozenset(map(str, entry["licenses"])), tuple(map(str, entry["files"])))
+                for name, entry in (data.get("subject_licenses") or {}).items()
             ),
         )
     except (KeyError, TypeError, ValueError, re.error) as error:

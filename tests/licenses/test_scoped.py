@@ -12,7 +12,7 @@ from stackcurate.licenses.cli import repository_files
 from stackcurate.licenses.detect import RepoLicenses
 from stackcurate.licenses.evidence import bundle_stanzas
 from stackcurate.licenses.policy import load_license_policy
-from stackcurate.licenses.spdx_data import load_spdx_exceptions
+from stackcurate.licenses.spdx_data import load_spdx_exceptions, load_spdx_texts
 from stackcurate.licenses.stage import DEFAULT_ENGINES, make_detector
 
 Factory = Callable[..., Path]
@@ -195,3 +195,46 @@ def test_a_last_section_holding_more_than_one_license_binds_the_folder(git_repo_
     repo = decide(git_repo_factory("a/applies-open", files))
     assert repo.root.license_class == "non_permissive" and "GPL-3.0" in (repo.root.license or "")
     assert file_class(repo, "main.c")[1] == "non_permissive"
+
+
+OFL = load_spdx_texts()["licenses"]["OFL-1.1"]
+FONTS_NOTE = (
+    "This project includes the following font projects for testing purposes, which are under the SIL Open "
+    "Font License, Version 1.1:\n\nLobster\n  This Font Software is licensed under the SIL Open Font "
+    "License, Version 1.1.\n\n"
+)
+
+
+def test_a_font_license_beside_a_code_license_governs_the_fonts_only(git_repo_factory: Factory) -> None:
+    files = {
+        "LICENSE": MIT,
+        "LICENSE.external": FONTS_NOTE + OFL,
+        "pkg/render.py": "def render():\n    return 1\n",
+    }
+    path = git_repo_factory("a/fonttools-like", files)
+    report = detect(path)
+    assert (report["license"], report["license_class"]) == ("MIT", "permissive")
+    scoped = [e for e in report["evidence"] if e["engine"] == "subject-scope"]
+    assert [(e["license"], e["path"]) for e in scoped] == [("OFL-1.1", "LICENSE")]
+    assert "*.ttf" in scoped[0]["scope"]
+    repo = decide(path)
+    assert file_class(repo, "pkg/render.py") == ("MIT", "permissive")
+    assert file_class(repo, "Tests/fonts/Lobster.ttf") == ("MIT AND OFL-1.1", "non_permissive")
+    assert file_class(repo, "Tests/fonts/Test.ufo/glyphs/a.glif") == ("MIT AND OFL-1.1", "non_permissive")
+
+
+def test_a_font_license_alone_or_beside_unknown_terms_governs_every_file(git_repo_factory: Factory) -> None:
+    alone = decide(git_repo_factory("a/font-only", {"OFL.txt": OFL, "build.py": "print(1)\n"}))
+    assert file_class(alone, "build.py") == ("OFL-1.1", "non_permissive")
+    rider = "\nNon-commercial use only, please.\n"
+    unknown = decide(git_repo_factory("a/font-rider", {"OFL.txt": OFL + rider, "build.py": "print(1)\n"}))
+    assert file_class(unknown, "build.py")[1] == "non_permissive"
+    assert "OFL-1.1" in (file_class(unknown, "build.py")[0] or "")
+
+
+def test_a_declared_font_license_is_not_scoped(git_repo_factory: Factory) -> None:
+    # a manifest says which licenses a project uses, not which files each governs: nothing is scoped
+    manifest = '{"name": "icons", "version": "1.0.0", "license": "(MIT AND OFL-1.1)"}\n'
+    report = detect(git_repo_factory("a/icons", {"LICENSE": MIT, "package.json": manifest}))
+    assert (report["license"], report["license_class"]) == ("MIT AND OFL-1.1", "non_permissive")
+    assert not [e for e in report["evidence"] if e["engine"] == "subject-scope"]
