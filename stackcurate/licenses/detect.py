@@ -366,9 +366,12 @@ class LicenseDetector:
         uncovered = {UNKNOWN_TEXT, UNKNOWN_TERMS}
         for directory, decision in sorted(result.directories.items()):
             for name, ids, globs in self.policy.subject_licenses:
+                expression = decision.license or ""
+                if " AND " not in expression or not any(i in expression for i in ids):
+                    continue
                 operands = self._and_operands(decision.license)
                 subject = [o for o in operands if o in ids and o in read.get(directory, set())]
-                rest = [o for o in operands if o not in ids]
+                rest = [o for o in operands if o not in subject]
                 if not subject or not any(o not in uncovered for o in rest):
                     continue
                 decision = self._decision(and_all(rest), decision.evidence)

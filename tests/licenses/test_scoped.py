@@ -238,3 +238,11 @@ def test_a_declared_font_license_is_not_scoped(git_repo_factory: Factory) -> Non
     report = detect(git_repo_factory("a/icons", {"LICENSE": MIT, "package.json": manifest}))
     assert (report["license"], report["license_class"]) == ("MIT AND OFL-1.1", "non_permissive")
     assert not [e for e in report["evidence"] if e["engine"] == "subject-scope"]
+    # beside a font license read in a text, a declared one still stays the folder's
+    files = {
+        "LICENSE": MIT,
+        "LICENSE.external": FONTS_NOTE + OFL,
+        "package.json": '{"name": "icons", "license": "(MIT AND OFL-1.0)"}\n',
+    }
+    report = detect(git_repo_factory("a/icons-both", files))
+    assert (report["license"], report["license_class"]) == ("MIT AND OFL-1.0", "non_permissive")
