@@ -343,26 +343,24 @@ class LicenseDetector:
             directory = posixpath.dirname(path)
             if NOTICE_FILE.fullmatch(posixpath.basename(path)) and directory not in result.directories:
                 result.directories[directory] = decision
-        read = {
-            folder: {
-                key
-                for _, _, expression, engine in found
-                if expression and not engine.endswith(":url")
-                for key in self._keys(expression)
-            }
-            for folder, found in by_dir_files.items()
-        }
+        read: dict[str, dict[str, str]] = {}  # folder -> license id -> the first license file it was read in
+        for folder, found in by_dir_files.items():
+            for path, _, expression, engine in sorted(found, key=lambda f: f[0]):
+                if expression and not engine.endswith(":url"):
+                    for key in self._keys(expression):
+                        read.setdefault(folder, {}).setdefault(key, path)
         self._scope_subject_licenses(result, read)
         return result
 
-    def _scope_subject_licenses(self, result: RepoLicenses, read: dict[str, set[str]]) -> None:
+    def _scope_subject_licenses(self, result: RepoLicenses, read: dict[str, dict[str, str]]) -> None:
         """A license whose subject is one kind of file (``subject_licenses``: the OFL's Font Software), ANDed
         in a folder's decision with a license that covers the rest, governs those files only: the folder
         keeps the other operands, and the subject license is scoped to its globs as a stanza's is (its files
-        get both, ``RepoLicenses.for_file``). Only a subject license read in one of the folder's license
-        texts (``read``: folder -> ids) is scoped: a declaration (a manifest, a license URL's listed
-        expression) says which licenses a project uses, not which of its files each governs. Unknown text or
-        terms cover nothing: beside them, or alone, the subject license stays the folder's."""
+        get both, ``RepoLicenses.for_file``; the evidence names the file it was read in). Only a subject
+        license read in one of the folder's license texts (``read``: folder -> id -> file) is scoped: a
+        declaration (a manifest, a license URL's listed expression) says which licenses a project uses, not
+        which of its files each governs. Unknown text or terms cover nothing: beside them, or alone, the
+        subject license stays the folder's."""
         uncovered = {UNKNOWN_TEXT, UNKNOWN_TERMS}
         for directory, decision in sorted(result.directories.items()):
             for name, ids, globs in self.policy.subject_licenses:
@@ -370,7 +368,8 @@ class LicenseDetector:
                 if " AND " not in expression or not any(i in expression for i in ids):
                     continue
                 operands = self._and_operands(decision.license)
-                subject = [o for o in operands if o in ids and o in read.get(directory, set())]
+                texts = read.get(directory, {})
+                subject = [o for o in operands if o in ids and o in texts]
                 rest = [o for o in operands if o not in subject]
                 if not subject or not any(o not in uncovered for o in rest):
                     continue
@@ -379,7 +378,7 @@ class LicenseDetector:
                 scoped = self._decision(and_all(subject), decision.evidence)
                 result.evidence.append(
                     Evidence(
-                        decision.evidence or directory,
+                        texts[subject[0]],
                         scoped.license,
                         "subject-scope",
                         scope=f"{name}: {' '.join(globs)}",

@@ -215,7 +215,7 @@ def test_a_font_license_beside_a_code_license_governs_the_fonts_only(git_repo_fa
     report = detect(path)
     assert (report["license"], report["license_class"]) == ("MIT", "permissive")
     scoped = [e for e in report["evidence"] if e["engine"] == "subject-scope"]
-    assert [(e["license"], e["path"]) for e in scoped] == [("OFL-1.1", "LICENSE")]
+    assert [(e["license"], e["path"]) for e in scoped] == [("OFL-1.1", "LICENSE.external")]
     assert "*.ttf" in scoped[0]["scope"]
     repo = decide(path)
     assert file_class(repo, "pkg/render.py") == ("MIT", "permissive")
