@@ -224,11 +224,35 @@ PATH_NOTICE = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 
+_FILE = r"(?:[\w.-]+/)*[\w-]+\.[A-Za-z]\w{0,5}"
+#: the start of a license's name (a family or its owner): what a sentence "<file> is <license>" must say
+_LICENSE_NAME = (
+    r"(?:GNU\b|[AL]?GPL|MPL|EPL|CDDL|EUPL|Apache\b|MIT\b|BSD\b|ISC\b|Artistic\b|Mozilla\b|Eclipse\b"
+    r"|Creative\s+Commons\b|CC[- ]BY|CC0\b|Zlib\b|Boost\b|PSF\b|Python\s+Software\s+Foundation\b)"
+)
+#: "test.py, the test-runner script, is GPL and copyright Shuttleworth Foundation.": a named file said to be
+#: under a license (lxml's LICENSES.txt); the license's name runs to "and copyright", a comma or the end of
+#: the sentence, and the paragraph to a blank line
+FILE_IS_NOTICE = re.compile(
+    rf"(?:^|\n)[ \t]*((?:{_FILE})(?:\s*(?:,|\band\b)\s*(?:{_FILE}))*)(?:,[^,\n]{{1,60}},)?\s+(?:is|are)\s+"
+    rf"(?:licen[cs]ed\s+under\s+)?(?:the\s+)?({_LICENSE_NAME}(?:[^.,;\n]|\.(?=\d)){{0,60}}?)"
+    r"(?:\s+licen[cs](?:ed?|ing))?(?=\s+and\s+copyright|\s*(?:[,;\n]|\.(?!\d))|\s*$)(?:(?!\n[ \t]*\n).)*",
+    re.DOTALL,
+)
+
 
 def path_notices(text: str) -> tuple[str, list[Stanza]]:
-    """Paragraphs that license named files (``PATH_NOTICE``) -> stanzas for those files, cut from the text."""
+    """Paragraphs that license named files (``PATH_NOTICE``, ``FILE_IS_NOTICE``) -> stanzas for those
+    files, cut from the text. A text that is nothing but ``FILE_IS_NOTICE`` sentences ("jquery.js is MIT
+    licensed.", a README's License section) is the project's own statement, not a scope: left whole."""
     stanzas: list[Stanza] = []
-    for found in PATH_NOTICE.finditer(text):
+    sentences = list(FILE_IS_NOTICE.finditer(text))
+    rest = text
+    for found in sentences:
+        rest = rest.replace(found.group(0), "\n", 1)
+    if not re.search(r"\w", rest):
+        sentences = []
+    for found in sorted([*PATH_NOTICE.finditer(text), *sentences], key=lambda m: m.start()):
         globs = tuple(g for g in re.split(r"\s*(?:,|\band\b)\s*|\s+", found.group(1)) if g)
         if not globs or not all(_safe_glob(g) for g in globs):
             return text, []

@@ -402,7 +402,7 @@ class SpdxMatchEngine:
         urls = load_license_urls()
         self.urls: dict[str, str] = urls["urls"]
         table = hashlib.sha256(repr(sorted(self.urls.items())).encode()).hexdigest()[:16]
-        self.version = f"spdx-match-7:{source}+{urls['source']}:{table}:{rules.digest}"
+        self.version = f"spdx-match-8:{source}+{urls['source']}:{table}:{rules.digest}"
 
     @property
     def index(self) -> SpdxIndex:

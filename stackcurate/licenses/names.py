@@ -197,6 +197,16 @@ class LicenseNames:
         text = ".".join(version) if len(version) > 1 else f"{version[0]}.0"
         return text, bool(self.later.match(rest))
 
+    def _folder(self, words: Words, last: int, after: str) -> bool:
+        """Whether a name ending at word ``last`` is a folder of a path: a ``/`` joins it to a word that
+        starts no license name ("see doc/licenses/BSD.txt", "json/LICENSE"), so it names a folder, not a
+        license ("MIT/GPL2" joins two names: a choice)."""
+        stop = words.spans[last][1]
+        if words.text[stop : stop + 1] != "/" or not after:
+            return False
+        following = self.canonical([after])[0]
+        return not following or following[0] not in self.starts
+
     def _family_id(self, family: Family, version: str | None, later: bool) -> str:
         if version is None:
             return family.unversioned
@@ -264,6 +274,8 @@ class LicenseNames:
         for first, last, spdx in self.find(canon):
             a, b = source[first], source[last - 1] + 1
             after = words.tokens[start + b] if start + b < end else ""
+            if self._folder(words, start + b - 1, after):
+                continue
             in_window = any(w <= a <= w + 24 for w in windows)
             # a heading or list item ("LGPLv3"), or the subject of its sentence ("LGPLv3 was used for ..."); a
             # family's bare name there is a product's ("Apache Tomcat"), not a license's

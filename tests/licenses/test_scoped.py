@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import MIT_TEXT as MIT
 from test_detect import APACHE, GPL3, detect
 
 from stackcurate.licenses.cli import repository_files
 from stackcurate.licenses.detect import RepoLicenses
-from stackcurate.licenses.evidence import bundle_stanzas
+from stackcurate.licenses.evidence import bundle_stanzas, path_notices
 from stackcurate.licenses.policy import load_license_policy
 from stackcurate.licenses.spdx_data import load_spdx_exceptions, load_spdx_texts
 from stackcurate.licenses.stage import DEFAULT_ENGINES, make_detector
@@ -129,6 +130,57 @@ def test_a_paragraph_licensing_named_files_governs_those_files(git_repo_factory:
     repo = decide(path)
     assert file_class(repo, "lib.py")[1] == "permissive"
     assert file_class(repo, "tests/fixtures/pack-1.pack")[1] == "non_permissive"
+
+
+LXML_LIKE = (
+    "lxml is copyright Infrae and distributed under the BSD license (see\ndoc/licenses/BSD.txt), with the "
+    "following exceptions:\n\nA copy of difflib is used as part of lxml.html, forked from the CPython\n"
+    "standard library and licensed under the PSF-License v2.\n\ntest.py, the test-runner script, is GPL "
+    "and copyright Shuttleworth\nFoundation. See doc/licenses/GPL.txt. It is believed the unchanged\n"
+    'inclusion of test.py to run the unit test suite falls under the\n"aggregation" clause of the GPL '
+    "and thus does not affect the license\nof the rest of the package.\n"
+)
+
+
+def test_a_sentence_saying_a_named_file_is_under_a_license_governs_that_file(
+    git_repo_factory: Factory,
+) -> None:
+    # lxml's LICENSES.txt: a folder in a path ("doc/licenses/BSD.txt") is no license (DOC), and
+    # "test.py ... is GPL" scopes the GPL to test.py
+    path = git_repo_factory("a/lxml-like", {"LICENSES.txt": LXML_LIKE, "lxml/etree.py": "x = 1\n"})
+    report = detect(path)
+    assert (report["license"], report["license_class"]) == ("BSD-3-Clause AND PSF-2.0", "permissive")
+    repo = decide(path)
+    assert file_class(repo, "lxml/etree.py")[1] == "permissive"
+    assert file_class(repo, "test.py") == ("BSD-3-Clause AND GPL-1.0-or-later AND PSF-2.0", "non_permissive")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("test.py, the test-runner script, is GPL and copyright Someone.", [(("test.py",), "GPL")]),
+        ("lib/a.c is LGPL 2.1, see COPYING.", [(("lib/a.c",), "LGPL 2.1")]),
+        ("src/a.js and src/b.js are MIT licensed.", [(("src/a.js", "src/b.js"), "MIT")]),
+        ("x.py is licensed under the Apache License 2.0.", [(("x.py",), "Apache License 2.0")]),
+        ("setup.py is the build script.", []),
+        ("lxml.html are copyright Ian Bicking and distributed under the BSD license.", []),
+    ],
+)
+def test_file_is_license_sentences(text: str, expected: list[tuple[tuple[str, ...], str]]) -> None:
+    beside = f"Licensed under the MIT license.\n\n{text}\n"
+    assert [(s.files, s.license) for s in path_notices(beside)[1]] == expected
+    # alone, such a sentence is the project's own statement ("jquery.js is MIT licensed."), not a scope
+    assert path_notices(text)[1] == []
+
+
+def test_a_folder_in_a_path_is_no_license_name(git_repo_factory: Factory) -> None:
+    for notice, expected in [
+        ("This library is distributed under the MIT license (see json/LICENSE.txt).\n", "MIT"),
+        ("Licensed under the BSD license; see doc/licenses/BSD.txt.\n", "BSD-3-Clause"),
+        ("This package is MIT/GPL2 licensed.\n", "MIT OR GPL-2.0-only"),
+    ]:
+        report = detect(git_repo_factory(f"a/path-{len(notice)}", {"LICENSE": notice}))
+        assert report["license"] == expected, notice
 
 
 def test_a_notice_file_speaks_only_for_a_folder_without_license_file(git_repo_factory: Factory) -> None:
