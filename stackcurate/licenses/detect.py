@@ -279,7 +279,7 @@ class LicenseDetector:
                         merged = and_all([e for e in (current.license if current else None, read) if e])
                         result.directories[folder] = self._decision(merged, path)
                 else:
-                    declared = self.policy.normalize_name(stanza.license) or UNKNOWN_TEXT
+                    declared = self.policy.normalize_expression(stanza.license) or UNKNOWN_TEXT
                     expression = declared
                     if read and not self._keys(read) <= self._keys(declared):
                         expression = and_all([declared, read]) or declared
