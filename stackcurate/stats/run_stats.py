@@ -37,7 +37,11 @@ def _task_stats(out: str, passes: list[str]) -> list[list[list[dict[str, Any]]]]
     and each file is a request)."""
     logs = get_datafolder(RunLayout(out).join("logs"))
     listed = sorted(logs.list_files()) if logs.isdir("") else []
-    names = {name: [path for path in listed if _is_stats_of(path, name)] for name in passes}
+    names: dict[str, list[str]] = {name: [] for name in passes}
+    for path in listed:  # <pass>/stats/<task>.json (a pass's name may hold a "/": near_components/r000)
+        pass_name, found, rest = path.partition("/stats/")
+        if found and pass_name in names and "/" not in rest and rest.endswith(".json"):
+            names[pass_name].append(path)
 
     def read(path: str) -> list[dict[str, Any]]:
         with logs.open(path, "r") as handle:
@@ -47,12 +51,6 @@ def _task_stats(out: str, passes: list[str]) -> list[list[list[dict[str, Any]]]]
     with ThreadPoolExecutor(max_workers=READS_AT_ONCE) as pool:
         read_in = dict(zip(paths, pool.map(read, paths), strict=True))
     return [[read_in[path] for path in names[name]] for name in passes]
-
-
-def _is_stats_of(path: str, pass_name: str) -> bool:
-    """Whether ``path`` (under ``logs/``) is a task's stats file of pass ``pass_name``."""
-    prefix = f"{pass_name}/stats/"
-    return path.startswith(prefix) and "/" not in path[len(prefix) :] and path.endswith(".json")
 
 
 def collect_run_stats(out: str) -> dict[str, Any]:
