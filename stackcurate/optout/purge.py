@@ -46,7 +46,7 @@ from stackcurate.manifest import PurgeRecord, RunManifest, now
 from stackcurate.optout.apply import OptOutList
 from stackcurate.optout.exact_regroup import DECISIONS, ExactOutcome, regroup_exact
 from stackcurate.optout.near_regroup import MINHASH, regroup_near
-from stackcurate.optout.pending import ASIDE, PendingWrites, finish_commit
+from stackcurate.optout.pending import ASIDE, KEY_COLUMNS, PendingWrites, finish_commit
 from stackcurate.optout.placement import FileKey, FileState, Rewritten, rewrite_places
 from stackcurate.optout.positions import FILTERED, NearStream, TaskStream, covered_mask, purge_streams
 from stackcurate.optout.shard_update import check_tokenizer, read_shards_manifest, run_encoder, update_shards
@@ -54,8 +54,9 @@ from stackcurate.parquet_io import iter_rows, list_parquet_files, read_columns
 from stackcurate.pii.stage import PiiRedactor
 from stackcurate.shards.build import DocumentEncoder
 
-#: the columns that name a curated file
-CURATED_KEYS = ["id", "repo", "path"]
+#: the columns that name a curated file: the key columns ``PendingWrites`` keeps of every table put, so those
+#: of a rewritten curated file are answered from memory
+CURATED_KEYS = list(KEY_COLUMNS)
 S = TypeVar("S")
 T = TypeVar("T")
 
@@ -271,7 +272,7 @@ def _curated_ids(pending: PendingWrites) -> dict[FileKey, str]:
         if table is None:
             raise FatalError(f"{path} lacks one of the columns {', '.join(CURATED_KEYS)}")
         for file_id, repo, file_path in zip(
-            *(table.column(c).to_pylist() for c in ("id", "repo", "path")), strict=True
+            *(table.column(c).to_pylist() for c in CURATED_KEYS), strict=True
         ):
             ids[(repo, file_path)] = file_id
     return ids
