@@ -343,21 +343,17 @@ class LicenseDetector:
             directory = posixpath.dirname(path)
             if NOTICE_FILE.fullmatch(posixpath.basename(path)) and directory not in result.directories:
                 result.directories[directory] = decision
-        read: dict[str, dict[str, str]] = {}  # folder -> license id -> the first license file it was read in
-        for folder, found in by_dir_files.items():
-            for path, _, expression, engine in sorted(found, key=lambda f: f[0]):
-                if expression and not engine.endswith(":url"):
-                    for key in self._keys(expression):
-                        read.setdefault(folder, {}).setdefault(key, path)
-        self._scope_subject_licenses(result, read)
+        self._scope_subject_licenses(result, by_dir_files)
         return result
 
-    def _scope_subject_licenses(self, result: RepoLicenses, read: dict[str, dict[str, str]]) -> None:
+    def _scope_subject_licenses(
+        self, result: RepoLicenses, by_dir_files: dict[str, list[tuple[str, str, str | None, str]]]
+    ) -> None:
         """A license whose subject is one kind of file (``subject_licenses``: the OFL's Font Software), ANDed
         in a folder's decision with a license that covers the rest, governs those files only: the folder
         keeps the other operands, and the subject license is scoped to its globs as a stanza's is (its files
         get both, ``RepoLicenses.for_file``; the evidence names the file it was read in). Only a subject
-        license read in one of the folder's license texts (``read``: folder -> id -> file) is scoped: a
+        license read in one of the folder's license texts (``by_dir_files``: ``_read_in``) is scoped: a
         declaration (a manifest, a license URL's listed expression) says which licenses a project uses, not
         which of its files each governs. Unknown text or terms cover nothing: beside them, or alone, the
         subject license stays the folder's."""
@@ -368,7 +364,7 @@ class LicenseDetector:
                 if " AND " not in expression or not any(i in expression for i in ids):
                     continue
                 operands = self._and_operands(decision.license)
-                texts = read.get(directory, {})
+                texts = self._read_in(by_dir_files.get(directory, []))
                 subject = [o for o in operands if o in ids and o in texts]
                 rest = [o for o in operands if o not in subject]
                 if not subject or not any(o not in uncovered for o in rest):
@@ -385,6 +381,16 @@ class LicenseDetector:
                     )
                 )
                 result.scoped.extend((directory, glob, scoped) for glob in globs)
+
+    def _read_in(self, found: list[tuple[str, str, str | None, str]]) -> dict[str, str]:
+        """License id -> the first of a folder's license files (``found``) whose text it was read in (not a
+        license URL's listed expression)."""
+        read: dict[str, str] = {}
+        for path, _, expression, engine in sorted(found, key=lambda f: f[0]):
+            if expression and not engine.endswith(":url"):
+                for key in self._keys(expression):
+                    read.setdefault(key, path)
+        return read
 
     def _and_operands(self, expression: str | None) -> list[str]:
         """The operands of an expression's top-level AND (the expression itself when it is no AND)."""
